@@ -1,0 +1,40 @@
+# `make lab` sets everything up and opens JupyterLab on the tutorials.
+# `make test` sets everything up and runs every test: lint, types, unit,
+# interop, notebooks and the real-browser tests.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.nbws-installed
+PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
+EDITABLE_PLUGINS := $(foreach p,$(PLUGIN_DIRS),-e $(dir $(p)))
+
+.PHONY: install system-deps lab test check bench clean
+
+$(STAMP): pyproject.toml $(PLUGIN_DIRS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/python -m pip install -q -e '.[test]' $(EDITABLE_PLUGINS)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	scripts/system-deps
+
+lab: install
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks $(firstword $(wildcard notebooks/01-*.ipynb))
+
+check: install
+	$(BIN)/ruff check nbws tests plugins benchmarks
+	$(BIN)/ruff format --check nbws tests plugins benchmarks
+	$(BIN)/mypy
+
+test: install system-deps check
+	$(BIN)/pytest
+
+bench: install system-deps
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,78 @@
+"""
+nbws: WebSocket clients and servers inside a Jupyter kernel, with plugin hooks.
+
+The client mirrors the browser's ``WebSocket``::
+
+    ws = nbws.WebSocket("ws://127.0.0.1:8765/")
+    ws.onopen = lambda event: ws.send("Hello, server!")
+    ws.onmessage = lambda message: print("received", message.data)
+
+The server mirrors Node's ``ws``::
+
+    server = nbws.Server(port=8765)
+
+    @server.on("connection")
+    def greet(conn):
+        conn.send("Welcome!")
+
+    server.start()
+
+Plugins implement the hooks of :mod:`nbws.hookspecs` and are registered with
+``nbws.plugins.register(plugin)``.
+"""
+
+from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
+from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
+from ._loop import Pending
+from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, hookimpl, plugins
+from .client import Reconnect, WebSocket
+from .exceptions import (
+    BufferFullError,
+    ConnectError,
+    ConnectionClosed,
+    InvalidStateError,
+    InvalidURLError,
+    NbwsError,
+    PluginError,
+    RecordingError,
+    ServerError,
+    TimeoutError,
+)
+from .server import Connection, Request, Server
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CLOSED",
+    "CLOSING",
+    "CONNECTING",
+    "ENTRY_POINT_GROUP",
+    "OPEN",
+    "BaseConnection",
+    "BufferFullError",
+    "CloseEvent",
+    "ConnectError",
+    "Connection",
+    "ConnectionClosed",
+    "ErrorEvent",
+    "InvalidStateError",
+    "InvalidURLError",
+    "Message",
+    "NbwsError",
+    "OpenEvent",
+    "Pending",
+    "PluginError",
+    "PluginInfo",
+    "PluginRegistry",
+    "ReadyState",
+    "Reconnect",
+    "RecordingError",
+    "Request",
+    "Server",
+    "ServerError",
+    "TimeoutError",
+    "WebSocket",
+    "__version__",
+    "hookimpl",
+    "plugins",
+]

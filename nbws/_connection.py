@@ -1,0 +1,612 @@
+"""
+What a client :class:`~nbws.WebSocket` and a server-side :class:`~nbws.Connection`
+share: the ready state, the send and receive pipelines through the plugin
+hooks, the events, and the ways to wait.
+
+Each open connection runs two tasks on its loop. The writer takes messages
+from the outbox in order, runs the ``nbws_message_send`` transforms, writes
+the frame and runs ``nbws_message_sent``; a close request waits its turn
+behind the messages sent before it, as in the browser. The reader takes
+frames from websockets, runs ``nbws_message_receive``, delivers the message
+to the handlers and to ``recv()``, and runs ``nbws_message_received``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from websockets.exceptions import ConnectionClosed as _WsClosed
+from websockets.exceptions import PayloadTooBig, ProtocolError
+
+from ._events import CloseEvent, ErrorEvent, Listeners, Message, OpenEvent, call_listener, describe
+from ._loop import Pending, call_in_loop
+from ._plugins import HookRelay, PluginRegistry, plugins
+from .exceptions import BufferFullError, ConnectionClosed, InvalidStateError, TimeoutError
+
+if TYPE_CHECKING:
+    from websockets.asyncio.connection import Connection as _WsConnection
+
+__all__ = ["CLOSED", "CLOSING", "CONNECTING", "OPEN", "BaseConnection", "ReadyState"]
+
+logger = logging.getLogger("nbws")
+
+
+class ReadyState(enum.IntEnum):
+    """The state of a connection, numbered as the browser's ``WebSocket.readyState``."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+CONNECTING = ReadyState.CONNECTING
+OPEN = ReadyState.OPEN
+CLOSING = ReadyState.CLOSING
+CLOSED = ReadyState.CLOSED
+
+DEFAULT_MAX_BUFFERED = 4 * 2**20
+DEFAULT_RECV_BUFFER = 4096
+
+_ids = itertools.count(1)
+
+
+class _CloseRequest:
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+def coerce_data(data: object) -> str | bytes:
+    """Check what ``send()`` was given: str for text, bytes-like for binary."""
+    if isinstance(data, (str, bytes)):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(
+        f"send() takes str (a text message) or bytes, bytearray or memoryview "
+        f"(a binary message), not {type(data).__name__}; for JSON use json.dumps(...)"
+    )
+
+
+def data_size(data: str | bytes) -> int:
+    if isinstance(data, bytes) or data.isascii():
+        return len(data)
+    return len(data.encode())
+
+
+def check_reason(reason: str) -> None:
+    if not isinstance(reason, str):
+        raise TypeError(f"close reason must be str, not {type(reason).__name__}")
+    size = len(reason.encode())
+    if size > 123:
+        raise ValueError(f"close reason is {size} bytes in UTF-8; it must be at most 123")
+
+
+async def with_timeout(coro: Coroutine[Any, Any, Any], timeout: float | None, what: str) -> Any:
+    if timeout is None:
+        return await coro
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"{what}: still waiting after {timeout:g} seconds") from None
+
+
+class BaseConnection:
+    """
+    One end of a WebSocket connection, on the client or the server side.
+
+    Attributes:
+        id: A short id unique in this process, such as ``"c1"`` or ``"s2"``.
+        role: ``"client"`` or ``"server"``.
+        plugins: This connection's own :class:`~nbws.PluginRegistry`.
+        messages_sent, messages_received: Counts of messages written and delivered.
+        bytes_sent, bytes_received: Their payload sizes in bytes.
+        close_event: The last :class:`~nbws.CloseEvent`, or None.
+    """
+
+    role: ClassVar[Literal["client", "server"]]
+    _id_prefix: ClassVar[str]
+    _event_names: ClassVar[tuple[str, ...]] = ("open", "message", "close", "error")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        plugin_registry: PluginRegistry | None = None,
+        parent_registry: PluginRegistry | None = None,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+        recv_buffer: int = DEFAULT_RECV_BUFFER,
+    ) -> None:
+        if not isinstance(max_buffered, int) or max_buffered < 1:
+            raise ValueError(f"max_buffered must be a positive number of bytes, not {max_buffered!r}")
+        if not isinstance(recv_buffer, int) or recv_buffer < 1:
+            raise ValueError(f"recv_buffer must be a positive number of messages, not {recv_buffer!r}")
+        self.id = f"{self._id_prefix}{next(_ids)}"
+        self._loop = loop
+        self.plugins = plugin_registry or PluginRegistry()
+        chain = (self.plugins, parent_registry, plugins) if parent_registry else (self.plugins, plugins)
+        self._hooks = HookRelay(*chain)
+        self._listeners = Listeners(self._event_names)
+        self._state = CONNECTING
+        self._ws: _WsConnection | None = None
+        self._max_buffered = max_buffered
+        self._outbox: deque[Message | _CloseRequest] = deque()
+        self._outbox_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._send_seq = 0
+        self._recv_seq = 0
+        self._inbox: deque[Message] = deque()
+        self._recv_buffer = recv_buffer
+        self._recv_waiters: deque[asyncio.Future[None]] = deque()
+        self._open_waiters: list[asyncio.Future[None]] = []
+        self._close_waiters: list[asyncio.Future[None]] = []
+        self._finished = False
+        self._local_close: _CloseRequest | None = None
+        self.recv_overflow = 0
+        self.messages_sent = 0
+        self.messages_received = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.opened_at: float | None = None
+        self.close_event: CloseEvent | None = None
+        self.onopen: Callable[[OpenEvent], Any] | None = None
+        self.onmessage: Callable[[Message], Any] | None = None
+        self.onclose: Callable[[CloseEvent], Any] | None = None
+        self.onerror: Callable[[ErrorEvent], Any] | None = None
+
+    # -- state --------------------------------------------------------------
+
+    @property
+    def ready_state(self) -> ReadyState:
+        """``CONNECTING``, ``OPEN``, ``CLOSING`` or ``CLOSED`` (0 to 3)."""
+        return self._state
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes given to ``send()`` and not yet handed to the network."""
+        amount = self._outbox_bytes
+        ws = self._ws
+        if ws is not None and ws.transport is not None and not ws.transport.is_closing():
+            amount += ws.transport.get_write_buffer_size()
+        return amount
+
+    @property
+    def protocol(self) -> str:
+        """The subprotocol the server selected, or ``""``."""
+        ws = self._ws
+        return (ws.subprotocol or "") if ws is not None else ""
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        """The peer's (host, port), once connected."""
+        ws = self._ws
+        if ws is None:
+            return None
+        address = ws.remote_address
+        return (address[0], address[1]) if address else None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self._state.name}>"
+
+    # -- listeners ----------------------------------------------------------
+
+    def on(self, name: str, fn: Callable[..., Any] | None = None) -> Any:
+        """
+        Add a listener for event ``name``; usable as a decorator.
+
+        ``"open"`` listeners get an :class:`~nbws.OpenEvent`, ``"message"``
+        ones a :class:`~nbws.Message`, ``"close"`` ones a
+        :class:`~nbws.CloseEvent`, ``"error"`` ones an :class:`~nbws.ErrorEvent`.
+        A listener may be ``async def``. Returns ``fn``.
+        """
+        if fn is None:
+
+            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self._listeners.add(name, fn)
+                return fn
+
+            self._listeners.check(name)
+            return decorator
+        self._listeners.add(name, fn)
+        return fn
+
+    def off(self, name: str, fn: Callable[..., Any] | None = None) -> None:
+        """Remove listener ``fn`` of event ``name``, or all of them if ``fn`` is None."""
+        self._listeners.remove(name, fn)
+
+    def _emit(self, name: str, event: Any) -> None:
+        handler = getattr(self, "on" + name, None)
+        if handler is not None:
+            call_listener(handler, (event,), self._handler_failed)
+        for fn in self._listeners.get(name):
+            call_listener(fn, (event,), self._handler_failed)
+        self._emit_to_parent(name, event)
+
+    def _emit_to_parent(self, name: str, event: Any) -> None:
+        """Server-side connections also notify their server's listeners."""
+
+    def _handler_failed(self, error: BaseException, fn: Callable[..., Any]) -> None:
+        name = getattr(fn, "__qualname__", repr(fn))
+        self._report(error, "handler", message=f"handler {name} raised {describe(error)}")
+
+    # -- errors -------------------------------------------------------------
+
+    def _report(self, error: BaseException, phase: str, message: str | None = None, plugin: str | None = None) -> None:
+        """Report an error through nbws_error, the log, and the error event; never raise."""
+        event = ErrorEvent(self, error, phase, message, plugin)
+        logger.warning("%s %s error: %s", self.id, phase, event.message, exc_info=phase in ("handler", "plugin"))
+        for impl in self._hooks.impls("nbws_error"):
+            try:
+                result = impl.call({"conn": self, "error": error, "phase": phase, "plugin": plugin})
+                if inspect.isawaitable(result):
+                    asyncio.ensure_future(result).add_done_callback(_log_failure)
+            except Exception:
+                logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
+        if phase == "handler" or phase == "plugin":
+            # An error handler that raises is logged only: reporting it again could loop.
+            self._emit_error_safely(event)
+        else:
+            self._emit("error", event)
+
+    def _emit_error_safely(self, event: ErrorEvent) -> None:
+        def log_only(error: BaseException, fn: Callable[..., Any]) -> None:
+            logger.error("error handler %r raised", fn, exc_info=error)
+
+        handler = self.onerror
+        if handler is not None:
+            call_listener(handler, (event,), log_only)
+        for fn in self._listeners.get("error"):
+            call_listener(fn, (event,), log_only)
+        self._emit_error_to_parent(event, log_only)
+
+    def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> None:
+        """Server-side connections also notify their server's error listeners."""
+
+    # -- hooks --------------------------------------------------------------
+
+    async def _call_hooks(self, hook: str, kwargs: dict[str, Any], message: Message | None = None) -> None:
+        """Call every enabled implementation of ``hook``; isolate and report faults.
+
+        With ``message``, stop once a transform drops it.
+        """
+        for impl in self._hooks.impls(hook):
+            try:
+                result = impl.call(kwargs)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                self._hooks.record_error(impl.plugin_name, exc)
+                self._report(
+                    exc, "plugin", f"plugin {impl.plugin_name!r} failed in {hook}: {describe(exc)}", impl.plugin_name
+                )
+            if message is not None and message._dropped:
+                break
+
+    # -- sending ------------------------------------------------------------
+
+    def _can_queue(self) -> bool:
+        """Whether sends are held while not open (a reconnecting client)."""
+        return False
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> None:
+        """
+        Send a message: ``str`` as a text frame, bytes-like as a binary frame.
+
+        Returns at once; the message is written in order after those sent
+        before it. Plugins see it through ``nbws_message_send`` first.
+
+        Raises:
+            TypeError: if ``data`` is neither str nor bytes-like.
+            InvalidStateError: if the connection is not open (a client with
+                ``reconnect`` holds messages while it reconnects instead).
+            BufferFullError: if more than ``max_buffered`` bytes would be waiting.
+        """
+        data = coerce_data(data)
+        state = self._state
+        if state is not OPEN and not (state is CONNECTING and self._can_queue()):
+            raise InvalidStateError(self._not_open_message(state))
+        size = data_size(data)
+        if self._outbox_bytes + size > self._max_buffered:
+            raise BufferFullError(
+                f"{self.id}: {self._outbox_bytes} bytes are already waiting to be sent and "
+                f"max_buffered is {self._max_buffered}; the peer is not reading fast enough"
+            )
+        self._outbox_bytes += size
+        call_in_loop(self._loop, self._enqueue, data, size)
+
+    def _not_open_message(self, state: ReadyState) -> str:
+        if state is CONNECTING:
+            return f"{self.id} is still connecting: await ws.opened() before send(), or pass reconnect=True to queue messages"
+        return f"{self.id} is {state.name.lower()}: messages can only be sent on an open connection"
+
+    def _enqueue(self, data: str | bytes, size: int) -> None:
+        self._send_seq += 1
+        message = Message(data, "send", seq=self._send_seq, connection=self.id)
+        message.meta["_size"] = size
+        self._outbox.append(message)
+        self._wakeup.set()
+
+    def _start_writer(self) -> None:
+        self._writer = self._loop.create_task(self._write_loop())
+
+    async def _write_loop(self) -> None:
+        outbox = self._outbox
+        wakeup = self._wakeup
+        ws = self._ws
+        assert ws is not None
+        while True:
+            if not outbox:
+                wakeup.clear()
+                await wakeup.wait()
+                continue
+            item = outbox.popleft()
+            if isinstance(item, _CloseRequest):
+                await ws.close(item.code, item.reason)
+                return
+            size: int = item.meta["_size"]
+            if not item.meta.get("_prepared"):
+                item.meta["_prepared"] = True
+                if self._hooks.impls("nbws_message_send"):
+                    await self._call_hooks("nbws_message_send", {"conn": self, "message": item}, item)
+            if not item._dropped:
+                try:
+                    await ws.send(item._data)
+                except _WsClosed:
+                    # Keep it for a reconnection; the reader reports the close.
+                    outbox.appendleft(item)
+                    return
+                self.messages_sent += 1
+                self.bytes_sent += size
+            self._outbox_bytes -= size
+            if self._hooks.impls("nbws_message_sent"):
+                await self._call_hooks("nbws_message_sent", {"conn": self, "message": item})
+
+    # -- receiving ----------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        hooks = self._hooks
+        while True:
+            try:
+                data = await ws.recv()
+            except _WsClosed:
+                return
+            self._recv_seq += 1
+            message = Message(data, "receive", seq=self._recv_seq, connection=self.id)
+            if hooks.impls("nbws_message_receive"):
+                await self._call_hooks("nbws_message_receive", {"conn": self, "message": message}, message)
+            if not message._dropped:
+                self.messages_received += 1
+                self.bytes_received += len(data)
+                inbox = self._inbox
+                inbox.append(message)
+                if len(inbox) > self._recv_buffer:
+                    inbox.popleft()
+                    self.recv_overflow += 1
+                    if self.recv_overflow == 1:
+                        logger.warning(
+                            "%s: more than %d messages wait for recv(); the oldest are discarded from "
+                            "the recv() buffer (handlers and plugins still see every message)",
+                            self.id,
+                            self._recv_buffer,
+                        )
+                if self._recv_waiters:
+                    waiter = self._recv_waiters.popleft()
+                    if not waiter.done():
+                        waiter.set_result(None)
+                self._emit("message", message)
+            if hooks.impls("nbws_message_received"):
+                await self._call_hooks("nbws_message_received", {"conn": self, "message": message})
+
+    # -- opening and closing ---------------------------------------------------
+
+    async def _opened(self, ws: _WsConnection) -> None:
+        """The handshake succeeded: become OPEN and tell everyone."""
+        self._ws = ws
+        self._state = OPEN
+        self.opened_at = time.time()
+        self._start_writer()
+        self._wakeup.set()
+        await self._call_hooks("nbws_open", {"conn": self})
+        self._emit("open", OpenEvent(self))
+        for waiter in self._open_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._open_waiters.clear()
+
+    async def _run_open(self) -> CloseEvent:
+        """Run an open connection until it closes; report how it ended."""
+        ws = self._ws
+        assert ws is not None
+        try:
+            await self._read_loop()
+            await ws.wait_closed()
+        finally:
+            writer = self._writer
+            if writer is not None:
+                if not writer.done():
+                    writer.cancel()
+                try:
+                    await writer
+                except (asyncio.CancelledError, _WsClosed):
+                    pass
+                except Exception as exc:
+                    self._report(exc, "send")
+        protocol = ws.protocol
+        parser_exc = protocol.parser_exc
+        code = protocol.close_code or 1006
+        reason = protocol.close_reason or ""
+        was_clean = code != 1006 and protocol.close_rcvd is not None and protocol.close_sent is not None
+        if parser_exc is not None:
+            self._report(parser_exc, "receive", self._protocol_error_message(parser_exc))
+        elif code == 1006 and self._local_close is None:
+            error = ConnectionClosed(1006, "connection dropped without a closing handshake")
+            self._report(error, "receive", f"{self.id}: the connection dropped without a closing handshake")
+        return await self._closed(code, reason, was_clean)
+
+    def _protocol_error_message(self, error: BaseException) -> str:
+        if isinstance(error, PayloadTooBig):
+            return f"{self.id}: message too big, closing with 1009 ({error})"
+        if isinstance(error, UnicodeDecodeError):
+            return f"{self.id}: invalid UTF-8 in a text frame, closing with 1007"
+        if isinstance(error, ProtocolError):
+            return f"{self.id}: protocol error, closing with 1002 ({error})"
+        return f"{self.id}: {describe(error)}"
+
+    async def _closed(self, code: int, reason: str, was_clean: bool) -> CloseEvent:
+        """The connection (or an attempt to open one) ended: tell everyone."""
+        self._state = CLOSED
+        event = CloseEvent(self, code, reason, was_clean)
+        self.close_event = event
+        await self._call_hooks("nbws_close", {"conn": self, "code": code, "reason": reason, "was_clean": was_clean})
+        self._emit("close", event)
+        return event
+
+    def _finish(self) -> None:
+        """No more openings will come: release everyone waiting."""
+        self._finished = True
+        self._state = CLOSED
+        for waiters in (self._open_waiters, self._close_waiters, self._recv_waiters):
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            waiters.clear()
+        unsent = sum(1 for item in self._outbox if isinstance(item, Message))
+        if unsent:
+            logger.warning("%s closed with %d message(s) never sent", self.id, unsent)
+        self._outbox.clear()
+        self._outbox_bytes = 0
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """
+        Start the closing handshake and return at once; ``await closed()`` waits for it.
+
+        Messages sent before ``close()`` are written first. Closing a
+        connection that is closing or closed does nothing.
+
+        Raises:
+            ValueError: for a close code the browser would refuse (it must be
+                1000 or 3000-4999; a server connection also accepts the
+                RFC 6455 codes 1001-1003 and 1007-1014), or a reason longer
+                than 123 bytes in UTF-8.
+        """
+        self._check_close_code(code)
+        check_reason(reason)
+        call_in_loop(self._loop, self._close, code, reason)
+
+    def _check_close_code(self, code: int) -> None:
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise TypeError(f"close code must be an int, not {type(code).__name__}")
+        if not (code == 1000 or 3000 <= code <= 4999):
+            raise ValueError(f"close code {code} is not allowed: use 1000 or a code from 3000 to 4999")
+
+    def _close(self, code: int, reason: str) -> None:
+        if self._state is CLOSING or self._finished:
+            return
+        self._local_close = _CloseRequest(code, reason)
+        if self._state is OPEN:
+            self._state = CLOSING
+            self._outbox.append(self._local_close)
+            self._wakeup.set()
+        else:
+            self._abort_connecting()
+
+    def _abort_connecting(self) -> None:
+        """close() while not open: give up connecting (clients override this)."""
+
+    # -- waiting --------------------------------------------------------------
+
+    def _pending(self, coro: Coroutine[Any, Any, Any], timeout: float | None, what: str) -> Pending[Any]:
+        return Pending(self._loop, with_timeout(coro, timeout, f"{self.id} {what}"), what)
+
+    def opened(self, timeout: float | None = None) -> Pending[Any]:
+        """
+        Wait until the connection is open; return this connection.
+
+        Raises:
+            nbws.ConnectError: if it closes for good before opening.
+            nbws.TimeoutError: after ``timeout`` seconds.
+        """
+        return self._pending(self._wait_open(), timeout, "opening")
+
+    async def _wait_open(self) -> Any:
+        while self._state is not OPEN:
+            if self._finished:
+                raise self._open_failure()
+            waiter = self._loop.create_future()
+            self._open_waiters.append(waiter)
+            await waiter
+        return self
+
+    def _open_failure(self) -> Exception:
+        event = self.close_event
+        code = event.code if event else 1006
+        return ConnectionClosed(code, event.reason if event else "")
+
+    def closed(self, timeout: float | None = None) -> Pending[CloseEvent]:
+        """Wait until the connection is closed for good; return the last :class:`~nbws.CloseEvent`."""
+        return self._pending(self._wait_closed(), timeout, "closing")
+
+    async def _wait_closed(self) -> CloseEvent:
+        while not self._finished:
+            waiter = self._loop.create_future()
+            self._close_waiters.append(waiter)
+            await waiter
+        assert self.close_event is not None
+        return self.close_event
+
+    def recv(self, timeout: float | None = None) -> Pending[Message]:
+        """
+        Wait for the next message not yet taken by ``recv()`` and return it.
+
+        Messages are kept for ``recv()`` from the moment the connection opens,
+        up to ``recv_buffer`` of them, whether or not handlers also see them.
+
+        Raises:
+            nbws.ConnectionClosed: once the connection is closed and every
+                message received was taken.
+            nbws.TimeoutError: after ``timeout`` seconds.
+        """
+        return self._pending(self._recv(), timeout, "recv")
+
+    async def _recv(self) -> Message:
+        while not self._inbox:
+            if self._finished:
+                raise self._open_failure()
+            waiter = self._loop.create_future()
+            self._recv_waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter in self._recv_waiters:
+                    self._recv_waiters.remove(waiter)
+                raise
+        return self._inbox.popleft()
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        while True:
+            try:
+                yield await self._recv()
+            except ConnectionClosed:
+                return
+
+
+def _log_failure(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        logger.error("async nbws_error hook raised", exc_info=fut.exception())

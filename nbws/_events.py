@@ -1,0 +1,280 @@
+"""
+What handlers and plugins receive: messages and events, and the listener registry.
+
+A received or sent message is one :class:`Message` from end to end: the same
+object goes through the plugins' transform hooks, to the handlers, to the
+observers and to recordings, so that an edit or a drop is seen by all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import time as _time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._connection import BaseConnection
+
+__all__ = ["CloseEvent", "Direction", "ErrorEvent", "Listeners", "Message", "OpenEvent"]
+
+Direction = Literal["send", "receive"]
+Data = str | bytes
+
+
+class Message:
+    """
+    One WebSocket message, text or binary, going one way on one connection.
+
+    Attributes:
+        direction: ``"send"`` or ``"receive"``, seen from the local endpoint,
+            as browser developer tools and HAR files name them.
+        time: When the message was sent or received, in seconds since the epoch.
+        seq: Its number among the messages of its connection and direction,
+            from 1.
+        connection: The id of its connection (``conn.id``).
+        original: The data as it was before any plugin changed it.
+        replayed: True for a message re-sent by :func:`nbws.replay`.
+        meta: A dict where plugins may keep notes about the message.
+    """
+
+    __slots__ = ("_data", "_dropped", "connection", "direction", "meta", "original", "replayed", "seq", "time")
+
+    type = "message"
+
+    def __init__(
+        self,
+        data: Data,
+        direction: Direction,
+        *,
+        seq: int = 0,
+        connection: str = "",
+        time: float | None = None,
+        replayed: bool = False,
+    ) -> None:
+        if not isinstance(data, (str, bytes)):
+            raise TypeError(f"message data must be str or bytes, not {type(data).__name__}")
+        self._data = data
+        self.original = data
+        self.direction = direction
+        self.time = _time.time() if time is None else time
+        self.seq = seq
+        self.connection = connection
+        self.replayed = replayed
+        self._dropped = False
+        self.meta: dict[str, Any] = {}
+
+    @property
+    def data(self) -> Data:
+        """The payload: :class:`str` for a text message, :class:`bytes` for a binary one.
+
+        Plugins may assign a new ``str`` or ``bytes`` to transform the message.
+        """
+        return self._data
+
+    @data.setter
+    def data(self, value: Data) -> None:
+        if isinstance(value, (bytearray, memoryview)):
+            value = bytes(value)
+        if not isinstance(value, (str, bytes)):
+            raise TypeError(f"message data must be str or bytes, not {type(value).__name__}")
+        self._data = value
+
+    @property
+    def is_binary(self) -> bool:
+        """True for a binary message (``bytes``), False for a text message (``str``)."""
+        return isinstance(self._data, bytes)
+
+    @property
+    def size(self) -> int:
+        """The payload's size in bytes (UTF-8 encoded for text)."""
+        data = self._data
+        return len(data) if isinstance(data, bytes) else len(data.encode())
+
+    @property
+    def changed(self) -> bool:
+        """True if a plugin changed the data since the message was created."""
+        return self._data is not self.original and self._data != self.original
+
+    @property
+    def dropped(self) -> bool:
+        """True once :meth:`drop` was called: the message goes no further."""
+        return self._dropped
+
+    def drop(self) -> None:
+        """Stop this message: it is not sent (or not delivered to handlers)."""
+        self._dropped = True
+
+    def json(self) -> Any:
+        """Parse the payload as JSON and return the value."""
+        return json.loads(self._data)
+
+    def __repr__(self) -> str:
+        preview = repr(self._data if len(self._data) <= 60 else self._data[:57])
+        if len(self._data) > 60:
+            preview += "..."
+        flag = " dropped" if self._dropped else ""
+        return f"<Message {self.direction} #{self.seq} on {self.connection}{flag}: {preview}>"
+
+
+class OpenEvent:
+    """The connection is open: messages can be sent."""
+
+    __slots__ = ("target",)
+    type = "open"
+
+    def __init__(self, target: BaseConnection) -> None:
+        self.target = target
+
+    def __repr__(self) -> str:
+        return f"<OpenEvent {self.target.id}>"
+
+
+class CloseEvent:
+    """
+    The connection is closed.
+
+    Attributes:
+        code: The close code: 1000 normal, 1001 going away, 1006 dropped
+            without a closing handshake (or never opened), and so on.
+        reason: The close reason sent by the peer, possibly empty.
+        was_clean: True if the closing handshake completed on both sides.
+    """
+
+    __slots__ = ("code", "reason", "target", "was_clean")
+    type = "close"
+
+    def __init__(self, target: BaseConnection, code: int, reason: str, was_clean: bool) -> None:
+        self.target = target
+        self.code = code
+        self.reason = reason
+        self.was_clean = was_clean
+
+    def __repr__(self) -> str:
+        return f"<CloseEvent {self.target.id} code={self.code} reason={self.reason!r} was_clean={self.was_clean}>"
+
+
+class ErrorEvent:
+    """
+    Something went wrong on an endpoint.
+
+    Attributes:
+        error: The exception.
+        message: What went wrong, in words.
+        phase: Where it happened: ``"connect"``, ``"handshake"``,
+            ``"receive"``, ``"send"``, ``"close"``, ``"listen"``,
+            ``"handler"`` (a user handler raised) or ``"plugin"`` (a plugin
+            hook raised).
+        plugin: The name of the plugin at fault, for phase ``"plugin"``.
+        target: The connection or server where it happened.
+
+    A connection error (phases connect, handshake, receive, send) is followed
+    by a close event, as in the browser. A handler or plugin error is only
+    reported: the connection carries on.
+    """
+
+    __slots__ = ("error", "message", "phase", "plugin", "target")
+    type = "error"
+
+    def __init__(
+        self,
+        target: Any,
+        error: BaseException,
+        phase: str,
+        message: str | None = None,
+        plugin: str | None = None,
+    ) -> None:
+        self.target = target
+        self.error = error
+        self.phase = phase
+        self.plugin = plugin
+        self.message = message or describe(error)
+
+    def __repr__(self) -> str:
+        who = f" plugin {self.plugin}" if self.plugin else ""
+        return f"<ErrorEvent {self.phase}{who}: {self.message}>"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def describe(error: BaseException) -> str:
+    """Say what an exception means in words, for error events and logs."""
+    text = str(error)
+    name = type(error).__name__
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused: nothing is listening there"
+    if not text:
+        return name
+    return f"{name}: {text}" if name not in text else text
+
+
+Listener = Callable[..., Any]
+
+
+class Listeners:
+    """
+    The listeners of an endpoint's events, by event name.
+
+    ``on(name, fn)`` adds one (and returns it, so it works as a decorator);
+    ``off(name, fn)`` removes it. A listener may be a plain function or an
+    ``async def`` one; the latter runs as a task of its own.
+    """
+
+    __slots__ = ("_by_name", "_names")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._names = names
+        self._by_name: dict[str, list[Listener]] = {name: [] for name in names}
+
+    def check(self, name: str) -> list[Listener]:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            valid = ", ".join(repr(n) for n in self._names)
+            raise ValueError(f"unknown event {name!r}: use one of {valid}") from None
+
+    def add(self, name: str, fn: Listener) -> None:
+        listeners = self.check(name)
+        if not callable(fn):
+            raise TypeError(f"a listener must be callable, not {type(fn).__name__}")
+        listeners.append(fn)
+
+    def remove(self, name: str, fn: Listener | None) -> None:
+        listeners = self.check(name)
+        if fn is None:
+            listeners.clear()
+        elif fn in listeners:
+            listeners.remove(fn)
+
+    def get(self, name: str) -> list[Listener]:
+        return self._by_name[name]
+
+
+def call_listener(
+    fn: Listener,
+    args: tuple[Any, ...],
+    on_error: Callable[[BaseException, Listener], None],
+) -> None:
+    """Call one listener, isolating its faults; an ``async def`` one runs as a task."""
+    try:
+        result = fn(*args)
+    except Exception as exc:
+        on_error(exc, fn)
+        return
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+
+        def done(task: asyncio.Future[Any]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                on_error(task.exception(), fn)  # type: ignore[arg-type]
+
+        task.add_done_callback(done)
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+
+# Keep listener tasks referenced until they finish (asyncio holds only weak references).
+_tasks: set[asyncio.Future[Any]] = set()

@@ -1,0 +1,309 @@
+"""
+Plugin registries: the global one (``nbws.plugins``) and one per endpoint.
+
+Each registry wraps a pluggy ``PluginManager`` for registration and
+validation, but nbws calls the implementations itself (see
+:mod:`nbws.hookspecs`) so that one faulty plugin cannot stop the others, an
+``async def`` implementation is awaited, and a plugin can be switched off and
+on without unregistering it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .exceptions import PluginError
+
+__all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "hookimpl", "plugins"]
+
+logger = logging.getLogger("nbws")
+
+hookimpl = pluggy.HookimplMarker("nbws")
+"""Mark a function or method as the implementation of an nbws hook."""
+
+ENTRY_POINT_GROUP = "nbws"
+"""The entry-point group plugins are published under."""
+
+DISABLE_AUTOLOAD_ENV = "NBWS_DISABLE_PLUGIN_AUTOLOAD"
+
+HOOK_NAMES = frozenset(name for name in hookspecs.__all__ if name.startswith("nbws_"))
+
+
+@dataclass(frozen=True)
+class HookImpl:
+    """One implementation of one hook, ready to call."""
+
+    plugin_name: str
+    function: Callable[..., Any]
+    argnames: tuple[str, ...]
+    tryfirst: bool
+    trylast: bool
+
+    def call(self, kwargs: dict[str, Any]) -> Any:
+        return self.function(*[kwargs[name] for name in self.argnames])
+
+
+@dataclass
+class PluginInfo:
+    """What a registry knows about one plugin: for listing and for the plugin panel."""
+
+    name: str
+    plugin: object
+    hooks: tuple[str, ...]
+    enabled: bool = True
+    errors: int = 0
+    last_error: str | None = field(default=None, repr=False)
+
+
+class PluginRegistry:
+    """
+    A set of plugins, in registration order, each of which can be switched off.
+
+    ``nbws.plugins`` is the global registry: its plugins apply to every
+    endpoint, and it loads the plugins published under the ``nbws``
+    entry-point group the first time it is used (unless the environment
+    variable ``NBWS_DISABLE_PLUGIN_AUTOLOAD`` is set to a non-empty value).
+    Each endpoint has a registry of its own as ``.plugins``, for plugins that
+    apply to it alone.
+    """
+
+    def __init__(self, *, autoload: bool = False) -> None:
+        self._pm = pluggy.PluginManager("nbws")
+        self._pm.add_hookspecs(hookspecs)
+        self._infos: dict[str, PluginInfo] = {}
+        self._autoload = autoload
+        self._loaded = False
+        self._watchers: list[Callable[[], None]] = []
+        self.version = 0
+        """Increases at every change; endpoints use it to cache hook lists."""
+        self.load_errors: dict[str, BaseException] = {}
+        """Entry points that failed to load, by name, with the error."""
+
+    # -- registration -----------------------------------------------------
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """
+        Register ``plugin`` and return the name it is registered under.
+
+        Raises:
+            PluginError: if it is already registered, implements a hook that
+                does not exist, has the wrong arguments for a hook, or uses a
+                hook wrapper.
+        """
+        self._ensure_loaded()
+        return self._register(plugin, name)
+
+    def _register(self, plugin: object, name: str | None) -> str:
+        if plugin is None or isinstance(plugin, (str, bytes, int, float)):
+            raise PluginError(f"a plugin must be a module or an object with hook methods, not {plugin!r}")
+        self._check_hook_names(plugin)
+        try:
+            registered = self._pm.register(plugin, name)
+        except ValueError as exc:
+            raise PluginError(f"cannot register plugin: {exc}") from None
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"invalid plugin {exc.plugin!r}: {exc}") from None
+        assert registered is not None
+        impls = [impl for hook in self._pm.get_hookcallers(plugin) or () for impl in hook.get_hookimpls()]
+        if any(impl.hookwrapper or impl.wrapper for impl in impls if impl.plugin is plugin):
+            self._pm.unregister(plugin)
+            raise PluginError(
+                f"plugin {registered!r} uses a hook wrapper, which nbws does not support: use tryfirst or trylast"
+            )
+        hooks = tuple(sorted({hook.name for hook in self._pm.get_hookcallers(plugin) or ()}))
+        self._infos[registered] = PluginInfo(registered, plugin, hooks)
+        self._changed()
+        return registered
+
+    def _check_hook_names(self, plugin: object) -> None:
+        for attr in dir(plugin):
+            if attr.startswith("nbws_") and attr not in HOOK_NAMES:
+                value = getattr(plugin, attr, None)
+                if callable(value) and self._pm.parse_hookimpl_opts(plugin, attr) is not None:
+                    known = ", ".join(sorted(HOOK_NAMES))
+                    raise PluginError(f"unknown hook {attr!r} in plugin {plugin!r}: hooks are {known}")
+
+    def unregister(self, plugin: object | str) -> None:
+        """Unregister a plugin, given the plugin or the name it was registered under."""
+        name = plugin if isinstance(plugin, str) else self._pm.get_name(plugin)
+        if name is None or name not in self._infos:
+            raise PluginError(f"plugin {plugin!r} is not registered")
+        self._pm.unregister(name=name)
+        del self._infos[name]
+        self._changed()
+
+    def enable(self, name: str) -> None:
+        """Switch a registered plugin back on."""
+        self._info(name).enabled = True
+        self._changed()
+
+    def disable(self, name: str) -> None:
+        """Switch a registered plugin off: its hooks are skipped until :meth:`enable`."""
+        self._info(name).enabled = False
+        self._changed()
+
+    def _info(self, name: str) -> PluginInfo:
+        self._ensure_loaded()
+        try:
+            return self._infos[name]
+        except KeyError:
+            known = ", ".join(self._infos) or "none"
+            raise PluginError(f"no plugin named {name!r} (registered: {known})") from None
+
+    def get(self, name: str) -> object:
+        """Return the plugin registered under ``name``."""
+        return self._info(name).plugin
+
+    def info(self, name: str) -> PluginInfo:
+        """Return what the registry knows of the plugin registered under ``name``."""
+        return self._info(name)
+
+    def __iter__(self) -> Iterator[PluginInfo]:
+        self._ensure_loaded()
+        return iter(list(self._infos.values()))
+
+    def __len__(self) -> int:
+        self._ensure_loaded()
+        return len(self._infos)
+
+    def __contains__(self, plugin: object) -> bool:
+        self._ensure_loaded()
+        if isinstance(plugin, str):
+            return plugin in self._infos
+        return self._pm.is_registered(plugin)
+
+    def __repr__(self) -> str:
+        return f"<PluginRegistry {list(self._infos)}>"
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every change: a plugin registered, removed, switched, or an error counted."""
+        self._watchers.append(callback)
+
+    def unwatch(self, callback: Callable[[], None]) -> None:
+        """Stop calling a callback given to :meth:`watch`."""
+        if callback in self._watchers:
+            self._watchers.remove(callback)
+
+    def _changed(self) -> None:
+        self.version += 1
+        for callback in list(self._watchers):
+            try:
+                callback()
+            except Exception:
+                logger.exception("plugin registry watcher failed")
+
+    # -- entry points -----------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded or not self._autoload:
+            return
+        self._loaded = True
+        if os.environ.get(DISABLE_AUTOLOAD_ENV):
+            return
+        self.load_entrypoints()
+
+    def load_entrypoints(self) -> list[str]:
+        """
+        Register the plugins published under the ``nbws`` entry-point group.
+
+        An entry point may name a module, an object, or a class (instantiated
+        without arguments). One that fails to load is logged and kept in
+        :attr:`load_errors`; the others still load. Returns the names loaded.
+        """
+        self._loaded = True
+        loaded = []
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in self._infos or self._pm.is_blocked(ep.name):
+                continue
+            try:
+                obj = ep.load()
+                if inspect.isclass(obj):
+                    obj = obj()
+                self._register(obj, ep.name)
+            except Exception as exc:
+                self.load_errors[ep.name] = exc
+                logger.warning("nbws plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
+            else:
+                loaded.append(ep.name)
+        return loaded
+
+    # -- calling ----------------------------------------------------------
+
+    def impls(self, hook: str) -> list[HookImpl]:
+        """The enabled implementations of ``hook``, in the order nbws calls them."""
+        self._ensure_loaded()
+        caller = getattr(self._pm.hook, hook)
+        result = []
+        for impl in reversed(caller.get_hookimpls()):
+            info = self._infos.get(impl.plugin_name)
+            if info is None or not info.enabled:
+                continue
+            result.append(HookImpl(impl.plugin_name, impl.function, tuple(impl.argnames), impl.tryfirst, impl.trylast))
+        return result
+
+    def record_error(self, name: str, error: BaseException) -> None:
+        """Count an error raised by plugin ``name`` and keep its traceback."""
+        info = self._infos.get(name)
+        if info is None:
+            return
+        info.errors += 1
+        info.last_error = "".join(traceback.format_exception(error))
+        for callback in list(self._watchers):
+            try:
+                callback()
+            except Exception:
+                logger.exception("plugin registry watcher failed")
+
+
+class HookRelay:
+    """
+    The hooks of one endpoint: the plugins of several registries, most
+    specific first (a connection's own, its server's, the global ones),
+    merged in call order and cached until one of the registries changes.
+    """
+
+    __slots__ = ("_cache", "_versions", "registries")
+
+    def __init__(self, *registries: PluginRegistry) -> None:
+        self.registries = registries
+        self._cache: dict[str, list[HookImpl]] = {}
+        self._versions: tuple[int, ...] = ()
+
+    def impls(self, hook: str) -> list[HookImpl]:
+        versions = tuple(registry.version for registry in self.registries)
+        if versions != self._versions:
+            self._cache.clear()
+            self._versions = versions
+        try:
+            return self._cache[hook]
+        except KeyError:
+            pass
+        found = [impl for registry in self.registries for impl in registry.impls(hook)]
+        merged = [impl for impl in found if impl.tryfirst]
+        merged += [impl for impl in found if not impl.tryfirst and not impl.trylast]
+        merged += [impl for impl in found if impl.trylast]
+        # Loading entry points on first use may have changed a version: cache under the new ones.
+        self._versions = tuple(registry.version for registry in self.registries)
+        self._cache[hook] = merged
+        return merged
+
+    def record_error(self, name: str, error: BaseException) -> None:
+        """Count an error against the plugin ``name`` in the registry that holds it."""
+        for registry in self.registries:
+            if name in registry:
+                registry.record_error(name, error)
+                return
+
+
+plugins = PluginRegistry(autoload=True)
+"""The global plugin registry: plugins registered here apply to every endpoint."""

@@ -1,0 +1,318 @@
+"""
+The client: :class:`WebSocket`, shaped like the browser's ``WebSocket``.
+
+It starts connecting as soon as it is created, fires ``open``, ``message``,
+``close`` and ``error`` events, and can reconnect by itself with exponential
+backoff, holding the messages sent meanwhile and sending them in order once
+it is open again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.uri import parse_uri
+
+from ._connection import CONNECTING, DEFAULT_MAX_BUFFERED, DEFAULT_RECV_BUFFER, BaseConnection
+from ._events import describe
+from ._loop import get_loop
+from ._plugins import PluginRegistry
+from .exceptions import ConnectError, InvalidURLError
+
+__all__ = ["Reconnect", "WebSocket"]
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """
+    How a :class:`WebSocket` reconnects after its connection closes or fails.
+
+    The n-th attempt waits ``min(max_delay, initial_delay * factor ** (n - 1))``
+    seconds, reduced by a random fraction of up to ``jitter`` so that many
+    clients do not come back at the same instant. The count starts again after
+    every successful open. After ``max_attempts`` failed attempts in a row
+    (None: no limit) the client gives up and stays closed.
+
+    Only ``ws.close()`` stops a reconnecting client for good; a close from the
+    server, even a clean one, is followed by a new attempt.
+    """
+
+    initial_delay: float = 0.5
+    max_delay: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.5
+    max_attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.initial_delay >= 0:
+            raise ValueError(f"initial_delay must be >= 0, not {self.initial_delay!r}")
+        if not self.max_delay >= self.initial_delay:
+            raise ValueError(f"max_delay must be >= initial_delay, not {self.max_delay!r}")
+        if not self.factor >= 1:
+            raise ValueError(f"factor must be >= 1, not {self.factor!r}")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError(f"jitter must be between 0 and 1, not {self.jitter!r}")
+        if self.max_attempts is not None and (not isinstance(self.max_attempts, int) or self.max_attempts < 1):
+            raise ValueError(f"max_attempts must be a positive int or None, not {self.max_attempts!r}")
+
+    def delay(self, attempt: int) -> float:
+        """Return the seconds to wait before attempt number ``attempt`` (from 1)."""
+        base = min(self.max_delay, self.initial_delay * self.factor ** (attempt - 1))
+        return base * (1 - self.jitter * random.random())
+
+
+def _reconnect_policy(value: object) -> Reconnect | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Reconnect()
+    if isinstance(value, Reconnect):
+        return value
+    if isinstance(value, Mapping):
+        return Reconnect(**value)
+    raise TypeError(f"reconnect must be True, False, None, a dict or an nbws.Reconnect, not {type(value).__name__}")
+
+
+def _check_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str such as 'ws://127.0.0.1:8765/', not {type(url).__name__}")
+    if "#" in url:
+        raise InvalidURLError(f"{url!r} has a fragment (#...), which WebSocket URLs cannot have")
+    try:
+        parse_uri(url)
+    except InvalidURI as exc:
+        raise InvalidURLError(
+            f"{url!r} is not a valid WebSocket URL: use ws://host:port/path or wss://... ({exc})"
+        ) from None
+    return url
+
+
+def _check_protocols(protocols: str | Sequence[str] | None) -> list[str]:
+    if protocols is None:
+        return []
+    items = [protocols] if isinstance(protocols, str) else list(protocols)
+    for item in items:
+        if not isinstance(item, str) or not _TOKEN.match(item):
+            raise ValueError(f"subprotocol {item!r} is not a valid token (letters, digits and !#$%&'*+-.^_`|~)")
+    if len(set(items)) != len(items):
+        raise ValueError(f"subprotocols must not repeat: {items!r}")
+    return items
+
+
+def _check_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise TypeError(f"headers must map str names to str values; got {pair!r}")
+    return pairs
+
+
+class WebSocket(BaseConnection):
+    """
+    A WebSocket client that connects as soon as it is created, like ``new WebSocket(url)``.
+
+    In a notebook cell it runs on the kernel's loop: create it, set handlers,
+    ``send()`` and ``close()`` without ``await``; ``await ws.opened()``,
+    ``await ws.recv()`` and ``await ws.closed()`` wait. In a plain script use
+    ``ws.opened().wait()`` and the like.
+
+    Args:
+        url: A ``ws://`` or ``wss://`` URL.
+        protocols: A subprotocol or a list of them, offered in order.
+        headers: Extra HTTP headers for the opening handshake.
+        origin: The ``Origin`` header to send, as a browser would.
+        reconnect: True, a dict of :class:`Reconnect` fields, or a
+            :class:`Reconnect` to reconnect by itself; while it reconnects,
+            ``send()`` holds messages (up to ``max_buffered`` bytes).
+        open_timeout: Seconds allowed for the TCP connection and handshake.
+        ping_interval: Seconds between keepalive pings (None: no pings).
+        ping_timeout: Seconds to wait for a pong before closing (None: forever).
+        max_size: Largest incoming message in bytes; a larger one closes the
+            connection with 1009. None: no limit.
+        max_buffered: Bytes that may wait to be sent before ``send()`` raises
+            :class:`~nbws.BufferFullError`.
+        recv_buffer: Messages kept for ``recv()`` before the oldest is discarded.
+        compression: ``"deflate"`` (permessage-deflate, the default) or None.
+        plugins: Plugins for this client alone (more can be added with
+            ``ws.plugins.register``).
+
+    Raises:
+        nbws.InvalidURLError: (a ValueError) if ``url`` is not a ws:// or wss:// URL.
+        ValueError: for invalid subprotocols or options.
+    """
+
+    role: ClassVar[Literal["client"]] = "client"
+    _id_prefix = "c"
+
+    def __init__(
+        self,
+        url: str,
+        protocols: str | Sequence[str] | None = None,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        origin: str | None = None,
+        reconnect: bool | Reconnect | Mapping[str, Any] | None = None,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        max_size: int | None = 2**20,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+        recv_buffer: int = DEFAULT_RECV_BUFFER,
+        compression: Literal["deflate"] | None = "deflate",
+        plugins: Iterable[object] = (),
+    ) -> None:
+        self.url = _check_url(url)
+        self._protocols = _check_protocols(protocols)
+        self._headers = _check_headers(headers)
+        self._reconnect = _reconnect_policy(reconnect)
+        if compression not in ("deflate", None):
+            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        self._connect_options: dict[str, Any] = {
+            "subprotocols": self._protocols or None,
+            "additional_headers": self._headers or None,
+            "origin": origin,
+            "open_timeout": open_timeout,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "max_size": max_size,
+            "compression": compression,
+        }
+        registry = PluginRegistry()
+        for plugin in plugins:
+            registry.register(plugin)
+        super().__init__(get_loop(), plugin_registry=registry, max_buffered=max_buffered, recv_buffer=recv_buffer)
+        self.last_error: BaseException | None = None
+        """The last connection error, if any."""
+        self.reconnect_attempt = 0
+        """The current reconnection attempt (0 while open or never dropped)."""
+        self._task: asyncio.Task[None] | None = None
+        self._loop.call_soon_threadsafe(self._start)
+
+    @property
+    def reconnect(self) -> Reconnect | None:
+        """The reconnection policy, or None if the client does not reconnect."""
+        return self._reconnect
+
+    def _start(self) -> None:
+        if self._local_close is None:
+            self._task = self._loop.create_task(self._run())
+
+    def _can_queue(self) -> bool:
+        return self._reconnect is not None and not self._finished and self._local_close is None
+
+    def _abort_connecting(self) -> None:
+        if self._task is None:
+            # close() before the first attempt even started.
+            self._loop.create_task(self._closed_before_start())
+        elif self._state is CONNECTING:
+            self._task.cancel()
+
+    async def _closed_before_start(self) -> None:
+        await self._closed(1006, "", False)
+        self._finish()
+
+    async def _run(self) -> None:
+        try:
+            attempt = 0
+            while True:
+                opened = await self._connect_once()
+                if opened:
+                    attempt = 0
+                if self._local_close is not None or self._reconnect is None:
+                    break
+                attempt += 1
+                policy = self._reconnect
+                if policy.max_attempts is not None and attempt > policy.max_attempts:
+                    break
+                delay = policy.delay(attempt)
+                self._state = CONNECTING
+                self.reconnect_attempt = attempt
+                await self._call_hooks("nbws_reconnect", {"conn": self, "attempt": attempt, "delay": delay})
+                await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            if self._local_close is None:
+                raise
+        finally:
+            self.reconnect_attempt = 0
+            self._finish()
+
+    async def _connect_once(self) -> bool:
+        """Try to open one connection and run it until it closes; return whether it opened."""
+        try:
+            ws = await connect(self.url, **self._connect_options)
+        except asyncio.CancelledError:
+            if self._local_close is None:
+                raise
+            await self._closed(1006, "", False)
+            return False
+        except Exception as exc:
+            self.last_error = exc
+            phase, message = self._connect_failure(exc)
+            self._report(exc, phase, message)
+            await self._closed(1006, "", False)
+            return False
+        if self._local_close is not None:
+            # close() raced with the handshake: honour it.
+            await ws.close(self._local_close.code, self._local_close.reason)
+        await self._opened(ws)
+        await self._run_open()
+        return True
+
+    def _connect_failure(self, exc: BaseException) -> tuple[str, str]:
+        where = f"could not connect to {self.url}"
+        if isinstance(exc, InvalidStatus):
+            response = exc.response
+            return (
+                "handshake",
+                f"{where}: the server rejected the handshake with HTTP {response.status_code} {response.reason_phrase}",
+            )
+        if isinstance(exc, InvalidHandshake):
+            return "handshake", f"{where}: invalid handshake: {exc}"
+        if isinstance(exc, socket.gaierror):
+            host = parse_uri(self.url).host
+            return "connect", f"{where}: cannot resolve host {host!r} ({exc.strerror})"
+        if isinstance(exc, ConnectionRefusedError):
+            return "connect", f"{where}: connection refused, nothing is listening there"
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+            timeout = self._connect_options["open_timeout"]
+            return "connect", f"{where}: no answer within open_timeout={timeout}s"
+        return "connect", f"{where}: {describe(exc)}"
+
+    def _open_failure(self) -> Exception:
+        if self.last_error is not None:
+            _, message = self._connect_failure(self.last_error)
+            error = ConnectError(message)
+            error.__cause__ = self.last_error
+            return error
+        return super()._open_failure()
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        """The headers of the server's handshake response (empty before the first open)."""
+        ws = self._ws
+        if ws is None or ws.response is None:
+            return {}
+        return dict(ws.response.headers.raw_items())
+
+    def __repr__(self) -> str:
+        return f"<WebSocket {self.id} {self.url} {self._state.name}>"
+
+    async def __aenter__(self) -> WebSocket:
+        await self.opened()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+        await self.closed()

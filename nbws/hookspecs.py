@@ -1,0 +1,273 @@
+"""
+The plugin API of nbws: every hook a plugin can implement, in one place.
+
+A plugin is any object (a module, a class instance) with methods named after
+these hooks and marked with :data:`nbws.hookimpl`. Register it for every
+endpoint with ``nbws.plugins.register(plugin)``, for one with
+``ws.plugins.register(plugin)`` or ``server.plugins.register(plugin)``, or
+publish it under the ``nbws`` entry-point group so that it loads by itself.
+
+How nbws calls hooks (this differs from plain pluggy on purpose):
+
+* Arguments are passed by keyword; an implementation may accept any subset of
+  them, as in pluggy.
+* Order: ``tryfirst`` implementations run first, then the others, then
+  ``trylast`` ones. Within each group the plugin registered last runs first
+  (pluggy's rule), and an endpoint's own plugins run before global ones.
+* Every implementation runs, even when another one raises: nbws catches the
+  error, reports it through ``nbws_error`` (phase ``"plugin"``) and the
+  endpoint's error event with the plugin's name, logs it, and goes on.
+* An ``async def`` implementation is awaited before the next one runs. On the
+  message path this delays that connection's messages only.
+* Transforms compose by editing the message in place: ``message.data = ...``
+  or ``message.drop()``. Each implementation sees the message as the previous
+  ones left it; once a message is dropped the remaining transform hooks are
+  not called for it.
+* Hook wrappers (``wrapper=True``, ``hookwrapper=True``) are not supported; use
+  ``tryfirst``/``trylast``.
+
+The ``conn`` argument is an :class:`nbws.WebSocket` (``conn.role ==
+"client"``) or a server-side :class:`nbws.Connection` (``conn.role ==
+"server"``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ._connection import BaseConnection
+    from ._events import Message
+    from .server import Request, Server
+
+hookspec = pluggy.HookspecMarker("nbws")
+
+__all__ = [
+    "hookspec",
+    "nbws_close",
+    "nbws_error",
+    "nbws_handshake",
+    "nbws_message_receive",
+    "nbws_message_received",
+    "nbws_message_send",
+    "nbws_message_sent",
+    "nbws_open",
+    "nbws_panel",
+    "nbws_reconnect",
+    "nbws_server_start",
+    "nbws_server_stop",
+]
+
+# -------------------------------------------------------------------------
+# Server lifecycle
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def nbws_server_start(server: Server) -> Any:
+    """
+    Called when a server is listening, before it accepts its first connection.
+
+    Args:
+        server: The :class:`nbws.Server`; ``server.url`` and ``server.port``
+            are known.
+
+    The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_server_stop(server: Server) -> Any:
+    """
+    Called when a server has stopped: every client was closed and the port is free.
+
+    Args:
+        server: The :class:`nbws.Server`.
+
+    The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_handshake(server: Server, request: Request) -> Any:
+    """
+    Called for each opening handshake a server receives, before it is accepted.
+
+    Inspect ``request.path``, ``request.headers``, ``request.query`` and
+    ``request.remote_address``; call ``request.reject(status, reason)`` to
+    refuse the connection with that HTTP status (403 by default). Once a
+    request is rejected the remaining implementations are not called.
+
+    The server's own ``origins=`` and ``token=`` checks run before this hook.
+
+    Args:
+        server: The :class:`nbws.Server` receiving the request.
+        request: The :class:`nbws.Request`.
+
+    The return value is ignored.
+    """
+
+
+# -------------------------------------------------------------------------
+# Connection lifecycle
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def nbws_open(conn: BaseConnection) -> Any:
+    """
+    Called when a connection opens: a client's handshake succeeded, or a
+    server accepted a client.
+
+    Runs before the ``open`` (client) or ``connection`` (server) event
+    handlers, so a plugin may send a first message or set up per-connection
+    state. A client that reconnects calls this hook at every new opening.
+
+    Args:
+        conn: The connection; ``conn.role`` tells its side.
+
+    The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_close(conn: BaseConnection, code: int, reason: str, was_clean: bool) -> Any:
+    """
+    Called when a connection is closed, before the ``close`` event handlers.
+
+    Args:
+        conn: The connection.
+        code: The close code (1006 if it dropped without a closing handshake
+            or never opened).
+        reason: The close reason, possibly empty.
+        was_clean: True if the closing handshake completed.
+
+    The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_error(conn: BaseConnection | None, error: BaseException, phase: str, plugin: str | None) -> Any:
+    """
+    Called when something goes wrong, before the ``error`` event handlers.
+
+    Args:
+        conn: The connection, or None for an error of a server itself
+            (phase ``"listen"``).
+        error: The exception.
+        phase: ``"connect"``, ``"handshake"``, ``"receive"``, ``"send"``,
+            ``"close"``, ``"listen"``, ``"handler"`` or ``"plugin"``.
+        plugin: For phase ``"plugin"``, the name of the plugin that raised;
+            otherwise None.
+
+    An error raised by an implementation of this hook is logged, not
+    reported again. The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_reconnect(conn: BaseConnection, attempt: int, delay: float) -> Any:
+    """
+    Called when a client schedules a reconnection attempt.
+
+    Args:
+        conn: The :class:`nbws.WebSocket`.
+        attempt: The attempt number, from 1 since the last successful open.
+        delay: The seconds it will wait before trying.
+
+    The return value is ignored.
+    """
+
+
+# -------------------------------------------------------------------------
+# Messages
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def nbws_message_send(conn: BaseConnection, message: Message) -> Any:
+    """
+    Called for each outgoing message, before its frame is written.
+
+    Transform it by assigning ``message.data`` (``str`` for a text frame,
+    ``bytes`` for a binary one), or stop it with ``message.drop()``. An
+    ``async def`` implementation may delay it. Edits compose in hook order
+    (see the module docstring); after a drop, later implementations are skipped.
+
+    Args:
+        conn: The connection sending it.
+        message: The :class:`nbws.Message`, ``direction == "send"``.
+
+    The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_message_sent(conn: BaseConnection, message: Message) -> Any:
+    """
+    Called after an outgoing message was written, or after it was dropped
+    (``message.dropped`` tells which).
+
+    For observing: logging, counting, recording. Sending from here is allowed.
+
+    Args:
+        conn: The connection.
+        message: The :class:`nbws.Message` as it was sent.
+
+    The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_message_receive(conn: BaseConnection, message: Message) -> Any:
+    """
+    Called for each incoming message, before it reaches the handlers.
+
+    Transform it by assigning ``message.data``, or stop it with
+    ``message.drop()`` so that no handler, ``recv()`` or later transform sees
+    it. Edits compose in hook order; after a drop, later implementations are
+    skipped.
+
+    Args:
+        conn: The connection receiving it.
+        message: The :class:`nbws.Message`, ``direction == "receive"``.
+
+    The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_message_received(conn: BaseConnection, message: Message) -> Any:
+    """
+    Called after an incoming message was delivered to the handlers, or after
+    it was dropped (``message.dropped`` tells which).
+
+    For observing or responding: ``conn.send(...)`` is allowed here.
+
+    Args:
+        conn: The connection.
+        message: The :class:`nbws.Message` as the handlers saw it.
+
+    The return value is ignored.
+    """
+
+
+# -------------------------------------------------------------------------
+# Widgets
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def nbws_panel(dashboard: Any) -> Any:
+    """
+    Called when an :class:`nbws.Dashboard` is built, to let a plugin add a tab.
+
+    Args:
+        dashboard: The dashboard being built.
+
+    Return ``(title, widget)`` to add ``widget`` (an ipywidgets widget) as a
+    tab named ``title``, or None to add nothing. Every implementation's
+    result is used, in hook order.
+    """

@@ -1,0 +1,533 @@
+"""
+The server: :class:`Server`, shaped like Node's ``ws`` ``WebSocketServer``.
+
+It fires ``listening``, ``connection``, ``message``, ``close`` and ``error``
+events; each client is a :class:`Connection` with ``send()``, ``close()`` and
+events of its own. ``start()`` binds the port at once, so a port in use fails
+right there and ``server.url`` is known before the first ``await``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hmac
+import http
+import logging
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request as _WsRequest
+from websockets.http11 import Response as _WsResponse
+
+from ._connection import (
+    DEFAULT_MAX_BUFFERED,
+    DEFAULT_RECV_BUFFER,
+    OPEN,
+    BaseConnection,
+    coerce_data,
+)
+from ._events import ErrorEvent, Listeners, call_listener, describe
+from ._loop import Pending, get_loop, running_loop
+from ._plugins import HookRelay, PluginRegistry
+from ._plugins import plugins as global_plugins
+from .client import _check_protocols
+from .exceptions import BufferFullError, InvalidStateError, ServerError
+
+__all__ = ["Connection", "Request", "Server"]
+
+logger = logging.getLogger("nbws")
+
+# Codes a server may send (RFC 6455 section 7.4.1 and the IANA registry), beside 3000-4999.
+_SERVER_CODES = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+
+
+class Request:
+    """
+    A client's opening handshake, as the server received it.
+
+    Attributes:
+        path: The path, without the query string.
+        query: The query parameters, first value of each.
+        headers: The HTTP headers (case-insensitive look-up).
+        remote_address: The client's (host, port).
+        rejected: ``(status, reason)`` once :meth:`reject` was called, else None.
+    """
+
+    __slots__ = ("_raw", "headers", "path", "query", "rejected", "remote_address")
+
+    def __init__(self, raw: _WsRequest, remote_address: tuple[str, int] | None) -> None:
+        self._raw = raw
+        parts = urlsplit(raw.path)
+        self.path = parts.path
+        self.query = dict(parse_qsl(parts.query))
+        self.headers = raw.headers
+        self.remote_address = remote_address
+        self.rejected: tuple[int, str] | None = None
+
+    @property
+    def origin(self) -> str | None:
+        """The ``Origin`` header, which browsers always send."""
+        return self.headers.get("Origin")
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offered."""
+        return [p.strip() for value in self.headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",")]
+
+    def reject(self, status: int = 403, reason: str = "") -> None:
+        """Refuse this connection with an HTTP ``status`` and a reason text."""
+        status = int(status)
+        if not 400 <= status <= 599:
+            raise ValueError(f"reject() takes an HTTP error status from 400 to 599, not {status}")
+        self.rejected = (status, reason or http.HTTPStatus(status).phrase)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.path} from {self.remote_address}>"
+
+
+class Connection(BaseConnection):
+    """
+    One client connected to a :class:`Server`, like a ``ws`` socket in Node.
+
+    Its events are ``"message"`` (a :class:`~nbws.Message`), ``"close"`` (a
+    :class:`~nbws.CloseEvent`) and ``"error"`` (an :class:`~nbws.ErrorEvent`);
+    the server's listeners see them too, with the connection first.
+
+    Attributes:
+        server: The :class:`Server` it belongs to.
+        request: The :class:`Request` it opened with.
+    """
+
+    role: ClassVar[Literal["server"]] = "server"
+    _id_prefix = "s"
+
+    def __init__(self, server: Server, ws: ServerConnection, request: Request) -> None:
+        super().__init__(
+            server._loop,
+            plugin_registry=PluginRegistry(),
+            parent_registry=server.plugins,
+            max_buffered=server._max_buffered,
+            recv_buffer=server._recv_buffer,
+        )
+        self.server = server
+        self.request = request
+        self._ws = ws
+
+    def _check_close_code(self, code: int) -> None:
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise TypeError(f"close code must be an int, not {type(code).__name__}")
+        if code not in _SERVER_CODES and not 3000 <= code <= 4999:
+            raise ValueError(f"close code {code} is not allowed: use 1000-1003, 1007-1014 or 3000-4999")
+
+    def _emit_to_parent(self, name: str, event: Any) -> None:
+        server = self.server
+        if name == "error":
+            server._emit("error", self, event)
+        elif name in ("message", "close"):
+            server._emit(name, self, event)
+
+    def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> None:
+        for fn in self.server._listeners.get("error"):
+            call_listener(fn, (self, event), on_error)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} from {self.remote_address} {self._state.name}>"
+
+    async def _serve(self) -> None:
+        server = self.server
+        assert self._ws is not None
+        self._state = OPEN
+        server._clients[self.id] = self
+        try:
+            await self._opened(self._ws)
+            server._emit("connection", self)
+            await self._run_open()
+        finally:
+            server._clients.pop(self.id, None)
+            self._finish()
+
+
+class Server:
+    """
+    A WebSocket server running in this process, like Node's ``new WebSocketServer()``.
+
+    Create it, add listeners, then ``start()``: in a notebook cell no ``await``
+    is needed (``await server.start()`` waits until it accepts connections);
+    in a script, ``server.start().wait()``.
+
+    Args:
+        host: The interface to bind; loopback by default, so nothing outside
+            this machine can connect unless you say so (``"0.0.0.0"``).
+        port: The TCP port; 0 picks a free one (see ``server.port``).
+        path: Accept only this path (others get HTTP 404); None accepts any.
+        origins: Accepted ``Origin`` header values (others get HTTP 403);
+            include None to accept clients that send no Origin. None: any.
+        token: A secret clients must present as ``?token=...`` in the URL or
+            ``Authorization: Bearer ...`` (others get HTTP 401).
+        protocols: Subprotocols the server supports, in order of preference.
+        max_size: Largest incoming message in bytes; a larger one closes that
+            connection alone with 1009. None: no limit.
+        max_buffered: Bytes that may wait to be sent to one client before
+            ``send()`` raises :class:`~nbws.BufferFullError`: a slow reader
+            cannot make the server buffer without bound.
+        recv_buffer: Messages kept per connection for ``recv()``.
+        ping_interval: Seconds between keepalive pings (None: no pings).
+        ping_timeout: Seconds to wait for a pong before closing (None: forever).
+        compression: ``"deflate"`` (the default) or None.
+        plugins: Plugins for this server and its connections alone.
+    """
+
+    _event_names: ClassVar[tuple[str, ...]] = ("listening", "connection", "message", "close", "error")
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        path: str | None = None,
+        origins: Sequence[str | None] | None = None,
+        token: str | None = None,
+        protocols: Sequence[str] | None = None,
+        max_size: int | None = 2**20,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+        recv_buffer: int = DEFAULT_RECV_BUFFER,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        compression: Literal["deflate"] | None = "deflate",
+        plugins: Iterable[object] = (),
+    ) -> None:
+        if not isinstance(host, str) or not host:
+            raise TypeError(f"host must be a non-empty str such as '127.0.0.1', not {host!r}")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an int from 0 to 65535 (0 picks a free port), not {port!r}")
+        if path is not None and (not isinstance(path, str) or not path.startswith("/")):
+            raise ValueError(f"path must start with '/', not {path!r}")
+        if token is not None and (not isinstance(token, str) or not token):
+            raise ValueError("token must be a non-empty str")
+        if origins is not None and (
+            isinstance(origins, str) or not all(o is None or isinstance(o, str) for o in origins)
+        ):
+            raise TypeError("origins must be a list of str (and None to accept clients without Origin)")
+        if compression not in ("deflate", None):
+            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        if not isinstance(max_buffered, int) or max_buffered < 1:
+            raise ValueError(f"max_buffered must be a positive number of bytes, not {max_buffered!r}")
+        if not isinstance(recv_buffer, int) or recv_buffer < 1:
+            raise ValueError(f"recv_buffer must be a positive number of messages, not {recv_buffer!r}")
+        self.host = host
+        self._requested_port = port
+        self.path = path
+        self.origins = list(origins) if origins is not None else None
+        self._token = token
+        self.protocols = _check_protocols(protocols)
+        self._max_buffered = max_buffered
+        self._recv_buffer = recv_buffer
+        self._options: dict[str, Any] = {
+            "max_size": max_size,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "compression": compression,
+        }
+        self._loop = get_loop()
+        self.plugins = PluginRegistry()
+        for plugin in plugins:
+            self.plugins.register(plugin)
+        self._hooks = HookRelay(self.plugins, global_plugins)
+        self._listeners = Listeners(self._event_names)
+        self._clients: dict[str, Connection] = {}
+        self._sock: socket.socket | None = None
+        self._server: Any = None
+        self._serving: Pending[Server] | None = None
+        self._stopping: Pending[None] | None = None
+        self.port: int | None = None
+        """The port it listens on, known once ``start()`` returned."""
+
+    # -- listeners ----------------------------------------------------------
+
+    def on(self, name: str, fn: Callable[..., Any] | None = None) -> Any:
+        """
+        Add a listener for event ``name``; usable as a decorator. Returns ``fn``.
+
+        - ``"listening"``: ``fn(server)`` once it accepts connections.
+        - ``"connection"``: ``fn(conn)`` for each new :class:`Connection`.
+        - ``"message"``: ``fn(conn, message)`` for each received message.
+        - ``"close"``: ``fn(conn, close_event)`` when a connection closes.
+        - ``"error"``: ``fn(conn, error_event)``; ``conn`` is None for an
+          error of the server itself.
+
+        A listener may be ``async def``.
+        """
+        if fn is None:
+            self._listeners.check(name)
+
+            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self._listeners.add(name, fn)
+                return fn
+
+            return decorator
+        self._listeners.add(name, fn)
+        return fn
+
+    def off(self, name: str, fn: Callable[..., Any] | None = None) -> None:
+        """Remove listener ``fn`` of event ``name``, or all of them if ``fn`` is None."""
+        self._listeners.remove(name, fn)
+
+    def _emit(self, name: str, *args: Any) -> None:
+        for fn in self._listeners.get(name):
+            call_listener(fn, args, self._handler_failed)
+
+    def _handler_failed(self, error: BaseException, fn: Callable[..., Any]) -> None:
+        name = getattr(fn, "__qualname__", repr(fn))
+        self._report(None, error, "handler", f"server handler {name} raised {describe(error)}")
+
+    def _report(
+        self,
+        conn: Connection | None,
+        error: BaseException,
+        phase: str,
+        message: str | None = None,
+        plugin: str | None = None,
+    ) -> None:
+        """Report a server-level error (no connection) through nbws_error, the log and the error event."""
+        if conn is not None:
+            conn._report(error, phase, message, plugin)
+            return
+        event = ErrorEvent(self, error, phase, message, plugin)
+        logger.warning("server %s %s error: %s", self.url if self.port else self.host, phase, event.message)
+        for impl in self._hooks.impls("nbws_error"):
+            try:
+                impl.call({"conn": None, "error": error, "phase": phase, "plugin": plugin})
+            except Exception:
+                logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
+
+        def log_only(exc: BaseException, fn: Callable[..., Any]) -> None:
+            logger.error("server error handler %r raised", fn, exc_info=exc)
+
+        for fn in self._listeners.get("error"):
+            call_listener(fn, (None, event), log_only)
+
+    async def _call_hooks(self, hook: str, kwargs: dict[str, Any]) -> None:
+        for impl in self._hooks.impls(hook):
+            try:
+                result = impl.call(kwargs)
+                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                    await result
+            except Exception as exc:
+                self._hooks.record_error(impl.plugin_name, exc)
+                self._report(
+                    None,
+                    exc,
+                    "plugin",
+                    f"plugin {impl.plugin_name!r} failed in {hook}: {describe(exc)}",
+                    impl.plugin_name,
+                )
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def listening(self) -> bool:
+        """True while the server accepts connections."""
+        return self._server is not None and self._server.is_serving()
+
+    @property
+    def url(self) -> str:
+        """The ``ws://`` URL clients connect to (with the path, if one is set)."""
+        if self.port is None:
+            raise InvalidStateError("the server has no port yet: call server.start() first")
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.port}{self.path or '/'}"
+
+    @property
+    def clients(self) -> list[Connection]:
+        """The connected clients, oldest first."""
+        return list(self._clients.values())
+
+    def __repr__(self) -> str:
+        where = f"{self.host}:{self.port}" if self.port is not None else self.host
+        state = "listening" if self.listening else "stopped"
+        return f"<Server {where} {state} clients={len(self._clients)}>"
+
+    # -- starting and stopping ------------------------------------------------
+
+    def start(self) -> Pending[Server]:
+        """
+        Bind the port now and start accepting connections; return at once.
+
+        Await the result (or ``.wait()`` on it) to know that the server
+        accepts connections. Starting a started server does nothing.
+
+        Raises:
+            nbws.ServerError: if the port is in use or the host cannot be bound.
+        """
+        if self._serving is not None and (self._stopping is None or not self._stopping.done()):
+            return self._serving
+        self._stopping = None
+        try:
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            sock = socket.create_server((self.host, self._requested_port), family=family)
+        except OSError as exc:
+            error = self._bind_error(exc)
+            self._report(None, error, "listen", str(error))
+            raise error from exc
+        sock.setblocking(False)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._serving = Pending(self._loop, self._serve(sock), f"starting server on port {self.port}")
+        return self._serving
+
+    def _bind_error(self, exc: OSError) -> ServerError:
+        port = self._requested_port
+        if exc.errno == errno.EADDRINUSE:
+            return ServerError(
+                f"port {port} on {self.host} is already in use: stop what uses it, choose another port, or use port=0 for a free one"
+            )
+        if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+            return ServerError(f"cannot listen on host {self.host!r}: it is not an address of this machine")
+        if exc.errno == errno.EACCES:
+            return ServerError(
+                f"no permission to listen on port {port}: ports below 1024 need privileges, use a higher one"
+            )
+        return ServerError(f"cannot listen on {self.host}:{port}: {exc.strerror or exc}")
+
+    async def _serve(self, sock: socket.socket) -> Server:
+        self._server = await serve(
+            self._handle,
+            sock=sock,
+            origins=self.origins,  # type: ignore[arg-type]
+            subprotocols=self.protocols or None,  # type: ignore[arg-type]
+            process_request=self._process_request,
+            **self._options,
+        )
+        await self._call_hooks("nbws_server_start", {"server": self})
+        self._emit("listening", self)
+        return self
+
+    async def _process_request(self, ws: ServerConnection, raw: _WsRequest) -> _WsResponse | None:
+        request = Request(raw, _address(ws))
+        ws_any: Any = ws
+        ws_any.nbws_request = request
+        if self.path is not None and request.path != self.path:
+            return ws.respond(http.HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {request.path}\n")
+        if self._token is not None and not self._token_ok(request):
+            return ws.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        for impl in self._hooks.impls("nbws_handshake"):
+            try:
+                result = impl.call({"server": self, "request": request})
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:
+                self._hooks.record_error(impl.plugin_name, exc)
+                self._report(
+                    None,
+                    exc,
+                    "plugin",
+                    f"plugin {impl.plugin_name!r} failed in nbws_handshake: {describe(exc)}",
+                    impl.plugin_name,
+                )
+            if request.rejected is not None:
+                status, reason = request.rejected
+                return ws.respond(status, reason + "\n")
+        return None
+
+    def _token_ok(self, request: Request) -> bool:
+        assert self._token is not None
+        given = request.query.get("token")
+        if given is None:
+            auth = request.headers.get("Authorization", "")
+            if auth.startswith("Bearer "):
+                given = auth[len("Bearer ") :]
+        return given is not None and hmac.compare_digest(given.encode(), self._token.encode())
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        request = getattr(ws, "nbws_request", None) or Request(ws.request, _address(ws))  # type: ignore[arg-type]
+        conn = Connection(self, ws, request)
+        await conn._serve()
+
+    def stop(self, code: int = 1001, reason: str = "") -> Pending[None]:
+        """
+        Close every client with ``code`` (1001, going away) and free the port; return at once.
+
+        Await the result (or ``.wait()`` on it) to know it is done: every
+        client's close event has fired and the port can be bound again.
+        """
+        if self._stopping is not None:
+            return self._stopping
+        self._stopping = Pending(self._loop, self._stop(code, reason), "stopping server")
+        return self._stopping
+
+    async def _stop(self, code: int, reason: str) -> None:
+        if self._serving is not None:
+            try:
+                await self._serving
+            except Exception:
+                pass
+        server = self._server
+        if server is not None:
+            if code != 1001 or reason:
+                for conn in self.clients:
+                    if conn.ready_state is OPEN:
+                        conn.close(code, reason)
+            server.close(close_connections=True)
+            await server.wait_closed()
+            self._server = None
+        elif self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        self._serving = None
+        await self._call_hooks("nbws_server_stop", {"server": self})
+
+    # -- sending ------------------------------------------------------------------
+
+    def broadcast(
+        self, data: str | bytes | bytearray | memoryview, exclude: Connection | Iterable[Connection] | None = None
+    ) -> int:
+        """
+        Send ``data`` to every open client except ``exclude``; return how many got it.
+
+        A client that cannot take it (its buffer is full) is reported through
+        the error event and skipped; the others still get it.
+        """
+        data = coerce_data(data)
+        skip = {exclude} if isinstance(exclude, Connection) else set(exclude or ())
+        count = 0
+        for conn in list(self._clients.values()):
+            if conn in skip or conn.ready_state is not OPEN:
+                continue
+            try:
+                conn.send(data)
+            except BufferFullError as exc:
+                conn._report(exc, "send")
+            else:
+                count += 1
+        return count
+
+    # -- context managers -------------------------------------------------------
+
+    async def __aenter__(self) -> Server:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def __enter__(self) -> Server:
+        if running_loop() is self._loop:
+            raise InvalidStateError("use 'async with' inside a running event loop")
+        return self.start().wait()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop().wait()
+
+
+def _address(ws: ServerConnection) -> tuple[str, int] | None:
+    address = ws.remote_address
+    return (address[0], address[1]) if address else None

@@ -1,0 +1,47 @@
+"""Shared fixtures: real servers on 127.0.0.1 port 0, and a timeout scale for slow machines."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+# Plugins installed from plugins/ must not slip into every test: the tests that
+# check entry-point discovery load them on purpose.
+os.environ.setdefault("NBWS_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+import nbws  # noqa: E402
+
+# Every wait in the tests is a multiple of this, so a slow machine can stretch them all at once.
+TIMEOUT_SCALE = float(os.environ.get("NBWS_TEST_TIMEOUT_SCALE", "1"))
+
+
+def timeout(seconds: float = 5.0) -> float:
+    """A timeout for one wait in a test, scaled by NBWS_TEST_TIMEOUT_SCALE."""
+    return seconds * TIMEOUT_SCALE
+
+
+@pytest.fixture(autouse=True)
+def _no_global_plugins() -> Iterator[None]:
+    """Each test starts and ends with the global plugins it found (none of a test's leak out)."""
+    before = {info.name for info in nbws.plugins}
+    yield
+    for info in list(nbws.plugins):
+        if info.name not in before:
+            nbws.plugins.unregister(info.name)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[nbws.Server]:
+    """An echo server on a free loopback port: text comes back prefixed with 'echo: '."""
+    srv = nbws.Server()
+
+    @srv.on("message")
+    def echo(conn: nbws.Connection, message: nbws.Message) -> None:
+        data = message.data
+        conn.send("echo: " + data if isinstance(data, str) else data)
+
+    await srv.start()
+    yield srv
+    await srv.stop()
