@@ -11,7 +11,7 @@ import pytest
 # check entry-point discovery load them on purpose.
 os.environ.setdefault("NBWS_DISABLE_PLUGIN_AUTOLOAD", "1")
 
-import nbws  # noqa: E402
+import nbws
 
 # Every wait in the tests is a multiple of this, so a slow machine can stretch them all at once.
 TIMEOUT_SCALE = float(os.environ.get("NBWS_TEST_TIMEOUT_SCALE", "1"))
