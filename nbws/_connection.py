@@ -154,6 +154,7 @@ class BaseConnection:
         self._close_waiters: list[asyncio.Future[None]] = []
         self._finished = False
         self._local_close: _CloseRequest | None = None
+        self._close_cause: BaseException | None = None
         self.recv_overflow = 0
         self.messages_sent = 0
         self.messages_received = 0
@@ -254,11 +255,8 @@ class BaseConnection:
                     asyncio.ensure_future(result).add_done_callback(_log_failure)
             except Exception:
                 logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
-        if phase == "handler" or phase == "plugin":
-            # An error handler that raises is logged only: reporting it again could loop.
-            self._emit_error_safely(event)
-        else:
-            self._emit("error", event)
+        # An error handler that raises is logged only: reporting it again could loop.
+        self._emit_error_safely(event)
 
     def _emit_error_safely(self, event: ErrorEvent) -> None:
         def log_only(error: BaseException, fn: Callable[..., Any]) -> None:
@@ -382,7 +380,9 @@ class BaseConnection:
         while True:
             try:
                 data = await ws.recv()
-            except _WsClosed:
+            except _WsClosed as exc:
+                # websockets chains the frame or UTF-8 error that made it fail the connection.
+                self._close_cause = exc.__cause__
                 return
             self._recv_seq += 1
             message = Message(data, "receive", seq=self._recv_seq, connection=self.id)
@@ -416,6 +416,7 @@ class BaseConnection:
     async def _opened(self, ws: _WsConnection) -> None:
         """The handshake succeeded: become OPEN and tell everyone."""
         self._ws = ws
+        self._close_cause = None
         self._state = OPEN
         self.opened_at = time.time()
         self._start_writer()
@@ -446,12 +447,18 @@ class BaseConnection:
                 except Exception as exc:
                     self._report(exc, "send")
         protocol = ws.protocol
-        parser_exc = protocol.parser_exc
-        code = protocol.close_code or 1006
-        reason = protocol.close_reason or ""
-        was_clean = code != 1006 and protocol.close_rcvd is not None and protocol.close_sent is not None
-        if parser_exc is not None:
-            self._report(parser_exc, "receive", self._protocol_error_message(parser_exc))
+        cause = self._close_cause
+        if isinstance(cause, EOFError):
+            cause = None  # the peer closed TCP without a close frame: a drop, reported below
+        sent, rcvd = protocol.close_sent, protocol.close_rcvd
+        if cause is not None and rcvd is None and sent is not None:
+            # We failed the connection (RFC 6455 7.1.7): report the code we closed with.
+            code, reason = sent.code, sent.reason
+        else:
+            code, reason = protocol.close_code or 1006, protocol.close_reason or ""
+        was_clean = code != 1006 and rcvd is not None and sent is not None
+        if cause is not None:
+            self._report(cause, "receive", self._protocol_error_message(cause))
         elif code == 1006 and self._local_close is None:
             error = ConnectionClosed(1006, "connection dropped without a closing handshake")
             self._report(error, "receive", f"{self.id}: the connection dropped without a closing handshake")

@@ -90,7 +90,7 @@ def _check_url(url: object) -> str:
         raise InvalidURLError(f"{url!r} has a fragment (#...), which WebSocket URLs cannot have")
     try:
         parse_uri(url)
-    except InvalidURI as exc:
+    except (InvalidURI, ValueError) as exc:
         raise InvalidURLError(
             f"{url!r} is not a valid WebSocket URL: use ws://host:port/path or wss://... ({exc})"
         ) from None

@@ -124,11 +124,8 @@ class Connection(BaseConnection):
             raise ValueError(f"close code {code} is not allowed: use 1000-1003, 1007-1014 or 3000-4999")
 
     def _emit_to_parent(self, name: str, event: Any) -> None:
-        server = self.server
-        if name == "error":
-            server._emit("error", self, event)
-        elif name in ("message", "close"):
-            server._emit(name, self, event)
+        if name != "open":
+            self.server._emit(name, self, event, on_error=self._handler_failed)
 
     def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> None:
         for fn in self.server._listeners.get("error"):
@@ -144,7 +141,7 @@ class Connection(BaseConnection):
         server._clients[self.id] = self
         try:
             await self._opened(self._ws)
-            server._emit("connection", self)
+            server._emit("connection", self, on_error=self._handler_failed)
             await self._run_open()
         finally:
             server._clients.pop(self.id, None)
@@ -276,9 +273,10 @@ class Server:
         """Remove listener ``fn`` of event ``name``, or all of them if ``fn`` is None."""
         self._listeners.remove(name, fn)
 
-    def _emit(self, name: str, *args: Any) -> None:
+    def _emit(self, name: str, *args: Any, on_error: Callable[[BaseException, Any], None] | None = None) -> None:
+        """Call the listeners of ``name``; a listener's fault goes to ``on_error`` (the connection's, if any)."""
         for fn in self._listeners.get(name):
-            call_listener(fn, args, self._handler_failed)
+            call_listener(fn, args, on_error or self._handler_failed)
 
     def _handler_failed(self, error: BaseException, fn: Callable[..., Any]) -> None:
         name = getattr(fn, "__qualname__", repr(fn))
