@@ -58,7 +58,7 @@ async def test_events_mirror_node_ws() -> None:
 
 async def test_port_and_url_are_known_as_soon_as_start_returns() -> None:
     server = nbws.Server()
-    with pytest.raises(nbws.InvalidStateError, match="call server.start"):
+    with pytest.raises(nbws.InvalidStateError, match=r"call server\.start"):
         _ = server.url
     pending = server.start()  # no await: bound already
     assert server.port and server.url == f"ws://127.0.0.1:{server.port}/"
