@@ -312,6 +312,22 @@ class BaseConnection:
             BufferFullError: if more than ``max_buffered`` bytes would be waiting.
         """
         data = coerce_data(data)
+        size = self._reserve(data)
+        call_in_loop(self._loop, self._enqueue, data, size, None)
+
+    def _send_message(self, message: Message) -> None:
+        """
+        Send a :class:`Message` the caller made, with the checks and pipeline of :meth:`send`.
+
+        For senders that mark their messages, such as :func:`nbws.replay`
+        (``message.replayed``); the connection sets its ``seq`` and
+        ``connection``.
+        """
+        size = self._reserve(message.data)
+        call_in_loop(self._loop, self._enqueue, message.data, size, message)
+
+    def _reserve(self, data: str | bytes) -> int:
+        """Check that ``data`` may be sent now and count it as waiting; return its size."""
         state = self._state
         if state is not OPEN and not (state is CONNECTING and self._can_queue()):
             raise InvalidStateError(self._not_open_message(state))
@@ -322,16 +338,20 @@ class BaseConnection:
                 f"max_buffered is {self._max_buffered}; the peer is not reading fast enough"
             )
         self._outbox_bytes += size
-        call_in_loop(self._loop, self._enqueue, data, size)
+        return size
 
     def _not_open_message(self, state: ReadyState) -> str:
         if state is CONNECTING:
             return f"{self.id} is still connecting: await ws.opened() before send(), or pass reconnect=True to queue messages"
         return f"{self.id} is {state.name.lower()}: messages can only be sent on an open connection"
 
-    def _enqueue(self, data: str | bytes, size: int) -> None:
+    def _enqueue(self, data: str | bytes, size: int, message: Message | None) -> None:
         self._send_seq += 1
-        message = Message(data, "send", seq=self._send_seq, connection=self.id)
+        if message is None:
+            message = Message(data, "send", seq=self._send_seq, connection=self.id)
+        else:
+            message.seq = self._send_seq
+            message.connection = self.id
         message.meta["_size"] = size
         self._outbox.append(message)
         self._wakeup.set()
