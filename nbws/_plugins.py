@@ -107,6 +107,8 @@ class PluginRegistry:
         if plugin is None or isinstance(plugin, (str, bytes, int, float)):
             raise PluginError(f"a plugin must be a module or an object with hook methods, not {plugin!r}")
         self._check_hook_names(plugin)
+        if name is None and not self._pm.is_registered(plugin):
+            name = self._default_name(plugin)
         try:
             registered = self._pm.register(plugin, name)
         except ValueError as exc:
@@ -124,6 +126,15 @@ class PluginRegistry:
         self._infos[registered] = PluginInfo(registered, plugin, hooks)
         self._changed()
         return registered
+
+    def _default_name(self, plugin: object) -> str:
+        """A readable name: a module's or class's own name, an instance's class name, made unique."""
+        base = getattr(plugin, "__name__", None) or type(plugin).__name__
+        name, n = base, 1
+        while name in self._infos or self._pm.is_blocked(name):
+            n += 1
+            name = f"{base}-{n}"
+        return name
 
     def _check_hook_names(self, plugin: object) -> None:
         for attr in dir(plugin):
