@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.nbws-installed
 PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EDITABLE_PLUGINS := $(foreach p,$(PLUGIN_DIRS),-e $(dir $(p)))
+LINT_PATHS := nbws tests $(wildcard plugins benchmarks)
 
 .PHONY: install system-deps lab test check bench clean
 
@@ -26,8 +27,8 @@ lab: install
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks $(firstword $(wildcard notebooks/01-*.ipynb))
 
 check: install
-	$(BIN)/ruff check nbws tests plugins benchmarks
-	$(BIN)/ruff format --check nbws tests plugins benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 test: install system-deps check
