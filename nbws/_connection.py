@@ -369,8 +369,12 @@ class BaseConnection:
                 wakeup.clear()
                 await wakeup.wait()
                 continue
-            item = outbox.popleft()
+            # The message stays at the head of the outbox until it is written: when the
+            # connection closes under a send, the writer is cancelled or the send raises,
+            # and a reconnecting client must still have it.
+            item = outbox[0]
             if isinstance(item, _CloseRequest):
+                outbox.popleft()
                 await ws.close(item.code, item.reason)
                 return
             size: int = item.meta["_size"]
@@ -382,11 +386,11 @@ class BaseConnection:
                 try:
                     await ws.send(item._data)
                 except _WsClosed:
-                    # Keep it for a reconnection; the reader reports the close.
-                    outbox.appendleft(item)
+                    # Kept for a reconnection; the reader reports the close.
                     return
                 self.messages_sent += 1
                 self.bytes_sent += size
+            outbox.popleft()
             self._outbox_bytes -= size
             if self._hooks.impls("nbws_message_sent"):
                 await self._call_hooks("nbws_message_sent", {"conn": self, "message": item})
