@@ -1,0 +1,38 @@
+"""
+Widgets for nbws: thin views over the core objects, for JupyterLab and Jupyter Notebook.
+
+* :class:`ClientPanel` shows a :class:`nbws.WebSocket`: connect, compose and
+  send messages, close, watch its log.
+* :class:`ServerPanel` shows a :class:`nbws.Server`: start, stop, its
+  clients, send to one, close one, broadcast, watch its log.
+* :class:`MessageLog` is the live log both use: bounded in the kernel,
+  rendered in batches.
+* :class:`PluginPanel` lists the plugins, switches them on and off, and
+  counts their errors.
+* :class:`Dashboard` puts them in tabs, with the panels plugins contribute
+  through the ``nbws_panel`` hook.
+
+All state lives in the core objects: the widgets learn about events through
+the same hooks plugins use, and every button has a method that does what a
+click does (``panel.connect()``, ``panel.send()``, ...). Errors are shown in
+the panel in words; nothing a widget does raises into the kernel's loop.
+"""
+
+from ._client import ClientPanel
+from ._common import Composer, StatusLine, parse_payload
+from ._dashboard import Dashboard
+from ._log import LogRow, MessageLog
+from ._plugins import PluginPanel
+from ._server import ServerPanel
+
+__all__ = [
+    "ClientPanel",
+    "Composer",
+    "Dashboard",
+    "LogRow",
+    "MessageLog",
+    "PluginPanel",
+    "ServerPanel",
+    "StatusLine",
+    "parse_payload",
+]

@@ -1,0 +1,663 @@
+"""
+The message log shared by the client and server panels.
+
+Rows are kept in a bounded deque in the kernel; the view is an HTML widget
+re-rendered from them on a timer on the kernel's loop (at most once per
+``interval``, and only when something changed), so a flood of messages costs
+a few widget updates per second, not one per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import json
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import ipywidgets as widgets
+
+from .._events import Message, describe
+from .._plugins import PluginRegistry, hookimpl
+from ..exceptions import TimeoutError
+from ._common import Throttle, close_widgets, close_words, format_size, format_time, on_change, on_click, style
+
+__all__ = ["LogRow", "MessageLog"]
+
+logger = logging.getLogger("nbws")
+
+RowDirection = Literal["send", "receive", "event"]
+
+_ARROWS = {"send": "↑", "receive": "↓"}
+_EVENT_MARKS = {"error": "✖", "reconnect": "↻", "open": "●", "listening": "●"}
+_PREVIEW_CHARS = 400
+_PREVIEW_LINES = 8
+_HEX_BYTES = 48
+_log_ids = iter(range(1, 1 << 62))
+
+
+class LogRow:
+    """
+    One event in a :class:`MessageLog`.
+
+    Attributes:
+        time: When it happened, in seconds since the epoch.
+        direction: ``"send"`` (↑), ``"receive"`` (↓) or ``"event"`` (open,
+            close, error and the like).
+        connection: The connection id (``"c1"``, ``"s2"``) or ``"server"``.
+        kind: ``"text"`` or ``"binary"`` for a message; ``"open"``,
+            ``"close"``, ``"error"``, ``"reconnect"``, ``"listening"``,
+            ``"stopped"`` or ``"note"`` for an event.
+        size: A message's payload size in bytes (None for an event).
+        data: A message's payload, cut to the log's ``keep_bytes`` (None for an event).
+        detail: What an event was, in words (the close code, the error, ...).
+        dropped: True for a message a plugin dropped.
+        code: A close event's code (None otherwise).
+    """
+
+    __slots__ = ("_preview", "code", "connection", "data", "detail", "direction", "dropped", "kind", "size", "time")
+
+    def __init__(
+        self,
+        direction: RowDirection,
+        connection: str,
+        kind: str,
+        *,
+        time: float | None = None,
+        size: int | None = None,
+        data: str | bytes | None = None,
+        detail: str = "",
+        dropped: bool = False,
+        code: int | None = None,
+    ) -> None:
+        self.time = _now() if time is None else time
+        self.direction = direction
+        self.connection = connection
+        self.kind = kind
+        self.size = size
+        self.data = data
+        self.detail = detail
+        self.dropped = dropped
+        self.code = code
+        self._preview: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """True if the log kept only the start of a large message."""
+        data = self.data
+        if data is None or self.size is None:
+            return False
+        kept = len(data) if isinstance(data, bytes) else len(data.encode())
+        return kept < self.size
+
+    @property
+    def label(self) -> str:
+        """The kind column: ``text 12 B``, ``binary 1.5 kB``, ``close 1000``, ``open``."""
+        if self.size is not None:
+            return f"{self.kind} {format_size(self.size)}"
+        if self.code is not None:
+            return f"{self.kind} {self.code}"
+        return self.kind
+
+    @property
+    def preview(self) -> str:
+        """A readable rendering: JSON pretty-printed, binary as hex, events in words (cut to a few lines)."""
+        if self._preview is None:
+            self._preview = _preview(self)
+        return self._preview
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record of the row (binary data in base64)."""
+        record: dict[str, Any] = {
+            "time": self.time,
+            "direction": self.direction,
+            "connection": self.connection,
+            "kind": self.kind,
+        }
+        if self.size is not None:
+            record["size"] = self.size
+        data = self.data
+        if isinstance(data, bytes):
+            record["base64"] = base64.b64encode(data).decode()
+        elif data is not None:
+            record["text"] = data
+        if self.truncated:
+            record["truncated"] = True
+        if self.dropped:
+            record["dropped"] = True
+        if self.code is not None:
+            record["code"] = self.code
+        if self.detail:
+            record["detail"] = self.detail
+        return record
+
+    def __repr__(self) -> str:
+        return f"<LogRow {self.direction} {self.connection} {self.label}: {self.preview[:40]!r}>"
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _preview(row: LogRow) -> str:
+    data = row.data
+    if data is None:
+        return row.detail
+    if isinstance(data, bytes):
+        shown = data[:_HEX_BYTES].hex(" ")
+        if row.size is not None and row.size > _HEX_BYTES:
+            shown += f" … ({row.size} bytes)"
+        return shown
+    text = data
+    if text[:1] in ("{", "[") and not row.truncated:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            # Short values read best on one line; longer ones indented.
+            text = json.dumps(value, ensure_ascii=False)
+            if len(text) > 80:
+                text = json.dumps(value, indent=2, ensure_ascii=False)
+    lines = text.split("\n")
+    if len(lines) > _PREVIEW_LINES:
+        text = "\n".join(lines[:_PREVIEW_LINES]) + f"\n… {len(lines) - _PREVIEW_LINES} more lines"
+    if len(text) > _PREVIEW_CHARS:
+        text = text[:_PREVIEW_CHARS] + "…"
+    elif row.truncated:
+        text += "…"
+    return text
+
+
+def _row_html(row: LogRow) -> str:
+    direction = row.direction
+    arrow = _ARROWS.get(direction) or _EVENT_MARKS.get(row.kind, "•")
+    classes = f"nbws-row nbws-{direction} nbws-kind-{row.kind}"
+    if row.dropped:
+        classes += " nbws-dropped"
+    label = row.label + (" dropped" if row.dropped else "")
+    return (
+        f'<div class="{classes}"><span class="nbws-arrow">{arrow}</span>'
+        f'<span class="nbws-time">{format_time(row.time)}</span>'
+        f'<span class="nbws-conn">{html.escape(row.connection)}</span>'
+        f'<span class="nbws-kind">{html.escape(label)}</span>'
+        f"<pre>{html.escape(row.preview)}</pre></div>"
+    )
+
+
+class _LogHooks:
+    """The plugin a log registers on each endpoint it follows: every event becomes a row."""
+
+    _nbws_internal = True  # hidden from the plugin panel
+
+    def __init__(self, log: MessageLog) -> None:
+        self._log = log
+
+    @hookimpl
+    def nbws_open(self, conn: Any) -> None:
+        if conn.role == "client":
+            detail = f"connected to {conn.url}"
+        else:
+            address = conn.remote_address
+            detail = f"client {address[0]}:{address[1]} connected" if address else "client connected"
+        if conn.protocol:
+            detail += f" (subprotocol {conn.protocol})"
+        self._log.add(LogRow("event", conn.id, "open", detail=detail))
+
+    @hookimpl
+    def nbws_close(self, conn: Any, code: int, reason: str, was_clean: bool) -> None:
+        self._log.add(LogRow("event", conn.id, "close", detail=close_words(code, reason, was_clean), code=code))
+
+    @hookimpl
+    def nbws_error(self, conn: Any, error: BaseException, phase: str, plugin: str | None) -> None:
+        where = f"plugin {plugin!r}" if plugin else phase
+        self._log.add(
+            LogRow("event", conn.id if conn is not None else "server", "error", detail=f"{where}: {describe(error)}")
+        )
+
+    @hookimpl
+    def nbws_reconnect(self, conn: Any, attempt: int, delay: float) -> None:
+        self._log.add(LogRow("event", conn.id, "reconnect", detail=f"attempt {attempt} in {delay:.1f} s"))
+
+    @hookimpl
+    def nbws_message_sent(self, message: Message) -> None:
+        self._log.add_message(message)
+
+    @hookimpl
+    def nbws_message_received(self, message: Message) -> None:
+        self._log.add_message(message)
+
+    @hookimpl
+    def nbws_server_start(self, server: Any) -> None:
+        self._log.add(LogRow("event", "server", "listening", detail=f"listening on {server.url}"))
+
+    @hookimpl
+    def nbws_server_stop(self, server: Any) -> None:
+        self._log.add(LogRow("event", "server", "stopped", detail="stopped: every client closed, port freed"))
+
+
+class MessageLog(widgets.VBox):  # type: ignore[misc]
+    """
+    A live log of every event of one or more endpoints: a row per message,
+    open, close and error, newest at the bottom.
+
+    It follows an endpoint through the same hooks plugins use: :meth:`attach`
+    registers a small plugin on ``ws.plugins`` or ``server.plugins``.
+
+    Args:
+        max_rows: Rows kept in the kernel; older ones are forgotten.
+        max_visible: Rows rendered in the page (the newest that pass the filter).
+        interval: Seconds between two renderings at most; a flood of messages
+            is shown in batches at this pace.
+        keep_bytes: Bytes of each message kept for preview and export.
+
+    Attributes:
+        direction: The direction filter (``"all"``, ``"send"``, ``"receive"``, ``"event"``).
+        search: The text filter; with ``regex`` ticked, a regular expression.
+        regex: Whether ``search`` is a regular expression.
+        pause_button, clear_button, export_button: The toolbar buttons; their
+            twins are :meth:`pause`/:meth:`resume`, :meth:`clear` and :meth:`export`.
+        body: The rendered rows (an HTML widget).
+        info: The footer: rows held, events seen, what is shown.
+        seen: Events logged since the log was created.
+        renders: How many times the rows were rendered for the page.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_rows: int = 1000,
+        max_visible: int = 200,
+        interval: float = 0.2,
+        keep_bytes: int = 16384,
+    ) -> None:
+        for name, value in (("max_rows", max_rows), ("max_visible", max_visible), ("keep_bytes", keep_bytes)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        if not interval > 0:
+            raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
+        self.max_rows = max_rows
+        self.max_visible = max_visible
+        self.keep_bytes = keep_bytes
+        self._rows: deque[LogRow] = deque(maxlen=max_rows)
+        self.seen = 0
+        self.renders = 0
+        self._paused = False
+        self._dirty = True
+        self._new_while_paused = 0
+        self._direction = "all"
+        self._search = ""
+        self._regex = False
+        self._pattern: re.Pattern[str] | None = None
+        self._filter_error = ""
+        self._export_note = ""
+        self._waiters: list[tuple[Callable[[LogRow], bool], asyncio.Future[LogRow]]] = []
+        self._after_flush: list[Callable[[], None]] = []
+        self._attached: list[tuple[PluginRegistry, str]] = []
+        self._hooks = _LogHooks(self)
+        self._id = next(_log_ids)
+        self._throttle = Throttle(self._flush, interval)
+        self._syncing = False
+        self._shown = 0
+
+        self.direction = widgets.Dropdown(
+            options=[("all", "all"), ("↑ sent", "send"), ("↓ received", "receive"), ("● events", "event")],
+            value="all",
+            layout=widgets.Layout(width="120px"),
+        )
+        self.search = widgets.Text(
+            placeholder="filter rows (text, or a regular expression)", layout=widgets.Layout(flex="1 1 auto")
+        )
+        self.regex = widgets.Checkbox(
+            value=False, description="regex", indent=False, layout=widgets.Layout(width="70px")
+        )
+        self.pause_button = widgets.ToggleButton(
+            value=False, description="Pause", icon="pause", tooltip="freeze the view (rows are still kept)"
+        )
+        self.clear_button = widgets.Button(description="Clear", icon="trash", tooltip="forget every row")
+        self.export_button = widgets.Button(
+            description="Export", icon="download", tooltip="write the rows held to a JSON Lines file"
+        )
+        for button in (self.pause_button, self.clear_button, self.export_button):
+            button.layout = widgets.Layout(width="88px")
+        self.body = widgets.HTML("")
+        self.body.layout = widgets.Layout(width="100%")
+        self.info = widgets.HTML("")
+        self.info.add_class("nbws-muted")
+        toolbar = widgets.HBox(
+            [self.direction, self.search, self.regex, self.pause_button, self.clear_button, self.export_button],
+            layout=widgets.Layout(align_items="center", width="100%"),
+        )
+        self._style = style()
+        self._toolbar = toolbar
+        super().__init__([self._style, toolbar, self.body, self.info], layout=widgets.Layout(width="100%"))
+        self.add_class("nbws-log")
+        self.add_class("nbws-panel")
+
+        self.direction.observe(on_change(lambda value: self._from_widgets(direction=value)), "value")
+        self.search.observe(on_change(lambda value: self._from_widgets(text=value)), "value")
+        self.regex.observe(on_change(lambda value: self._from_widgets(regex=value)), "value")
+        self.pause_button.observe(on_change(lambda value: self.pause() if value else self.resume()), "value")
+        self.clear_button.on_click(on_click(self.clear))
+        self.export_button.on_click(on_click(self.export))
+        self._ready = True
+        self._flush()
+
+    # -- following endpoints ------------------------------------------------------
+
+    def attach(self, endpoint: Any) -> None:
+        """Log every event of ``endpoint`` (a :class:`nbws.WebSocket`, :class:`nbws.Server` or connection)."""
+        registry: PluginRegistry = endpoint.plugins
+        if any(r is registry for r, _ in self._attached):
+            return
+        name = registry.register(self._hooks, name=f"nbws.widgets.log-{self._id}")
+        self._attached.append((registry, name))
+
+    def detach(self, endpoint: Any) -> None:
+        """Stop logging the events of ``endpoint``."""
+        registry: PluginRegistry = endpoint.plugins
+        for item in list(self._attached):
+            if item[0] is registry:
+                self._attached.remove(item)
+                if item[1] in registry:
+                    registry.unregister(item[1])
+
+    # -- rows ------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[LogRow]:
+        """The rows held, oldest first (at most ``max_rows``)."""
+        return list(self._rows)
+
+    def add(self, row: LogRow) -> None:
+        """Append a row; the page shows it at the next rendering."""
+        self._rows.append(row)
+        self.seen += 1
+        self._dirty = True
+        if self._paused:
+            self._new_while_paused += 1
+        if self._waiters:
+            self._wake(row)
+        self._throttle.request()
+
+    def add_message(self, message: Message) -> None:
+        """Append a row for a message sent or received."""
+        data = message.data
+        if isinstance(data, bytes):
+            size = len(data)
+            kind = "binary"
+            if size > self.keep_bytes:
+                data = data[: self.keep_bytes]
+        else:
+            size = len(data) if data.isascii() else len(data.encode())
+            kind = "text"
+            if size > self.keep_bytes:
+                data = data.encode()[: self.keep_bytes].decode(errors="ignore")
+        direction: RowDirection = "send" if message.direction == "send" else "receive"
+        self.add(
+            LogRow(
+                direction,
+                message.connection,
+                kind,
+                time=message.time,
+                size=size,
+                data=data,
+                dropped=message.dropped,
+            )
+        )
+
+    def note(self, text: str, connection: str = "") -> None:
+        """Append a row of your own (kind ``"note"``)."""
+        self.add(LogRow("event", connection, "note", detail=text))
+
+    def clear(self) -> None:
+        """Forget every row held (the Clear button)."""
+        self._rows.clear()
+        self._new_while_paused = 0
+        self._export_note = ""
+        self._dirty = True
+        self._throttle.request()
+
+    # -- filtering -----------------------------------------------------------------
+
+    def set_filter(self, *, direction: str | None = None, text: str | None = None, regex: bool | None = None) -> None:
+        """
+        Show only some rows (the filter fields): by ``direction`` (``"all"``,
+        ``"send"``, ``"receive"``, ``"event"``) and by ``text``, a
+        case-insensitive substring, or a regular expression if ``regex``.
+
+        Raises:
+            ValueError: for an unknown direction or an invalid regular
+                expression (the log then shows every row and says why).
+        """
+        if direction is not None and direction not in ("all", "send", "receive", "event"):
+            raise ValueError(f"direction must be 'all', 'send', 'receive' or 'event', not {direction!r}")
+        self._syncing = True
+        try:
+            if direction is not None:
+                self.direction.value = direction
+            if text is not None:
+                self.search.value = text
+            if regex is not None:
+                self.regex.value = bool(regex)
+        finally:
+            self._syncing = False
+        self._from_widgets()
+        if self._filter_error:
+            raise ValueError(self._filter_error)
+
+    def _from_widgets(self, **_: Any) -> None:
+        if self._syncing:
+            return
+        self._direction = self.direction.value
+        self._search = self.search.value
+        self._regex = self.regex.value
+        self._pattern = None
+        self._filter_error = ""
+        if self._search and self._regex:
+            try:
+                self._pattern = re.compile(self._search, re.IGNORECASE)
+            except re.error as exc:
+                self._filter_error = f"invalid regular expression {self._search!r}: {exc}"
+        self._dirty = True
+        self._throttle.request()
+
+    def _matches(self, row: LogRow) -> bool:
+        if self._direction != "all" and row.direction != self._direction:
+            return False
+        if not self._search or self._filter_error:
+            return True
+        haystack = f"{row.connection} {row.label} {row.preview}"
+        if self._pattern is not None:
+            return self._pattern.search(haystack) is not None
+        return self._search.lower() in haystack.lower()
+
+    def filtered(self, limit: int | None = None) -> list[LogRow]:
+        """The rows that pass the filter, oldest first; with ``limit``, only the newest ``limit`` of them."""
+        found: list[LogRow] = []
+        for row in reversed(self._rows):
+            if self._matches(row):
+                found.append(row)
+                if limit is not None and len(found) >= limit:
+                    break
+        found.reverse()
+        return found
+
+    # -- pausing and rendering ---------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        """True while the view is frozen; rows are still kept."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Freeze the view so that it can be read; rows are still kept (the Pause button)."""
+        self._paused = True
+        self._new_while_paused = 0
+        self._sync_pause_button()
+        self._throttle.request()
+
+    def resume(self) -> None:
+        """Unfreeze the view and show what arrived meanwhile."""
+        self._paused = False
+        self._dirty = True
+        self._sync_pause_button()
+        self._throttle.request()
+
+    def _sync_pause_button(self) -> None:
+        button = self.pause_button
+        if button.value != self._paused:
+            button.value = self._paused
+        button.description = "Resume" if self._paused else "Pause"
+        button.icon = "play" if self._paused else "pause"
+        button.button_style = "warning" if self._paused else ""
+
+    def flush(self) -> None:
+        """Render now instead of at the next tick of the timer."""
+        self._throttle.run()
+
+    def _flush(self) -> None:
+        if self._dirty and not self._paused:
+            self._dirty = False
+            self._render()
+        self._render_info()
+        for callback in list(self._after_flush):
+            try:
+                callback()
+            except Exception:
+                logger.exception("nbws panel refresh failed")
+
+    def _render(self) -> None:
+        self.renders += 1
+        shown = self.filtered(self.max_visible)
+        if shown:
+            inner = "".join(_row_html(row) for row in shown)
+        elif self._rows:
+            inner = '<div class="nbws-empty">No row matches the filter.</div>'
+        else:
+            inner = '<div class="nbws-empty">No events yet.</div>'
+        self._shown = len(shown)
+        self.body.value = f'<div class="nbws-log-body"><div>{inner}</div></div>'
+
+    def _render_info(self) -> None:
+        held = len(self._rows)
+        parts = [f"{held:,} rows held (max {self.max_rows:,})", f"{self.seen:,} events seen"]
+        shown = self._shown
+        if held:
+            parts.append(f"showing the last {shown:,}" if shown < held else f"showing {shown:,}")
+        if self._paused:
+            parts.append(f"<b>paused</b>, {self._new_while_paused:,} new")
+        if self._filter_error:
+            parts.append(f'<span class="nbws-hint-bad">{html.escape(self._filter_error)}</span>')
+        if self._export_note:
+            parts.append(html.escape(self._export_note))
+        self.info.value = " · ".join(parts)
+
+    # -- waiting ---------------------------------------------------------------------
+
+    async def wait_for(self, match: Callable[[LogRow], bool] | str, timeout: float | None = None) -> LogRow:
+        """
+        Wait until the log holds a row that matches, and return it.
+
+        ``match`` is a function of a :class:`LogRow`, or a string to find in
+        a row's preview. Rows already held count.
+
+        Raises:
+            nbws.TimeoutError: after ``timeout`` seconds.
+        """
+        predicate: Callable[[LogRow], bool]
+        if isinstance(match, str):
+            needle = match
+
+            def predicate(row: LogRow) -> bool:
+                return needle in row.preview
+
+        else:
+            predicate = match
+        for row in self._rows:
+            if predicate(row):
+                return row
+        future: asyncio.Future[LogRow] = asyncio.get_running_loop().create_future()
+        waiter = (predicate, future)
+        self._waiters.append(waiter)
+        try:
+            if timeout is None:
+                return await future
+            try:
+                return await asyncio.wait_for(future, timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"no matching log row after {timeout:g} seconds") from None
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def _wake(self, row: LogRow) -> None:
+        for predicate, future in list(self._waiters):
+            if future.done():
+                continue
+            try:
+                if predicate(row):
+                    future.set_result(row)
+            except Exception as exc:
+                future.set_exception(exc)
+
+    # -- export ----------------------------------------------------------------------
+
+    def records(self, rows: Iterable[LogRow] | None = None) -> list[dict[str, Any]]:
+        """The rows held (or ``rows``) as JSON-ready dicts."""
+        return [row.to_dict() for row in (self._rows if rows is None else rows)]
+
+    def export(self, path: str | Path | None = None) -> Path:
+        """
+        Write every row held to a JSON Lines file and return its path (the Export button).
+
+        Without ``path`` the file is ``nbws-log-<date>-<time>.jsonl`` in the
+        current directory (the notebook's, in Jupyter).
+        """
+        if path is None:
+            path = f"nbws-log-{datetime.now().strftime('%Y%m%d-%H%M%S')}.jsonl"
+        target = Path(path)
+        records = self.records()
+        with target.open("w", encoding="utf-8") as out:
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._export_note = f"exported {len(records):,} rows to {target}"
+        self._throttle.request()
+        return target
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop following every endpoint and close the widgets."""
+        if not self.__dict__.pop("_ready", False):  # not built, or closed already
+            super().close()
+            return
+        self._throttle.cancel()
+        for registry, name in self._attached:
+            if name in registry:
+                registry.unregister(name)
+        self._attached.clear()
+        self._after_flush.clear()
+        close_widgets(
+            self.direction,
+            self.search,
+            self.regex,
+            self.pause_button,
+            self.clear_button,
+            self.export_button,
+            self.body,
+            self.info,
+            self._toolbar,
+            self._style,
+        )
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"<MessageLog {len(self._rows)} rows, {self.seen} seen>"
