@@ -15,7 +15,7 @@ import re
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -26,6 +26,9 @@ from ._events import describe
 from ._loop import get_loop
 from ._plugins import PluginRegistry
 from .exceptions import ConnectError, InvalidURLError
+
+if TYPE_CHECKING:
+    from .widgets import ClientPanel
 
 __all__ = ["Reconnect", "WebSocket"]
 
@@ -202,8 +205,18 @@ class WebSocket(BaseConnection):
 
     @property
     def reconnect(self) -> Reconnect | None:
-        """The reconnection policy, or None if the client does not reconnect."""
+        """
+        The reconnection policy, or None if the client does not reconnect.
+
+        Assign True, False, None, a dict or a :class:`Reconnect` to change it
+        while the client runs: it applies from the next time the connection
+        closes or an attempt fails (the client panel's reconnect toggle does this).
+        """
         return self._reconnect
+
+    @reconnect.setter
+    def reconnect(self, value: bool | Reconnect | Mapping[str, Any] | None) -> None:
+        self._reconnect = _reconnect_policy(value)
 
     def _start(self) -> None:
         if self._local_close is None:
@@ -308,6 +321,20 @@ class WebSocket(BaseConnection):
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.id} {self.url} {self._state.name}>"
+
+    def panel(self) -> ClientPanel:
+        """The :class:`nbws.ClientPanel` showing this client, made on first use; a cell ending with ``ws`` shows it."""
+        panel: ClientPanel | None = getattr(self, "_panel", None)
+        if panel is None:
+            from .widgets import ClientPanel
+
+            panel = ClientPanel(self)
+        return panel
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = self.panel()._repr_mimebundle_()
+        bundle["text/plain"] = repr(self)
+        return bundle
 
     async def __aenter__(self) -> WebSocket:
         await self.opened()

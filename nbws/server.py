@@ -16,7 +16,7 @@ import http
 import logging
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -36,6 +36,9 @@ from ._plugins import HookRelay, PluginRegistry
 from ._plugins import plugins as global_plugins
 from .client import _check_protocols
 from .exceptions import BufferFullError, InvalidStateError, ServerError
+
+if TYPE_CHECKING:
+    from .widgets import ServerPanel
 
 __all__ = ["Connection", "Request", "Server"]
 
@@ -354,6 +357,20 @@ class Server:
         where = f"{self.host}:{self.port}" if self.port is not None else self.host
         state = "listening" if self.listening else "stopped"
         return f"<Server {where} {state} clients={len(self._clients)}>"
+
+    def panel(self) -> ServerPanel:
+        """The :class:`nbws.ServerPanel` showing this server, made on first use; a cell ending with ``server`` shows it."""
+        panel: ServerPanel | None = getattr(self, "_panel", None)
+        if panel is None:
+            from .widgets import ServerPanel
+
+            panel = ServerPanel(self)
+        return panel
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = self.panel()._repr_mimebundle_()
+        bundle["text/plain"] = repr(self)
+        return bundle
 
     # -- starting and stopping ------------------------------------------------
 
