@@ -21,6 +21,8 @@ Plugins implement the hooks of :mod:`nbws.hookspecs` and are registered with
 ``nbws.plugins.register(plugin)``.
 """
 
+from typing import TYPE_CHECKING
+
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
 from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
 from ._loop import Pending
@@ -40,7 +42,22 @@ from .exceptions import (
 )
 from .server import Connection, Request, Server
 
+if TYPE_CHECKING:
+    from .widgets import ClientPanel, Dashboard, MessageLog, PluginPanel, ServerPanel
+
 __version__ = "0.1.0"
+
+# The widgets import ipywidgets: load them on first use so that `import nbws` stays fast.
+_WIDGETS = frozenset({"ClientPanel", "Dashboard", "MessageLog", "PluginPanel", "ServerPanel"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'nbws' has no attribute {name!r}")
+
 
 __all__ = [
     "CLOSED",
@@ -50,19 +67,23 @@ __all__ = [
     "OPEN",
     "BaseConnection",
     "BufferFullError",
+    "ClientPanel",
     "CloseEvent",
     "ConnectError",
     "Connection",
     "ConnectionClosed",
+    "Dashboard",
     "ErrorEvent",
     "InvalidStateError",
     "InvalidURLError",
     "Message",
+    "MessageLog",
     "NbwsError",
     "OpenEvent",
     "Pending",
     "PluginError",
     "PluginInfo",
+    "PluginPanel",
     "PluginRegistry",
     "ReadyState",
     "Reconnect",
@@ -70,6 +91,7 @@ __all__ = [
     "Request",
     "Server",
     "ServerError",
+    "ServerPanel",
     "TimeoutError",
     "WebSocket",
     "__version__",
