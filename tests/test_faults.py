@@ -6,14 +6,12 @@ that vanish without a closing handshake, and a reader too slow to keep up.
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import socket
-import struct
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from _raw import handshake_request, raw_client, reset
 from conftest import timeout
 from websockets.utils import accept_key
 
@@ -28,33 +26,6 @@ async def until(predicate: Callable[[], bool], seconds: float = 5.0, what: str =
         if loop.time() > deadline:
             raise AssertionError(f"{what} not reached within {timeout(seconds):g} s")
         await asyncio.sleep(0)
-
-
-# -- raw peers ---------------------------------------------------------------------
-
-
-def handshake_request(path: str = "/") -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-
-
-async def raw_client(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A TCP connection that has completed the opening handshake and speaks no further on its own."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(handshake_request())
-    response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout())
-    assert response.startswith(b"HTTP/1.1 101 "), response
-    return reader, writer
-
-
-def reset(writer: asyncio.StreamWriter) -> None:
-    """Vanish: close with SO_LINGER 0, so the peer gets a TCP RST and no close frame."""
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 # -- restart under traffic -------------------------------------------------------------
