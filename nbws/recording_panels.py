@@ -1,0 +1,628 @@
+"""
+ipywidgets panels for the recorder, the replayer and the intercept.
+
+Each panel is a thin view: the state lives in the :class:`~nbws.Recorder`,
+:class:`~nbws.Replayer` or :class:`~nbws.Intercept` it shows, and every
+button has a programmatic twin (``panel.play()`` for the Play button, and
+so on), so a panel can be driven from code and tests as from the mouse.
+An error in a button's action is shown in the panel's status line and
+logged; it never reaches the kernel.
+
+The recorder and the intercept contribute their panels to an
+:class:`nbws.Dashboard` through the ``nbws_panel`` hook when they are
+registered globally; each panel also works on its own
+(``rec.panel()``, ``icpt.panel()``, ``replayer.panel()``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import functools
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import ipywidgets as widgets
+
+from ._builtins import url_of
+from ._connection import OPEN, BaseConnection
+from ._loop import running_loop
+from .logger import preview
+from .recording import RecordedEvent, Recording
+
+if TYPE_CHECKING:
+    from .intercept import Intercept
+    from .recording import Recorder
+    from .replay import Replayer
+
+__all__ = ["InterceptPanel", "RecorderPanel", "ReplayPanel"]
+
+logger = logging.getLogger("nbws")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REFRESH_INTERVAL = 0.25
+"""Seconds between two refreshes of a panel while events stream in."""
+
+
+class _Throttle:
+    """Call ``fn`` soon, at most once per ``interval`` on the running loop (at once without a loop)."""
+
+    def __init__(self, fn: Callable[[], None], interval: float = REFRESH_INTERVAL) -> None:
+        self._fn = fn
+        self._interval = interval
+        self._handle: Any = None
+        self._last = -math.inf
+
+    def __call__(self, *args: Any) -> None:
+        loop = running_loop()
+        if loop is None:
+            self._run()
+            return
+        if self._handle is not None:
+            return
+        delay = max(0.0, self._last + self._interval - loop.time())
+        self._handle = loop.call_later(delay, self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        loop = running_loop()
+        if loop is not None:
+            self._last = loop.time()
+        try:
+            self._fn()
+        except Exception:
+            logger.exception("panel refresh failed")
+
+
+def _describe(event: RecordedEvent, start: float | None) -> str:
+    offset = f"+{event.time - start:.3f}s " if start is not None else ""
+    assert event.data is not None
+    kind = "bin" if event.is_binary else "txt"
+    return f"#{event.seq} {offset}{kind} {event.size} B: {preview(event.data, 60)}"
+
+
+def _connection_label(conn: BaseConnection) -> str:
+    return f"{conn.id} ({conn.role} {url_of(conn)})"
+
+
+class _Panel(widgets.VBox):  # type: ignore[misc]
+    """Common parts: a status line, and button actions whose errors are shown, not raised."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.status = widgets.HTML(value="")
+        super().__init__(**kwargs)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        color = "#b00020" if error else "inherit"
+        self.status.value = f'<span style="color:{color}">{_escape(text)}</span>'
+
+    def _button(
+        self, description: str, action: Callable[[], Any], *, icon: str = "", tooltip: str = ""
+    ) -> widgets.Button:
+        button = widgets.Button(description=description, icon=icon, tooltip=tooltip or description)
+        button.on_click(lambda _button: self._guard(action))
+        return button
+
+    def _guard(self, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except Exception as exc:
+            logger.warning("panel action %s failed: %s", getattr(action, "__name__", action), exc)
+            self._say(f"{type(exc).__name__}: {exc}", error=True)
+            return None
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# -------------------------------------------------------------------------
+# Replay
+# -------------------------------------------------------------------------
+
+
+class ReplayPanel(_Panel):
+    """
+    Replay a recording interactively: its messages as a list, a target and
+    a direction to choose, play / pause / step / stop, speed, editing a
+    message before it is sent, and progress.
+
+    Args:
+        recording: The :class:`~nbws.Recording` to replay.
+        targets: The connections one may replay to: a list, or a function
+            returning the current list (called at each :meth:`refresh`).
+        replayer: A :class:`~nbws.Replayer` to control, instead of making
+            one at the first play or step.
+
+    Programmatic twins of the controls: :meth:`play`, :meth:`pause`,
+    :meth:`step`, :meth:`stop`, :meth:`edit`, :meth:`select`,
+    :meth:`set_target`, :meth:`set_direction`, :meth:`set_speed`.
+    """
+
+    def __init__(
+        self,
+        recording: Recording,
+        targets: Sequence[BaseConnection] | Callable[[], Iterable[BaseConnection]] = (),
+        *,
+        replayer: Replayer | None = None,
+    ) -> None:
+        super().__init__()
+        self.recording = recording
+        self._targets = targets
+        self.replayer: Replayer | None = replayer
+        self._edits: dict[int, str | bytes] = {}
+        self._messages: list[RecordedEvent] = []
+        self._refresh_soon = _Throttle(self.refresh)
+
+        self.target_select = widgets.Dropdown(description="Target", options=[])
+        self.connection_select = widgets.Dropdown(description="Recorded", options=[])
+        self.direction_buttons = widgets.ToggleButtons(
+            options=["send", "receive"], value="send", description="Direction"
+        )
+        self.mode_buttons = widgets.ToggleButtons(options=["timed", "reactive"], value="timed", description="Mode")
+        self.speed_slider = widgets.FloatLogSlider(value=1.0, base=10, min=-2, max=2, step=0.1, description="Speed")
+        self.fastest = widgets.Checkbox(value=False, description="as fast as possible")
+        self.message_list = widgets.Select(options=[], rows=10, layout=widgets.Layout(width="100%"))
+        self.editor = widgets.Textarea(
+            placeholder="select a message to edit it before it is sent (binary: base64)",
+            layout=widgets.Layout(width="100%"),
+        )
+        self.play_button = self._button("Play", self.play, icon="play")
+        self.pause_button = self._button("Pause", self.pause, icon="pause")
+        self.step_button = self._button("Step", self.step, icon="step-forward")
+        self.stop_button = self._button("Stop", self.stop, icon="stop")
+        self.apply_button = self._button("Apply edit", self._apply_edit, icon="pencil")
+        self.refresh_button = self._button("", self.refresh, icon="refresh", tooltip="refresh the targets")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="Progress")
+        self.progress_label = widgets.Label(value="")
+
+        if replayer is not None:
+            self.direction_buttons.value = replayer.direction
+            self.mode_buttons.value = replayer.mode
+            if math.isinf(replayer.speed):
+                self.fastest.value = True
+            else:
+                self.speed_slider.value = replayer.speed
+            replayer.watch(self._refresh_soon)
+
+        self.direction_buttons.observe(lambda _: self._guard(self._settings_changed), "value")
+        self.connection_select.observe(lambda _: self._guard(self._settings_changed), "value")
+        self.target_select.observe(lambda _: self._guard(self._settings_changed), "value")
+        self.mode_buttons.observe(lambda _: self._guard(self._settings_changed), "value")
+        self.speed_slider.observe(lambda _: self._guard(self._speed_changed), "value")
+        self.fastest.observe(lambda _: self._guard(self._speed_changed), "value")
+        self.message_list.observe(lambda _: self._guard(self._show_selected), "value")
+
+        self.children = [
+            widgets.HBox([self.target_select, self.refresh_button]),
+            self.connection_select,
+            self.direction_buttons,
+            self.mode_buttons,
+            widgets.HBox([self.speed_slider, self.fastest]),
+            self.message_list,
+            self.editor,
+            widgets.HBox([self.play_button, self.pause_button, self.step_button, self.stop_button, self.apply_button]),
+            widgets.HBox([self.progress, self.progress_label]),
+            self.status,
+        ]
+        self.refresh()
+
+    def __repr__(self) -> str:
+        return f"<ReplayPanel {len(self._messages)} messages>"
+
+    # -- reading the state ------------------------------------------------------------
+
+    @property
+    def targets(self) -> list[BaseConnection]:
+        """The connections offered as targets now (the open ones)."""
+        found = self._targets() if callable(self._targets) else self._targets
+        return [conn for conn in found if conn.ready_state is OPEN]
+
+    @property
+    def messages(self) -> list[RecordedEvent]:
+        """The messages the replay would send with the current choices (edits included)."""
+        return list(self._messages)
+
+    def refresh(self) -> None:
+        """Bring the panel up to date with the recording, the targets and the replayer."""
+        targets = self.targets
+        current = self.target_select.value
+        options = [(_connection_label(conn), conn) for conn in targets]
+        if self.replayer is not None and all(conn is not self.replayer.target for conn in targets):
+            options.insert(0, (_connection_label(self.replayer.target), self.replayer.target))
+        if [value for _, value in options] != [value for _, value in self.target_select.options]:
+            self.target_select.options = options
+            if any(value is current for _, value in options):
+                self.target_select.value = current
+        direction = self.direction_buttons.value
+        connections = self.recording.messages(direction).connections
+        if list(self.connection_select.options) != connections:
+            previous = self.connection_select.value
+            self.connection_select.options = connections
+            if previous in connections:
+                self.connection_select.value = previous
+        self._load_messages()
+        self._show_progress()
+
+    def _load_messages(self) -> None:
+        replayer = self.replayer
+        if replayer is not None:
+            self._messages = list(replayer.messages)
+        else:
+            connection = self.connection_select.value
+            chosen = self.recording.messages(self.direction_buttons.value, connection) if connection else Recording()
+            self._messages = [
+                event if i not in self._edits else _edited(event, self._edits[i]) for i, event in enumerate(chosen)
+            ]
+        start = self.recording.start
+        options = [(_describe(event, start), i) for i, event in enumerate(self._messages)]
+        if list(self.message_list.options) != options:
+            selected = self.message_list.value
+            self.message_list.options = options
+            if selected is not None and selected < len(options):
+                self.message_list.value = selected
+
+    def _show_progress(self) -> None:
+        replayer = self.replayer
+        total = len(self._messages)
+        sent = replayer.position if replayer is not None else 0
+        self.progress.max = max(total, 1)
+        self.progress.value = sent
+        state = replayer.state if replayer is not None else "ready"
+        error = f" · {replayer.error}" if replayer is not None and replayer.error is not None else ""
+        self.progress_label.value = f"{sent}/{total} sent · {state}{error}"
+
+    # -- controls -------------------------------------------------------------------------
+
+    def _settings_changed(self) -> None:
+        replayer = self.replayer
+        if replayer is not None and replayer.state in ("ready", "done", "stopped", "failed"):
+            if replayer.state == "ready" or replayer.target is not self.target_select.value:
+                replayer.unwatch(self._refresh_soon)
+                self.replayer = None
+                self._edits.clear()
+        elif replayer is not None and self.mode_buttons.value != replayer.mode:
+            self._say("the mode applies to the next replay", error=False)
+        self.refresh()
+
+    def _speed_changed(self) -> None:
+        if self.replayer is not None:
+            self.replayer.speed = self.speed
+
+    @property
+    def speed(self) -> float:
+        """The speed chosen: the slider's value, or ``math.inf`` for as fast as possible."""
+        return math.inf if self.fastest.value else float(self.speed_slider.value)
+
+    def _make_replayer(self) -> Replayer:
+        from .replay import Replayer
+
+        replayer = self.replayer
+        if replayer is not None and not replayer.finished:
+            return replayer
+        target = self.target_select.value
+        if target is None:
+            raise ValueError("choose a target connection first (an open WebSocket or server Connection)")
+        connection = self.connection_select.value
+        if connection is None:
+            raise ValueError(f"the recording has no {self.direction_buttons.value!r} messages to replay")
+        replayer = Replayer(
+            self.recording,
+            target,
+            direction=self.direction_buttons.value,
+            connection=connection,
+            speed=self.speed,
+            mode=self.mode_buttons.value,
+        )
+        for index, data in self._edits.items():
+            replayer.edit(index, data)
+        self._edits.clear()
+        replayer.watch(self._refresh_soon)
+        self.replayer = replayer
+        return replayer
+
+    def play(self) -> None:
+        """Play (the Play button): start a replay with the current choices, or resume a paused one."""
+        self._make_replayer().play()
+        self._say("playing")
+        self.refresh()
+
+    def pause(self) -> None:
+        """Pause (the Pause button)."""
+        if self.replayer is not None:
+            self.replayer.pause()
+            self._say("paused")
+        self.refresh()
+
+    def step(self) -> None:
+        """Send the next message now (the Step button)."""
+        message = self._make_replayer().step()
+        self._say("nothing left to send" if message is None else f"sent {preview(message.data, 40)}")
+        self.refresh()
+
+    def stop(self) -> None:
+        """Stop the replay for good (the Stop button); the next play starts again from the first message."""
+        if self.replayer is not None:
+            self.replayer.stop()
+            self._say("stopped")
+        self.refresh()
+
+    def select(self, index: int) -> None:
+        """Select message ``index`` in the list, showing it in the editor."""
+        self.message_list.value = index
+
+    def edit(self, index: int, data: str | bytes) -> None:
+        """Change message ``index`` before it is sent (the editor and its Apply button)."""
+        if self.replayer is not None and not self.replayer.finished:
+            self.replayer.edit(index, data)
+        else:
+            if not 0 <= index < len(self._messages):
+                raise IndexError(f"there is no message {index} (there are {len(self._messages)})")
+            self._edits[index] = data
+        self.refresh()
+        self._say(f"message {index} edited")
+
+    def set_target(self, conn: BaseConnection) -> None:
+        """Choose the connection to replay to."""
+        self.refresh()
+        if all(value is not conn for _, value in self.target_select.options):
+            raise ValueError(f"{conn!r} is not one of the open targets")
+        self.target_select.value = conn
+
+    def set_direction(self, direction: str) -> None:
+        """Choose which recorded messages to send: ``"send"`` or ``"receive"``."""
+        self.direction_buttons.value = direction
+
+    def set_speed(self, speed: float) -> None:
+        """Set the speed (``math.inf``: as fast as possible)."""
+        if math.isinf(speed):
+            self.fastest.value = True
+        else:
+            self.fastest.value = False
+            self.speed_slider.value = speed
+
+    def _show_selected(self) -> None:
+        index = self.message_list.value
+        if index is None or index >= len(self._messages):
+            return
+        data = self._messages[index].data
+        assert data is not None
+        self.editor.value = base64.b64encode(data).decode() if isinstance(data, bytes) else data
+
+    def _apply_edit(self) -> None:
+        index = self.message_list.value
+        if index is None:
+            raise ValueError("select a message to edit first")
+        old = self._messages[index].data
+        text = self.editor.value
+        if isinstance(old, bytes):
+            try:
+                data: str | bytes = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("a binary message is edited as base64, and this is not valid base64") from None
+        else:
+            data = text
+        self.edit(index, data)
+
+
+def _edited(event: RecordedEvent, data: str | bytes) -> RecordedEvent:
+    return dataclasses.replace(event, data=data, original=None)
+
+
+# -------------------------------------------------------------------------
+# Recorder
+# -------------------------------------------------------------------------
+
+
+class RecorderPanel(_Panel):
+    """
+    Control a :class:`~nbws.Recorder`: start / stop, its file, the counts of
+    events recorded, save as HAR, and a replay section for what it recorded.
+
+    Programmatic twins: :meth:`start`, :meth:`stop`, :meth:`save_har`.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+        self.record_button = widgets.ToggleButton(value=recorder.active, description="Recording", icon="circle")
+        self.file_label = widgets.HTML()
+        self.counts_label = widgets.HTML()
+        self.har_path = widgets.Text(value="recording.har", description="HAR file")
+        self.save_button = self._button("Save as HAR", self.save_har, icon="download")
+        self.replay = ReplayPanel(recorder.recording, targets=lambda: recorder.connections)
+        self.replay_section = widgets.Accordion(children=[self.replay], titles=("Replay",))
+        self.record_button.observe(lambda change: self._guard(functools.partial(self._toggle, change["new"])), "value")
+        self._refresh_soon = _Throttle(self.refresh)
+        recorder.watch(self._refresh_soon)
+        self.children = [
+            widgets.HBox([self.record_button, self.file_label]),
+            self.counts_label,
+            widgets.HBox([self.har_path, self.save_button]),
+            self.replay_section,
+            self.status,
+        ]
+        self.refresh()
+
+    def __repr__(self) -> str:
+        return f"<RecorderPanel {self.recorder!r}>"
+
+    def _toggle(self, on: bool) -> None:
+        if on and not self.recorder.active:
+            self.recorder.start()
+        elif not on and self.recorder.active:
+            self.recorder.stop()
+
+    def start(self) -> None:
+        """Start recording (the Recording toggle, on)."""
+        self.record_button.value = True
+
+    def stop(self) -> None:
+        """Stop recording (the Recording toggle, off)."""
+        self.record_button.value = False
+
+    def save_har(self, path: str | Path | None = None) -> Path:
+        """Save what was recorded as a HAR file (the Save as HAR button); return its path."""
+        if path is not None:
+            self.har_path.value = str(path)
+        name = self.har_path.value.strip()
+        if not name:
+            raise ValueError("enter a file name for the HAR file")
+        written = self.recorder.save_har(name)
+        count = len(self.recorder.recording.messages())
+        self._say(f"saved {count} messages to {written}")
+        return written
+
+    def refresh(self) -> None:
+        """Bring the panel up to date with the recorder."""
+        recorder = self.recorder
+        self.record_button.value = recorder.active
+        self.record_button.button_style = "danger" if recorder.active else ""
+        where = str(recorder.path) if recorder.path is not None else "memory only (no file)"
+        self.file_label.value = f"to <code>{_escape(where)}</code>"
+        counts = recorder.counts
+        parts = " · ".join(f"{name} {counts[name]}" for name in ("open", "send", "receive", "close", "error"))
+        self.counts_label.value = f"{len(recorder.recording)} events: {parts}"
+        self.replay.refresh()
+
+
+# -------------------------------------------------------------------------
+# Intercept
+# -------------------------------------------------------------------------
+
+
+class InterceptPanel(_Panel):
+    """
+    The held queue of an :class:`~nbws.Intercept`, with forward / edit / drop.
+
+    Programmatic twins: :meth:`forward`, :meth:`edit`, :meth:`drop`,
+    :meth:`forward_all`, :meth:`select`, :meth:`start`, :meth:`stop`.
+    """
+
+    def __init__(self, intercept: Intercept) -> None:
+        super().__init__()
+        self.intercept = intercept
+        self.active_button = widgets.ToggleButton(
+            value=intercept.active, description="Intercepting", icon="hand-paper-o"
+        )
+        self.held_list = widgets.Select(options=[], rows=8, layout=widgets.Layout(width="100%"))
+        self.editor = widgets.Textarea(
+            placeholder="the selected message (binary: base64)", layout=widgets.Layout(width="100%")
+        )
+        self.forward_button = self._button("Forward", self.forward, icon="arrow-right")
+        self.edit_button = self._button("Edit and forward", self.edit, icon="pencil")
+        self.drop_button = self._button("Drop", self.drop, icon="trash")
+        self.forward_all_button = self._button("Forward all", self.forward_all, icon="fast-forward")
+        self.counts_label = widgets.Label()
+        self.active_button.observe(lambda change: self._guard(functools.partial(self._toggle, change["new"])), "value")
+        self.held_list.observe(lambda _: self._guard(self._show_selected), "value")
+        self._refresh_soon = _Throttle(self.refresh, 0.05)
+        intercept.watch(self._refresh_soon)
+        self.children = [
+            widgets.HBox([self.active_button, self.counts_label]),
+            self.held_list,
+            self.editor,
+            widgets.HBox([self.forward_button, self.edit_button, self.drop_button, self.forward_all_button]),
+            self.status,
+        ]
+        self.refresh()
+
+    def __repr__(self) -> str:
+        return f"<InterceptPanel {self.intercept!r}>"
+
+    def _toggle(self, on: bool) -> None:
+        if on and not self.intercept.active:
+            self.intercept.start()
+        elif not on and self.intercept.active:
+            self.intercept.stop()
+
+    def start(self) -> None:
+        """Hold messages (the Intercepting toggle, on)."""
+        self.active_button.value = True
+
+    def stop(self) -> None:
+        """Stop holding and forward everything held (the toggle, off)."""
+        self.active_button.value = False
+
+    def refresh(self) -> None:
+        """Bring the list of held messages up to date."""
+        intercept = self.intercept
+        self.active_button.value = intercept.active
+        held = intercept.held
+        options = [
+            (
+                f"{item.id}: {item.conn.id} {item.direction} {item.message.size} B: {preview(item.message.data, 60)}",
+                item.id,
+            )
+            for item in held
+        ]
+        if list(self.held_list.options) != options:
+            selected = self.held_list.value
+            self.held_list.options = options
+            ids = [value for _, value in options]
+            if selected in ids:
+                self.held_list.value = selected
+            elif ids:
+                self.held_list.value = ids[0]
+        counts = intercept.counts
+        self.counts_label.value = (
+            f"{len(held)} held · {counts['forward']} forwarded · {counts['edit']} edited · {counts['drop']} dropped"
+        )
+        self._show_selected()
+
+    def select(self, held_id: int) -> None:
+        """Select the held message with this id, showing it in the editor."""
+        self.held_list.value = held_id
+
+    def _selected(self) -> int | None:
+        value = self.held_list.value
+        return value if isinstance(value, int) else None
+
+    def _show_selected(self) -> None:
+        held_id = self._selected()
+        for item in self.intercept.held:
+            if item.id == held_id:
+                data = item.message.data
+                self.editor.value = base64.b64encode(data).decode() if isinstance(data, bytes) else data
+                return
+        self.editor.value = ""
+
+    def forward(self) -> None:
+        """Forward the selected message (the oldest if none is selected)."""
+        held = self.intercept.forward(self._selected())
+        self._say(f"forwarded message {held.id}")
+        self.refresh()
+
+    def edit(self, data: str | bytes | None = None) -> None:
+        """Forward the selected message with ``data`` (by default, the editor's text)."""
+        held_id = self._selected()
+        if data is None:
+            text = self.editor.value
+            item = next((h for h in self.intercept.held if h.id == held_id), None)
+            if item is not None and item.message.is_binary:
+                try:
+                    data = base64.b64decode(text, validate=True)
+                except (binascii.Error, ValueError):
+                    raise ValueError("a binary message is edited as base64, and this is not valid base64") from None
+            else:
+                data = text
+        held = self.intercept.edit(data, held_id)
+        self._say(f"edited and forwarded message {held.id}")
+        self.refresh()
+
+    def drop(self) -> None:
+        """Drop the selected message (the oldest if none is selected)."""
+        held = self.intercept.drop(self._selected())
+        self._say(f"dropped message {held.id}")
+        self.refresh()
+
+    def forward_all(self) -> None:
+        """Forward every held message."""
+        count = self.intercept.forward_all()
+        self._say(f"forwarded {count} messages")
+        self.refresh()
