@@ -23,6 +23,7 @@ Plugins implement the hooks of :mod:`nbws.hookspecs` and are registered with
 
 from typing import TYPE_CHECKING
 
+from . import transforms
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
 from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
 from ._loop import Pending
@@ -40,6 +41,10 @@ from .exceptions import (
     ServerError,
     TimeoutError,
 )
+from .intercept import Held, Intercept
+from .logger import Logger
+from .recording import RecordedEvent, Recorder, Recording, RecordingWarning
+from .replay import Replayer, replay
 from .server import Connection, Request, Server
 
 if TYPE_CHECKING:
@@ -74,8 +79,11 @@ __all__ = [
     "ConnectionClosed",
     "Dashboard",
     "ErrorEvent",
+    "Held",
+    "Intercept",
     "InvalidStateError",
     "InvalidURLError",
+    "Logger",
     "Message",
     "MessageLog",
     "NbwsError",
@@ -87,7 +95,12 @@ __all__ = [
     "PluginRegistry",
     "ReadyState",
     "Reconnect",
+    "RecordedEvent",
+    "Recorder",
+    "Recording",
     "RecordingError",
+    "RecordingWarning",
+    "Replayer",
     "Request",
     "Server",
     "ServerError",
@@ -97,4 +110,6 @@ __all__ = [
     "__version__",
     "hookimpl",
     "plugins",
+    "replay",
+    "transforms",
 ]
