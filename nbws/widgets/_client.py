@@ -102,7 +102,10 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
         self._ws_callbacks: list[Callable[[ClientPanel], None]] = []
         self._hooks = _ClientHooks(self)
         if reconnect is None:
-            reconnect = bool(options.get("reconnect"))
+            if isinstance(ws_or_url, WebSocket):
+                reconnect = ws_or_url.reconnect is not None
+            else:
+                reconnect = bool(options.get("reconnect"))
         self.message_log = MessageLog(max_rows=max_rows, max_visible=max_visible, interval=interval)
         self.status = StatusLine()
         self.badge = widgets.HTML(badge("idle", "not connected"))
@@ -166,8 +169,6 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
         self._ready = True
 
         if isinstance(ws_or_url, WebSocket):
-            if reconnect is None:
-                self.reconnect_toggle.value = ws_or_url.reconnect is not None
             self._bind(ws_or_url)
         elif isinstance(ws_or_url, str):
             self.url.value = ws_or_url

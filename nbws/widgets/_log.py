@@ -474,10 +474,13 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             return False
         if not self._search or self._filter_error:
             return True
-        haystack = f"{row.connection} {row.label} {row.preview}"
-        if self._pattern is not None:
-            return self._pattern.search(haystack) is not None
-        return self._search.lower() in haystack.lower()
+        # The preview, the connection id and the kind are searched apart, so that ^ and $ mean what they say.
+        fields = (row.preview, row.connection, row.label)
+        pattern = self._pattern
+        if pattern is not None:
+            return any(pattern.search(field) for field in fields)
+        needle = self._search.lower()
+        return any(needle in field.lower() for field in fields)
 
     def filtered(self, limit: int | None = None) -> list[LogRow]:
         """The rows that pass the filter, oldest first; with ``limit``, only the newest ``limit`` of them."""
@@ -629,7 +632,7 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             for record in records:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._export_note = f"exported {len(records):,} rows to {target}"
-        self._throttle.request()
+        self._render_info()
         return target
 
     # -- lifecycle ---------------------------------------------------------------------

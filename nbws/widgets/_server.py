@@ -178,7 +178,16 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         self._style = style()
         self._layout_widgets = [title, header, target_row, composer_row, *spacers]
         super().__init__(
-            [self._style, header, self.clients_table, target_row, composer_row, self.composer, self.status, self.message_log],
+            [
+                self._style,
+                header,
+                self.clients_table,
+                target_row,
+                composer_row,
+                self.composer,
+                self.status,
+                self.message_log,
+            ],
             layout=widgets.Layout(width="100%"),
         )
         self.add_class("nbws-panel")
