@@ -519,14 +519,13 @@ class Recording(Sequence[RecordedEvent]):
             first = None
         if isinstance(first, dict) and "format" in first:
             return cls._from_lines(text, path)
+        if isinstance(first, dict) and "log" not in first:
+            _check_header(first, f"{path}, line 1")  # JSON lines without a header: say so
         if stripped[0] != "{":
             raise RecordingError(f"{path}, line 1: neither an nbws recording (JSON lines) nor a HAR file (JSON)")
         try:
             document = json.loads(text)
         except ValueError as exc:
-            if isinstance(first, dict):
-                # A JSON-lines file without its header.
-                _check_header(first, f"{path}, line 1")
             raise RecordingError(f"{path}: not valid JSON for a HAR file: {_json_error(exc)}") from None
         return cls.from_har(document, source=str(path))
 
@@ -777,15 +776,7 @@ def _har_entry_events(entry: dict[str, Any], frames: list[Any], index: int, wher
             continue
         try:
             payload = _decode({"opcode": opcode, "data": data}, "opcode", "data")
-            original = (
-                _decode(
-                    {"opcode": frame.get("_originalOpcode"), "data": frame.get("_original")},
-                    "_originalOpcode",
-                    "_original",
-                )
-                if "_original" in frame
-                else None
-            )
+            original = _decode(frame, "_originalOpcode", "_original") if "_original" in frame else None
         except RecordingError as exc:
             raise RecordingError(f"{here}: {exc}") from None
         seqs[kind] += 1
