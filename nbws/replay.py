@@ -45,6 +45,13 @@ ReplayState = Literal["ready", "playing", "paused", "done", "stopped", "failed"]
 T = TypeVar("T")
 
 
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
 def select_messages(
     recording: Recording,
     direction: Direction,
@@ -157,8 +164,8 @@ class Replayer:
         self._anchor = 0.0  # recorded time of that message
         self._paused_at: float | None = None
         self._watchers: list[Callable[[], None]] = []
+        self._watcher: asyncio.Task[None] | None = None
         target.on("message", self._on_reply)
-        target.on("close", self._on_close)
 
     def __repr__(self) -> str:
         return f"<Replayer {self.direction} to {self.target.id} {self._state} {self._position}/{len(self.messages)}>"
@@ -225,7 +232,9 @@ class Replayer:
         self._changed.set()
         if state in ("done", "stopped", "failed"):
             self.target.off("message", self._on_reply)
-            self.target.off("close", self._on_close)
+            watcher = self._watcher
+            if watcher is not None and not watcher.done() and watcher is not _current_task():
+                watcher.cancel()
             if self._finished is not None and not self._finished.done():
                 self._finished.set_result(None)
         self._notify()
@@ -250,6 +259,7 @@ class Replayer:
             self._clock += now - self._paused_at
         self._paused_at = None
         self._set_state("playing")
+        self._watch_target()
         if self._task is None:
             self._task = self._loop.create_task(self._run())
 
@@ -278,6 +288,7 @@ class Replayer:
         if self._position >= len(self.messages):
             return None
         self._pause()
+        self._watch_target()
         message = self._send_next()
         self._paused_at = self._clock
         if self._position >= len(self.messages):
@@ -441,10 +452,7 @@ class Replayer:
 
     async def _wait_replies(self, wanted: int, index: int) -> None:
         deadline = self._loop.time() + self.reply_timeout
-        while len(self.replies) < wanted and self._state != "stopped":
-            if self.target.ready_state is CLOSED:
-                event = self.target.close_event
-                raise ConnectionClosed(event.code if event else 1006, event.reason if event else "")
+        while len(self.replies) < wanted and not self.finished:
             remaining = deadline - self._loop.time()
             if remaining <= 0:
                 raise TimeoutError(
@@ -461,9 +469,14 @@ class Replayer:
         self.replies.append(message)
         self._changed.set()
 
-    def _on_close(self, event: Any) -> None:
-        self._changed.set()
-        if self._state in ("ready", "paused") and self._position < len(self.messages):
+    def _watch_target(self) -> None:
+        """Fail at once when the target closes for good (a reconnecting client is not closed for good)."""
+        if self._watcher is None:
+            self._watcher = self._loop.create_task(self._target_closed())
+
+    async def _target_closed(self) -> None:
+        event = await self.target._wait_closed()
+        if not self.finished and self._position < len(self.messages):
             self.error = ConnectionClosed(event.code, event.reason)
             self._set_state("failed")
 
