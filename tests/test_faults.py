@@ -8,25 +8,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import tracemalloc
-from collections.abc import Callable
 from typing import Any
 
 from _raw import handshake_request, raw_client, reset
+from _waits import until
 from conftest import timeout
 from websockets.utils import accept_key
 
 import nbws
-
-
-async def until(predicate: Callable[[], bool], seconds: float = 5.0, what: str = "condition") -> None:
-    """Wait until ``predicate()`` is true, yielding to the loop; fail after a scaled timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout(seconds)
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout(seconds):g} s")
-        await asyncio.sleep(0)
-
 
 # -- restart under traffic -------------------------------------------------------------
 
