@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["Reconnect", "WebSocket"]
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_UNSAFE_URL = re.compile(r"[\x00-\x20\x7f]")
+_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ def _check_url(url: object) -> str:
         raise TypeError(f"url must be a str such as 'ws://127.0.0.1:8765/', not {type(url).__name__}")
     if "#" in url:
         raise InvalidURLError(f"{url!r} has a fragment (#...), which WebSocket URLs cannot have")
+    if _UNSAFE_URL.search(url):
+        # They would end up raw in the request line (RFC 7230 section 3.1.1), which the server cannot parse.
+        raise InvalidURLError(f"{url!r} contains a space or a control character: percent-encode it (a space is %20)")
     try:
         parse_uri(url)
     except (InvalidURI, ValueError) as exc:
@@ -105,7 +110,7 @@ def _check_protocols(protocols: str | Sequence[str] | None) -> list[str]:
         return []
     items = [protocols] if isinstance(protocols, str) else list(protocols)
     for item in items:
-        if not isinstance(item, str) or not _TOKEN.match(item):
+        if not isinstance(item, str) or not _TOKEN.fullmatch(item):
             raise ValueError(f"subprotocol {item!r} is not a valid token (letters, digits and !#$%&'*+-.^_`|~)")
     if len(set(items)) != len(items):
         raise ValueError(f"subprotocols must not repeat: {items!r}")
@@ -119,7 +124,19 @@ def _check_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
             raise TypeError(f"headers must map str names to str values; got {pair!r}")
+        _check_header(*pair)
     return pairs
+
+
+def _check_header(name: str, value: str) -> None:
+    """Refuse what would break the handshake request or smuggle a header into it (RFC 7230 section 3.2)."""
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"header name {name!r} is not a valid token (letters, digits and !#$%&'*+-.^_`|~)")
+    if not _HEADER_VALUE.fullmatch(value):
+        raise ValueError(
+            f"header {name} has a character HTTP does not allow in its value {value!r}: "
+            "a control character such as CR or LF, or one beyond U+00FF"
+        )
 
 
 class WebSocket(BaseConnection):
@@ -153,7 +170,7 @@ class WebSocket(BaseConnection):
 
     Raises:
         nbws.InvalidURLError: (a ValueError) if ``url`` is not a ws:// or wss:// URL.
-        ValueError: for invalid subprotocols or options.
+        ValueError: for invalid subprotocols, headers or options.
     """
 
     role: ClassVar[Literal["client"]] = "client"
@@ -179,6 +196,10 @@ class WebSocket(BaseConnection):
         self.url = _check_url(url)
         self._protocols = _check_protocols(protocols)
         self._headers = _check_headers(headers)
+        if origin is not None:
+            if not isinstance(origin, str):
+                raise TypeError(f"origin must be a str such as 'http://127.0.0.1:8888', not {type(origin).__name__}")
+            _check_header("Origin", origin)
         self._reconnect = _reconnect_policy(reconnect)
         if compression not in ("deflate", None):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
