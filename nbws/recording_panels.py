@@ -215,6 +215,13 @@ class ReplayPanel(_Panel):
     def __repr__(self) -> str:
         return f"<ReplayPanel {len(self._messages)} messages>"
 
+    def close(self) -> None:
+        """Close the panel's widgets and stop following the replayer (which goes on)."""
+        replayer = getattr(self, "replayer", None)
+        if replayer is not None:
+            replayer.unwatch(self._refresh_soon)
+        super().close()
+
     # -- reading the state ------------------------------------------------------------
 
     @property
@@ -239,6 +246,8 @@ class ReplayPanel(_Panel):
             self.target_select.options = options
             if any(value is current for _, value in options):
                 self.target_select.value = current
+            elif options:
+                self.target_select.value = options[0][1]
         direction = self.direction_buttons.value
         connections = self.recording.messages(direction).connections
         if list(self.connection_select.options) != connections:
@@ -246,6 +255,8 @@ class ReplayPanel(_Panel):
             self.connection_select.options = connections
             if previous in connections:
                 self.connection_select.value = previous
+            elif connections:
+                self.connection_select.value = connections[0]
         self._load_messages()
         self._show_progress()
 
@@ -305,8 +316,10 @@ class ReplayPanel(_Panel):
         replayer = self.replayer
         if replayer is not None and not replayer.finished:
             return replayer
+        self._forget_finished()
+        self.refresh()
         target = self.target_select.value
-        if target is None:
+        if target is None or target.ready_state is not OPEN:
             raise ValueError("choose a target connection first (an open WebSocket or server Connection)")
         connection = self.connection_select.value
         if connection is None:
@@ -325,6 +338,14 @@ class ReplayPanel(_Panel):
         replayer.watch(self._refresh_soon)
         self.replayer = replayer
         return replayer
+
+    def _forget_finished(self) -> None:
+        """A finished replay stays shown until the next play, step or edit starts afresh."""
+        replayer = self.replayer
+        if replayer is not None and replayer.finished:
+            replayer.unwatch(self._refresh_soon)
+            self.replayer = None
+            self._load_messages()
 
     def play(self) -> None:
         """Play (the Play button): start a replay with the current choices, or resume a paused one."""
@@ -358,7 +379,8 @@ class ReplayPanel(_Panel):
 
     def edit(self, index: int, data: str | bytes) -> None:
         """Change message ``index`` before it is sent (the editor and its Apply button)."""
-        if self.replayer is not None and not self.replayer.finished:
+        self._forget_finished()
+        if self.replayer is not None:
             self.replayer.edit(index, data)
         else:
             if not 0 <= index < len(self._messages):
@@ -452,6 +474,13 @@ class RecorderPanel(_Panel):
     def __repr__(self) -> str:
         return f"<RecorderPanel {self.recorder!r}>"
 
+    def close(self) -> None:
+        """Close the panel's widgets and stop following the recorder (which goes on recording)."""
+        if hasattr(self, "_refresh_soon"):
+            self.recorder.unwatch(self._refresh_soon)
+            self.replay.close()
+        super().close()
+
     def _toggle(self, on: bool) -> None:
         if on and not self.recorder.active:
             self.recorder.start()
@@ -534,6 +563,12 @@ class InterceptPanel(_Panel):
 
     def __repr__(self) -> str:
         return f"<InterceptPanel {self.intercept!r}>"
+
+    def close(self) -> None:
+        """Close the panel's widgets and stop following the intercept (which goes on holding)."""
+        if hasattr(self, "_refresh_soon"):
+            self.intercept.unwatch(self._refresh_soon)
+        super().close()
 
     def _toggle(self, on: bool) -> None:
         if on and not self.intercept.active:
