@@ -433,6 +433,9 @@ class Server:
         ws_any.nbws_request = request
         if self.path is not None and request.path != self.path:
             return ws.respond(http.HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {request.path}\n")
+        if self.origins is not None and not self._origin_ok(request):
+            # websockets checks origins too, but only after process_request: plugins must not see these.
+            return ws.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if self._token is not None and not self._token_ok(request):
             return ws.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
         for impl in self._hooks.impls("nbws_handshake"):
@@ -453,6 +456,13 @@ class Server:
                 status, reason = request.rejected
                 return ws.respond(status, reason + "\n")
         return None
+
+    def _origin_ok(self, request: Request) -> bool:
+        assert self.origins is not None
+        values = request.headers.get_all("Origin")
+        if len(values) > 1:
+            return False
+        return (values[0] if values else None) in self.origins
 
     def _token_ok(self, request: Request) -> bool:
         assert self._token is not None
