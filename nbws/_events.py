@@ -264,7 +264,7 @@ def call_listener(
     except Exception as exc:
         on_error(exc, fn)
         return
-    if inspect.isawaitable(result):
+    if result is not None and inspect.isawaitable(result):
         task = asyncio.ensure_future(result)
 
         def done(task: asyncio.Future[Any]) -> None:

@@ -57,10 +57,8 @@ def get_loop() -> asyncio.AbstractEventLoop:
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    """The loop running in this thread, or None (without raising: it is called at every send)."""
+    return asyncio.events._get_running_loop()
 
 
 def call_in_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:

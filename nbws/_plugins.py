@@ -38,6 +38,9 @@ DISABLE_AUTOLOAD_ENV = "NBWS_DISABLE_PLUGIN_AUTOLOAD"
 
 HOOK_NAMES = frozenset(name for name in hookspecs.__all__ if name.startswith("nbws_"))
 
+# Changes to any registry so far: the hook relays' caches are valid while it stays the same.
+_changes = 0
+
 
 @dataclass(frozen=True)
 class HookImpl:
@@ -85,7 +88,7 @@ class PluginRegistry:
         self._loaded = False
         self._watchers: list[Callable[[], None]] = []
         self.version = 0
-        """Increases at every change; endpoints use it to cache hook lists."""
+        """Increases at every change to this registry."""
         self.load_errors: dict[str, BaseException] = {}
         """Entry points that failed to load, by name, with the error."""
 
@@ -206,7 +209,9 @@ class PluginRegistry:
             self._watchers.remove(callback)
 
     def _changed(self) -> None:
+        global _changes
         self.version += 1
+        _changes += 1
         for callback in list(self._watchers):
             try:
                 callback()
@@ -283,28 +288,30 @@ class HookRelay:
     merged in call order and cached until one of the registries changes.
     """
 
-    __slots__ = ("_cache", "_versions", "registries")
+    __slots__ = ("_cache", "_changes", "registries")
 
     def __init__(self, *registries: PluginRegistry) -> None:
         self.registries = registries
         self._cache: dict[str, list[HookImpl]] = {}
-        self._versions: tuple[int, ...] = ()
+        self._changes = -1
 
     def impls(self, hook: str) -> list[HookImpl]:
-        versions = tuple(registry.version for registry in self.registries)
-        if versions != self._versions:
+        # Called several times per message: one integer compares the cache with every
+        # registry at once (any change to any registry empties every relay's cache).
+        if self._changes != _changes:
             self._cache.clear()
-            self._versions = versions
-        try:
-            return self._cache[hook]
-        except KeyError:
-            pass
+            self._changes = _changes
+        cached = self._cache.get(hook)
+        if cached is not None:
+            return cached
         found = [impl for registry in self.registries for impl in registry.impls(hook)]
         merged = [impl for impl in found if impl.tryfirst]
         merged += [impl for impl in found if not impl.tryfirst and not impl.trylast]
         merged += [impl for impl in found if impl.trylast]
-        # Loading entry points on first use may have changed a version: cache under the new ones.
-        self._versions = tuple(registry.version for registry in self.registries)
+        # Loading entry points on first use may have changed a registry: cache as of now.
+        if self._changes != _changes:
+            self._cache.clear()
+            self._changes = _changes
         self._cache[hook] = merged
         return merged
 
