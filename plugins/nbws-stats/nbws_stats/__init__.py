@@ -1,0 +1,307 @@
+"""
+nbws-stats: message rates and sizes per connection, with a small live plot.
+
+An nbws plugin, published under the ``nbws`` entry-point group: installing
+the package is enough for ``nbws.plugins`` to load it. It only observes
+(a few counters per message), so it is safe to have loaded everywhere::
+
+    import nbws
+    stats = nbws.plugins.get("stats")
+    ...
+    stats.snapshot()          # {'c1': ConnectionStats(...), ...}
+    print(stats.table())      # one line per connection
+    stats.panel()             # a live table and a messages-per-second plot
+
+It counts the messages that went over the wire (sent or delivered), not
+those a transform dropped, and keeps per-second history for the last
+``history`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import math
+import time as _time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import nbws
+
+__all__ = ["ConnectionStats", "DirectionStats", "Stats", "StatsPanel", "stats"]
+
+__version__ = "0.1.0"
+
+
+@dataclass
+class DirectionStats:
+    """Counts for one direction of one connection."""
+
+    messages: int = 0
+    bytes: int = 0
+    min_size: int | None = None
+    max_size: int = 0
+
+    @property
+    def mean_size(self) -> float:
+        """The mean payload size in bytes (0 with no message)."""
+        return self.bytes / self.messages if self.messages else 0.0
+
+    def add(self, size: int) -> None:
+        """Count one message of ``size`` bytes."""
+        self.messages += 1
+        self.bytes += size
+        if self.min_size is None or size < self.min_size:
+            self.min_size = size
+        if size > self.max_size:
+            self.max_size = size
+
+
+@dataclass
+class ConnectionStats:
+    """
+    What one connection sent and received.
+
+    Attributes:
+        id, role, url: The connection's id, side and URL.
+        opened, closed: When it opened and closed (seconds since the epoch; None if not yet).
+        sent, received: :class:`DirectionStats` of each direction.
+        history: Per-second buckets ``[second, sent, received, bytes_sent, bytes_received]``.
+    """
+
+    id: str
+    role: str
+    url: str = ""
+    opened: float | None = None
+    closed: float | None = None
+    sent: DirectionStats = field(default_factory=DirectionStats)
+    received: DirectionStats = field(default_factory=DirectionStats)
+    history: deque[list[int]] = field(default_factory=lambda: deque(maxlen=60))
+
+    @property
+    def open(self) -> bool:
+        """True until the connection closed."""
+        return self.closed is None
+
+    def rate(self, direction: str = "both", window: int = 10, now: float | None = None) -> float:
+        """Messages per second over the last ``window`` seconds, for ``"send"``, ``"receive"`` or ``"both"``."""
+        now = _time.time() if now is None else now
+        since = int(now) - window
+        columns = {"send": (1,), "receive": (2,), "both": (1, 2)}[direction]
+        total = sum(bucket[c] for bucket in self.history if bucket[0] > since for c in columns)
+        return total / window
+
+
+class Stats:
+    """
+    An nbws plugin that keeps message counts, sizes and rates per connection.
+
+    Args:
+        history: Seconds of per-second history to keep per connection.
+    """
+
+    def __init__(self, history: int = 60) -> None:
+        self.__name__ = "stats"
+        self.history = history
+        self.connections: dict[str, ConnectionStats] = {}
+        """The statistics of every connection seen, by id."""
+
+    def __repr__(self) -> str:
+        return f"<Stats {len(self.connections)} connections>"
+
+    def reset(self) -> None:
+        """Forget everything counted so far."""
+        self.connections.clear()
+
+    def _of(self, conn: nbws.BaseConnection) -> ConnectionStats:
+        found = self.connections.get(conn.id)
+        if found is None:
+            found = self.connections[conn.id] = ConnectionStats(conn.id, conn.role)
+            found.history = deque(maxlen=self.history)
+        return found
+
+    def snapshot(self) -> dict[str, ConnectionStats]:
+        """The statistics of every connection, by id (the live objects)."""
+        return dict(self.connections)
+
+    def totals(self) -> tuple[DirectionStats, DirectionStats]:
+        """The sent and received counts of all connections together."""
+        sent, received = DirectionStats(), DirectionStats()
+        for stats in self.connections.values():
+            for total, part in ((sent, stats.sent), (received, stats.received)):
+                total.messages += part.messages
+                total.bytes += part.bytes
+                total.max_size = max(total.max_size, part.max_size)
+                if part.min_size is not None:
+                    total.min_size = part.min_size if total.min_size is None else min(total.min_size, part.min_size)
+        return sent, received
+
+    def series(self, seconds: int = 60, now: float | None = None) -> list[tuple[int, int]]:
+        """Messages per second (sent, received) over the last ``seconds`` seconds, all connections, oldest first."""
+        end = int(_time.time() if now is None else now)
+        counts = {second: [0, 0] for second in range(end - seconds + 1, end + 1)}
+        for stats in self.connections.values():
+            for bucket in stats.history:
+                slot = counts.get(bucket[0])
+                if slot is not None:
+                    slot[0] += bucket[1]
+                    slot[1] += bucket[2]
+        return [(sent, received) for sent, received in counts.values()]
+
+    def table(self) -> str:
+        """A plain-text table: one line per connection."""
+        lines = [
+            f"{'conn':<6} {'role':<6} {'state':<6} {'sent':>7} {'recv':>7} {'bytes out':>10} {'bytes in':>10} {'msg/s':>7}"
+        ]
+        for stats in self.connections.values():
+            lines.append(
+                f"{stats.id:<6} {stats.role:<6} {'open' if stats.open else 'closed':<6} "
+                f"{stats.sent.messages:>7} {stats.received.messages:>7} {stats.sent.bytes:>10} "
+                f"{stats.received.bytes:>10} {stats.rate():>7.1f}"
+            )
+        return "\n".join(lines)
+
+    def panel(self, interval: float = 1.0) -> StatsPanel:
+        """A live ipywidgets panel: the table and a plot of messages per second."""
+        return StatsPanel(self, interval)
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def _count(self, conn: nbws.BaseConnection, message: nbws.Message, column: int) -> None:
+        if message.dropped:
+            return
+        stats = self._of(conn)
+        size = message.size
+        (stats.sent if column == 1 else stats.received).add(size)
+        second = int(message.time)
+        history = stats.history
+        if not history or history[-1][0] != second:
+            history.append([second, 0, 0, 0, 0])
+        bucket = history[-1]
+        bucket[column] += 1
+        bucket[column + 2] += size
+
+    @nbws.hookimpl
+    def nbws_open(self, conn: nbws.BaseConnection) -> None:
+        """Start counting a connection (hook)."""
+        stats = self._of(conn)
+        stats.opened = _time.time()
+        stats.closed = None
+        stats.url = getattr(conn, "url", "") or ""
+
+    @nbws.hookimpl
+    def nbws_message_sent(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
+        """Count a message written (hook)."""
+        self._count(conn, message, 1)
+
+    @nbws.hookimpl
+    def nbws_message_received(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
+        """Count a message delivered (hook)."""
+        self._count(conn, message, 2)
+
+    @nbws.hookimpl
+    def nbws_close(self, conn: nbws.BaseConnection) -> None:
+        """Note when a connection closed (hook)."""
+        self._of(conn).closed = _time.time()
+
+    @nbws.hookimpl
+    def nbws_panel(self, dashboard: Any) -> tuple[str, Any]:
+        """Contribute the statistics panel to a dashboard (hook)."""
+        return ("Stats", self.panel().widget)
+
+
+def sparkline(series: list[tuple[int, int]], width: int = 360, height: int = 60) -> str:
+    """An SVG plot of (sent, received) messages per second: two polylines, sent in blue, received in orange."""
+    peak = max([1, *(max(pair) for pair in series)])
+    step = width / max(len(series) - 1, 1)
+
+    def points(index: int) -> str:
+        return " ".join(
+            f"{i * step:.1f},{height - 2 - (pair[index] / peak) * (height - 4):.1f}" for i, pair in enumerate(series)
+        )
+
+    return (
+        f'<svg class="nbws-stats-plot" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{points(0)}"/>'
+        f'<polyline fill="none" stroke="#ff7f0e" stroke-width="1.5" points="{points(1)}"/>'
+        f'<text x="2" y="10" font-size="9">peak {peak} msg/s</text></svg>'
+    )
+
+
+class StatsPanel:
+    """
+    The live view of a :class:`Stats`: a table per connection and a plot of
+    messages per second (sent in blue, received in orange) over the last minute.
+
+    It refreshes every ``interval`` seconds while the loop runs; :meth:`refresh`
+    is the programmatic twin of its Refresh button; :meth:`close` stops it.
+
+    Attributes:
+        widget: The ipywidgets ``VBox`` to display.
+    """
+
+    def __init__(self, stats: Stats, interval: float = 1.0) -> None:
+        import ipywidgets as widgets
+
+        self.stats = stats
+        self.interval = interval
+        self.table = widgets.HTML()
+        self.plot = widgets.HTML()
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.widget = widgets.VBox([self.plot, self.table, self.refresh_button])
+        self._handle: asyncio.TimerHandle | None = None
+        self._closed = False
+        self.refresh()
+        self._schedule()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if not self._closed and math.isfinite(self.interval):
+            self._handle = loop.call_later(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        if self.widget.comm is None and not self._closed:
+            self._closed = True  # the widget was closed (a dashboard closing its tabs): stop
+            return
+        try:
+            self.refresh()
+        finally:
+            self._schedule()
+
+    def refresh(self) -> None:
+        """Redraw the table and the plot from the current counts."""
+        rows = "".join(
+            f"<tr><td>{html.escape(s.id)}</td><td>{s.role}</td><td>{'open' if s.open else 'closed'}</td>"
+            f"<td>{s.sent.messages}</td><td>{s.received.messages}</td><td>{s.sent.bytes}</td>"
+            f"<td>{s.received.bytes}</td><td>{s.sent.mean_size:.0f} / {s.received.mean_size:.0f}</td>"
+            f"<td>{s.rate():.1f}</td></tr>"
+            for s in self.stats.connections.values()
+        )
+        self.table.value = (
+            "<table><tr><th>conn</th><th>role</th><th>state</th><th>sent</th><th>received</th>"
+            "<th>bytes out</th><th>bytes in</th><th>mean size out/in</th><th>msg/s (10 s)</th></tr>"
+            f"{rows}</table>"
+        )
+        self.plot.value = sparkline(self.stats.series())
+
+    def close(self) -> None:
+        """Stop refreshing and close the widgets."""
+        self._closed = True
+        if self._handle is not None:
+            self._handle.cancel()
+        self.widget.close()
+        self.table.close()
+        self.plot.close()
+        self.refresh_button.close()
+
+
+stats = Stats()
+"""The instance the ``stats`` entry point loads into ``nbws.plugins``."""
