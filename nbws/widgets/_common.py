@@ -71,16 +71,19 @@ CSS = """
 .nbws-hint-ok { color: #16a34a; font-size: 12px; }
 .nbws-hint-bad { color: #dc2626; font-size: 12px; }
 .nbws-composer textarea { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
+/* column-reverse keeps the newest row in view at the bottom, as a terminal does. */
 .nbws-log-body { font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.45;
-  height: 260px; overflow-y: auto; display: flex; flex-direction: column-reverse;
-  border: 1px solid var(--jp-border-color2, #ddd); border-radius: 4px; background: var(--jp-layout-color1, #fff); }
+  box-sizing: border-box; width: 100%; min-height: 48px; max-height: 280px; overflow-y: auto;
+  display: flex; flex-direction: column-reverse;
+  border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px; background: var(--jp-layout-color1, #fff); }
 .nbws-empty { color: var(--jp-ui-font-color3, #999); padding: 12px; font-style: italic; }
 .nbws-row { display: grid; grid-template-columns: 1.3em 7.4em 3.4em 9.5em minmax(0, 1fr); column-gap: 8px;
   padding: 2px 8px; border-bottom: 1px solid var(--jp-border-color3, #f0f0f0); align-items: baseline; }
 .nbws-row:hover { background: var(--jp-layout-color2, #f6f6f6); }
 .nbws-row pre { margin: 0; padding: 0; white-space: pre-wrap; word-break: break-all; font-family: inherit;
   font-size: inherit; line-height: inherit; background: none; color: var(--jp-content-font-color1, #222); }
-.nbws-arrow { font-weight: 700; text-align: center; }
+.nbws-arrow { font-weight: 700; font-size: 14px; text-align: center; }
+.nbws-send { background: rgba(22, 163, 74, 0.05); }
 .nbws-send .nbws-arrow { color: #16a34a; }
 .nbws-receive .nbws-arrow { color: #2563eb; }
 .nbws-event .nbws-arrow { color: #6b7280; }
@@ -347,9 +350,9 @@ class Composer(widgets.VBox):  # type: ignore[misc]
             options=[("text", "text"), ("JSON", "json"), ("hex", "hex"), ("base64", "base64")],
             value="text",
             tooltips=["a text frame", "a text frame, checked as JSON", "a binary frame, as hex", "a binary frame"],
-            style={"button_width": "62px"},
+            style={"button_width": "70px"},
         )
-        self.text = widgets.Textarea(placeholder=placeholder, rows=3, layout=widgets.Layout(width="100%"))
+        self.text = widgets.Textarea(placeholder=placeholder, rows=3, layout=widgets.Layout(width="auto"))
         self.hint = widgets.HTML("")
         super().__init__([self.text, self.hint], layout=widgets.Layout(width="100%"))
         self.add_class("nbws-composer")

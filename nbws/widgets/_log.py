@@ -328,7 +328,7 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         for button in (self.pause_button, self.clear_button, self.export_button):
             button.layout = widgets.Layout(width="88px")
         self.body = widgets.HTML("")
-        self.body.layout = widgets.Layout(width="100%")
+        self.body.layout = widgets.Layout(width="auto")  # HTML widgets have a margin: 100% would overflow
         self.info = widgets.HTML("")
         self.info.add_class("nbws-muted")
         toolbar = widgets.HBox(

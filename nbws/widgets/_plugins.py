@@ -23,7 +23,7 @@ class _PluginRow(widgets.HBox):  # type: ignore[misc]
         self.name = name
         self.switch = widgets.ToggleButton(value=True, description="on", layout=widgets.Layout(width="64px"))
         self.details = widgets.HTML("")
-        self.details.layout = widgets.Layout(flex="1 1 auto")
+        self.details.layout = widgets.Layout(flex="1 1 auto", width="auto")
         super().__init__([self.switch, self.details], layout=widgets.Layout(align_items="flex-start", width="100%"))
         self.add_class("nbws-plugin-row")
         self.switch.observe(on_change(self._switched), "value")

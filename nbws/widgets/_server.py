@@ -41,13 +41,15 @@ class _ServerHooks:
         self._panel = panel
 
     @hookimpl
-    def nbws_server_start(self) -> None:
+    def nbws_server_start(self, server: Server) -> None:
         self._panel._transition = None
+        self._panel._pending_info = f"listening on {server.url}"
         self._panel.message_log._throttle.request()
 
     @hookimpl
     def nbws_server_stop(self) -> None:
         self._panel._transition = None
+        self._panel._pending_info = "stopped"
         self._panel.message_log._throttle.request()
 
     @hookimpl
@@ -108,6 +110,7 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         """The server shown."""
         self._transition: str | None = None
         self._pending_error: str | None = None
+        self._pending_info: str | None = None
         self._refresh_callbacks: list[Callable[[ServerPanel], None]] = []
         self._hooks = _ServerHooks(self)
         self.message_log = MessageLog(max_rows=max_rows, max_visible=max_visible, interval=interval)
@@ -135,7 +138,7 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         self.url = widgets.HTML("")
         self.url.add_class("nbws-url")
         self.clients_table = widgets.HTML("")
-        self.clients_table.layout = widgets.Layout(width="100%", max_height="180px", overflow="auto")
+        self.clients_table.layout = widgets.Layout(width="auto", max_height="180px", overflow="auto")
         self.target = widgets.Dropdown(
             options=[],
             value=None,
@@ -238,9 +241,11 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
             self.target.options = options
             ids = [value for _, value in options]
             self.target.value = current if current in ids else (ids[-1] if ids else None)
-        error = self._pending_error
+        info, self._pending_info = self._pending_info, None
+        if info is not None and self.status.kind != "error":
+            self.status.info(info)
+        error, self._pending_error = self._pending_error, None
         if error is not None:
-            self._pending_error = None
             self.status.error(error)
         for callback in list(self._refresh_callbacks):
             callback(self)
