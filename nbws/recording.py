@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import heapq
 import importlib
 import json
 import logging
@@ -595,7 +596,7 @@ class Recording(Sequence[RecordedEvent]):
         entries = document["log"].get("entries")
         if not isinstance(entries, list):
             raise RecordingError(f"{source}: log.entries must be an array, not {_json_type(entries)}")
-        events: list[RecordedEvent] = []
+        per_entry: list[list[RecordedEvent]] = []
         for index, entry in enumerate(entries):
             where = f"{source}: log.entries[{index}]"
             if not isinstance(entry, dict):
@@ -605,9 +606,9 @@ class Recording(Sequence[RecordedEvent]):
                 continue
             if not isinstance(frames, list):
                 raise RecordingError(f"{where}._webSocketMessages must be an array, not {_json_type(frames)}")
-            events.extend(_har_entry_events(entry, frames, index, where))
-        events.sort(key=lambda event: event.time)
-        return cls(events)
+            per_entry.append(_har_entry_events(entry, frames, index, where))
+        # Each connection keeps its own order; connections interleave by time.
+        return cls(heapq.merge(*per_entry, key=lambda event: event.time))
 
     def to_har_dict(self) -> dict[str, Any]:
         """The recording as a HAR 1.2 document (a dict ready for ``json.dump``); see :meth:`to_har`."""

@@ -277,6 +277,12 @@ def test_to_dataframe() -> None:
     assert frame.loc[6, "code"] == 1000
 
 
+def test_to_dataframe_says_what_is_missing_without_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if pandas were not installed
+    with pytest.raises(ImportError, match=r"to_dataframe\(\) needs pandas.*pip install pandas"):
+        sample().to_dataframe()
+
+
 # -- HAR ------------------------------------------------------------------------------------------
 
 
@@ -342,6 +348,24 @@ async def test_har_round_trip_of_a_real_session(server: nbws.Server, tmp_path: P
     last = loaded.filter(connection=ws.id)
     assert (last[-1].code, last[-1].reason) == (4000, "custom")
     assert [(e.data, e.original) for e in last.messages("send")] == [("CHANGED", "changed")]
+
+
+def test_har_keeps_each_connections_order(tmp_path: Path) -> None:
+    # A pipelined client: its sends are stamped when send() was called, before the replies
+    # that the recorder saw first. Each connection keeps the recorded order; connections merge by time.
+    recording = nbws.Recording(
+        [
+            nbws.RecordedEvent("open", 1.0, "c1", "client", url="ws://h/"),
+            nbws.RecordedEvent("message", 1.2, "c1", "client", "send", 1, "a"),
+            nbws.RecordedEvent("message", 1.4, "c1", "client", "receive", 1, "reply a"),
+            nbws.RecordedEvent("message", 1.3, "c1", "client", "send", 2, "b"),
+            nbws.RecordedEvent("open", 1.35, "c2", "client", url="ws://h/"),
+            nbws.RecordedEvent("message", 1.5, "c1", "client", "receive", 2, "reply b"),
+        ]
+    )
+    loaded = nbws.Recording.load(recording.to_har(tmp_path / "r.har"))
+    assert [e.data for e in loaded.filter(connection="c1").messages()] == ["a", "reply a", "b", "reply b"]
+    assert [e.connection for e in loaded.filter(type="open")] == ["c1", "c2"]
 
 
 def test_har_leaves_out_dropped_messages(tmp_path: Path) -> None:
