@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +63,10 @@ def updates(sent: list[tuple[str, dict[str, Any]]], since: int = 0) -> list[tupl
 
 
 @pytest.fixture(autouse=True)
-def no_errors_in_the_loop() -> Iterator[list[dict[str, Any]]]:
+async def no_errors_in_the_loop() -> AsyncIterator[list[dict[str, Any]]]:
     """Nothing a widget does may raise into the event loop: fail the test if something did."""
     errors: list[dict[str, Any]] = []
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        yield errors
-        return
+    loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda loop, context: errors.append(context))
     yield errors
     loop.set_exception_handler(None)
@@ -772,3 +768,18 @@ async def test_dashboard_shows_plugin_panels_and_survives_broken_ones(cleanup: l
     assert info.errors == 1 and info.last_error is not None and "no panel today" in info.last_error
     with pytest.raises(ValueError, match="no tab named 'Nope'"):
         dashboard.select("Nope")
+
+
+async def test_the_loop_guard_sees_errors_raised_into_the_loop(no_errors_in_the_loop: list[dict[str, Any]]) -> None:
+    """The guard above can fail: an error raised in a loop callback reaches it."""
+
+    def boom() -> None:
+        raise RuntimeError("raised into the loop")
+
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.call_soon(boom)
+    loop.call_soon(done.set)
+    await done.wait()
+    assert [str(context["exception"]) for context in no_errors_in_the_loop] == ["raised into the loop"]
+    no_errors_in_the_loop.clear()

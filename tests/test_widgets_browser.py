@@ -144,7 +144,8 @@ async def test_dashboard_round_trip_in_jupyterlab(tmp_path: Path) -> None:
     root.mkdir()
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CELL)]
+    # A cell that ends with a server shows its panel: the dashboard's, a second view of one model.
+    notebook.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CELL), nbformat.v4.new_code_cell("server")]
     nbformat.write(notebook, root / "dashboard.ipynb")
     ARTIFACTS.mkdir(exist_ok=True)
     wait = timeout(30) * 1000  # Playwright counts in milliseconds
@@ -185,6 +186,8 @@ async def test_dashboard_round_trip_in_jupyterlab(tmp_path: Path) -> None:
             '{"greeting": "hello from JupyterLab"}'
         )
         await expect(dashboard.locator(".nbws-header")).to_contain_text("1 client")
+        standalone = page.locator(".jp-Cell").nth(1).locator(".nbws-server")
+        await expect(standalone.locator(".nbws-table")).to_contain_text("127.0.0.1:")
 
         # Invalid input is explained in the panel; then a binary message.
         await button(client_panel, "hex").click()
