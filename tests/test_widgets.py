@@ -161,6 +161,7 @@ async def test_client_panel_connects_sends_and_logs_the_echo(server: nbws.Server
     await changed(panel.message_log.body, lambda html: "echo: hello" in html)
     await changed(panel.badge, lambda html: ">open<" in html)
     assert panel.connect_button.disabled and not panel.disconnect_button.disabled
+    assert (panel.status.kind, panel.status.text) == ("info", "sent text 5 B")
     kinds = [(r.direction, r.kind) for r in panel.message_log.rows]
     assert kinds == [("event", "open"), ("send", "text"), ("receive", "text")]
     assert "↑" in panel.message_log.body.value and "↓" in panel.message_log.body.value
@@ -305,6 +306,7 @@ async def test_disconnect_sends_the_close_code_and_reason(server: nbws.Server, c
     assert (event.code, event.reason) == (4000, "done for today")
     row = await panel.message_log.wait_for(lambda row: row.kind == "close", timeout(5))
     assert row.label == "close 4000" and "done for today" in row.preview
+    await changed(panel.status, lambda html: "closed: 4000 application code, reason &#x27;done for today&#x27;" in html)
     assert await asyncio.wait_for(server_closed, timeout()) == (4000, "done for today")
 
 
@@ -783,3 +785,16 @@ async def test_the_loop_guard_sees_errors_raised_into_the_loop(no_errors_in_the_
     await done.wait()
     assert [str(context["exception"]) for context in no_errors_in_the_loop] == ["raised into the loop"]
     no_errors_in_the_loop.clear()
+
+
+def test_log_rows_read_well() -> None:
+    short = LogRow("receive", "c1", "text", size=11, data='{"a":[1,2]}')
+    assert short.preview == '{"a": [1, 2]}', "short JSON on one line"
+    long_json = json.dumps({"items": [{"id": i, "name": f"item {i}"} for i in range(3)]})
+    lines = LogRow("receive", "c1", "text", size=len(long_json), data=long_json).preview.splitlines()
+    assert lines[:3] == ["{", '  "items": [', "    {"] and lines[-1] == "… 8 more lines"
+    binary = LogRow("send", "c1", "binary", size=100, data=bytes(range(100)))
+    assert binary.preview.startswith("00 01 02 03") and binary.preview.endswith("2f … (100 bytes)")
+    assert binary.label == "binary 100 B"
+    close = LogRow("event", "c1", "close", detail="1000 normal closure", code=1000)
+    assert (close.label, close.preview) == ("close 1000", "1000 normal closure")

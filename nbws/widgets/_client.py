@@ -17,6 +17,7 @@ from ._common import (
     StatusLine,
     badge,
     close_widgets,
+    close_words,
     describe_payload,
     format_size,
     on_change,
@@ -48,6 +49,15 @@ class _ClientHooks:
             text = f"{conn.id} {phase} error: {describe(error)}"
         self._panel._pending_error = text
         self._panel.message_log._throttle.request()
+
+    @hookimpl
+    def nbws_open(self, conn: Any) -> None:
+        self._panel._pending_info = f"connected to {conn.url}" + (f" ({conn.protocol})" if conn.protocol else "")
+
+    @hookimpl
+    def nbws_close(self, code: int, reason: str, was_clean: bool) -> None:
+        if was_clean:
+            self._panel._pending_info = f"closed: {close_words(code, reason)}"
 
 
 class ClientPanel(widgets.VBox):  # type: ignore[misc]
@@ -99,6 +109,7 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
         self._ws: WebSocket | None = None
         self._options = options
         self._pending_error: str | None = None
+        self._pending_info: str | None = None
         self._ws_callbacks: list[Callable[[ClientPanel], None]] = []
         self._hooks = _ClientHooks(self)
         if reconnect is None:
@@ -210,9 +221,12 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
                 f"↑ {ws.messages_sent:,} msgs {format_size(ws.bytes_sent)} · "
                 f"↓ {ws.messages_received:,} msgs {format_size(ws.bytes_received)}"
             )
-        error = self._pending_error
+        # What happened since the last refresh; an error wins over news of the same batch.
+        info, self._pending_info = self._pending_info, None
+        if info is not None:
+            self.status.info(info)
+        error, self._pending_error = self._pending_error, None
         if error is not None:
-            self._pending_error = None
             self.status.error(error)
         for callback in list(self._ws_callbacks):
             callback(self)

@@ -241,8 +241,9 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
             self.target.options = options
             ids = [value for _, value in options]
             self.target.value = current if current in ids else (ids[-1] if ids else None)
+        # What happened since the last refresh; an error wins over news of the same batch.
         info, self._pending_info = self._pending_info, None
-        if info is not None and self.status.kind != "error":
+        if info is not None:
             self.status.info(info)
         error, self._pending_error = self._pending_error, None
         if error is not None:
