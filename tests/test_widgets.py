@@ -127,7 +127,7 @@ def echo_server(**kwargs: Any) -> nbws.Server:
     return server
 
 
-def received(panel: Any, needle: str) -> Callable[[LogRow], bool]:
+def received(needle: str) -> Callable[[LogRow], bool]:
     return lambda row: row.direction == "receive" and needle in row.preview
 
 
@@ -155,7 +155,7 @@ async def test_client_panel_connects_sends_and_logs_the_echo(server: nbws.Server
     await ws.opened(timeout=timeout())
     panel.composer.text.value = "hello"
     panel.send_button.click()
-    row = await panel.message_log.wait_for(received(panel, "echo: hello"), timeout(5))
+    row = await panel.message_log.wait_for(received("echo: hello"), timeout(5))
     assert (row.connection, row.kind, row.size) == (ws.id, "text", len("echo: hello"))
     # The timer renders the rows and the state without anyone asking.
     await changed(panel.message_log.body, lambda html: "echo: hello" in html)
@@ -225,7 +225,7 @@ async def test_invalid_composer_input_is_shown_in_words_and_nothing_is_sent(
         panel.send()
     # Only what follows gets through.
     panel.send("fine")
-    await panel.message_log.wait_for(received(panel, "echo: fine"), timeout(5))
+    await panel.message_log.wait_for(received("echo: fine"), timeout(5))
     assert got == ["fine"]
     assert panel.status.kind == "info" and panel.status.text == "sent text 4 B"
 
@@ -325,7 +325,7 @@ async def test_connect_again_makes_a_new_client_with_the_same_handlers(server: n
     assert second is not first and panel.ws is second
     await second.opened(timeout=timeout())
     panel.send("again")
-    await panel.message_log.wait_for(received(panel, "echo: again"), timeout(5))
+    await panel.message_log.wait_for(received("echo: again"), timeout(5))
     assert seen == ["echo: again"]
     # The log kept the first client's history.
     assert {row.connection for row in panel.message_log.rows} == {first.id, second.id}
@@ -639,6 +639,35 @@ async def test_flood_is_rendered_in_batches_with_bounded_rows(
     assert f"m{count - 1}<" in body[-1]["state"]["value"], "the page got the last batch"
 
 
+async def test_server_panel_flood_is_rendered_in_batches(
+    front_end: list[tuple[str, dict[str, Any]]], cleanup: list[Any]
+) -> None:
+    count = 10_000
+    panel = nbws.ServerPanel(max_rows=300, max_visible=50)
+    cleanup.append(panel)
+    cleanup.append(panel.server)
+    panel.start()
+    ws = nbws.WebSocket(panel.server.url)
+    cleanup.append(ws)
+    await ws.opened(timeout=timeout())
+    log = panel.message_log
+    await log.wait_for(lambda row: row.kind == "open", timeout(5))
+    before = len(front_end)
+    started = time.monotonic()
+    for i in range(count):
+        ws.send(b"%d" % i)
+    last = str(count - 1).encode()
+    await log.wait_for(lambda row: row.data == last, timeout(60))
+    elapsed = time.monotonic() - started
+    await changed(panel.clients_table, lambda html: f">{count:,}<" in html)
+    sent = updates(front_end, before)
+    print(f"\nserver panel: {count} messages in {elapsed:.2f} s, {len(sent)} widget updates, {log.renders} renders")
+    assert len(log.rows) == 300 and log.rows[-1].data == last
+    assert len(sent) <= 30 * max(elapsed, 1.0), f"{len(sent)} updates in {elapsed:.2f} s"
+    tables = [msg for model, msg in sent if model == panel.clients_table.model_id]
+    assert f">{count:,}<" in tables[-1]["state"]["value"], "the page got the final count"
+
+
 # -- the plugin panel -----------------------------------------------------------------------------------
 
 
@@ -750,7 +779,7 @@ async def test_dashboard_drives_server_and_client_end_to_end(cleanup: list[Any])
     await ws.opened(timeout=timeout())
     dashboard.client_panel.composer.text.value = "round trip"
     dashboard.client_panel.send_button.click()
-    await dashboard.client_panel.message_log.wait_for(received(None, "echo: round trip"), timeout(5))
+    await dashboard.client_panel.message_log.wait_for(received("echo: round trip"), timeout(5))
     await dashboard.server_panel.message_log.wait_for(lambda row: row.preview == "echo: round trip", timeout(5))
     header = await changed(dashboard.header, lambda html: "1 client" in html and ">open<" in html)
     assert ">listening<" in header and server.url in header
