@@ -17,7 +17,7 @@ import logging
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request as _WsRequest
@@ -64,9 +64,11 @@ class Request:
 
     def __init__(self, raw: _WsRequest, remote_address: tuple[str, int] | None) -> None:
         self._raw = raw
-        parts = urlsplit(raw.path)
-        self.path = parts.path
-        self.query = dict(parse_qsl(parts.query))
+        # The request target is a path and a query (RFC 7230 section 5.3.1), never a URL:
+        # urlsplit() would read "//host/x" as a host and the path "/x".
+        path, _, query = raw.path.partition("?")
+        self.path = path
+        self.query = dict(parse_qsl(query))
         self.headers = raw.headers
         self.remote_address = remote_address
         self.rejected: tuple[int, str] | None = None
