@@ -97,10 +97,12 @@ async def test_a_held_message_holds_up_no_other_connection(server: nbws.Server) 
 
 
 async def test_registered_globally_it_holds_every_connection_separately(server: nbws.Server) -> None:
-    icpt = nbws.Intercept("receive", match=lambda m: m.connection.startswith("c"))
+    ours: set[str] = set()  # other tests' leftover connections are not ours to hold
+    icpt = nbws.Intercept("receive", match=lambda m: m.connection in ours)
     nbws.plugins.register(icpt)
     a = await open_client(server)
     b = await open_client(server)
+    ours.update((a.id, b.id))
     a.send("from a")
     b.send("from b")
     await until(lambda: len(icpt.held) == 2)

@@ -28,14 +28,17 @@ async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
 async def test_every_event_is_logged(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     caplog.set_level(logging.INFO, logger="nbws.events")
     log = nbws.Logger(path=tmp_path / "events.jsonl", preview=10)
-    nbws.plugins.register(log)
-    server = nbws.Server()
+    server = nbws.Server(plugins=[log])
     server.on("message", lambda conn, message: conn.send(message.data))
     await server.start()
     ws = nbws.WebSocket(
         # The plugin registered last runs first: the drop sees "drop me" before any title-casing.
         server.url,
-        plugins=[transforms.map_text(str.title, "send"), transforms.drop_if(lambda m: m.data == "drop me", "send")],
+        plugins=[
+            log,
+            transforms.map_text(str.title, "send"),
+            transforms.drop_if(lambda m: m.data == "drop me", "send"),
+        ],
     )
     await ws.opened(timeout=timeout())
     ws.send("a long message that is cut")

@@ -32,9 +32,20 @@ async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
         await asyncio.sleep(0.001)
 
 
-async def echo_session(server: nbws.Server, *messages: str | bytes, reason: str = "done") -> nbws.WebSocket:
+def record_server(server: nbws.Server, rec: nbws.Recorder) -> nbws.Recorder:
+    """Record the server's side; clients made with ``plugins=[rec]`` record theirs.
+
+    Not globally: connections other tests left closing must not slip into this recording.
+    """
+    server.plugins.register(rec)
+    return rec
+
+
+async def echo_session(
+    server: nbws.Server, *messages: str | bytes, reason: str = "done", plugins: tuple[object, ...] = ()
+) -> nbws.WebSocket:
     """Open a client to the echo server, send each message and wait for its echo, then close."""
-    ws = nbws.WebSocket(server.url)
+    ws = nbws.WebSocket(server.url, plugins=plugins)
     await ws.opened(timeout=timeout())
     for data in messages:
         ws.send(data)
@@ -52,9 +63,8 @@ def closes(rec: nbws.Recorder) -> int:
 
 
 async def test_records_every_event_of_both_sides(server: nbws.Server, tmp_path: Path) -> None:
-    rec = nbws.Recorder(tmp_path / "session.jsonl")
-    nbws.plugins.register(rec)
-    ws = await echo_session(server, "hello", b"\x00\x01\xff", "bye")
+    rec = record_server(server, nbws.Recorder(tmp_path / "session.jsonl"))
+    ws = await echo_session(server, "hello", b"\x00\x01\xff", "bye", plugins=(rec,))
     await until(lambda: closes(rec) == 2)
     rec.close()
 
@@ -93,9 +103,8 @@ async def test_records_every_event_of_both_sides(server: nbws.Server, tmp_path: 
 
 
 async def test_binary_data_is_base64_in_the_file(server: nbws.Server, tmp_path: Path) -> None:
-    rec = nbws.Recorder(tmp_path / "r.jsonl")
-    nbws.plugins.register(rec)
-    await echo_session(server, bytes(range(256)))
+    rec = record_server(server, nbws.Recorder(tmp_path / "r.jsonl"))
+    await echo_session(server, bytes(range(256)), plugins=(rec,))
     await until(lambda: closes(rec) == 2)
     rec.close()
     lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
@@ -214,9 +223,8 @@ def test_a_recorder_refuses_a_file_that_is_not_a_recording(tmp_path: Path) -> No
 
 
 async def test_fsync_mode_writes_every_event(server: nbws.Server, tmp_path: Path) -> None:
-    rec = nbws.Recorder(tmp_path / "r.jsonl", fsync=True)
-    nbws.plugins.register(rec)
-    await echo_session(server, "a")
+    rec = record_server(server, nbws.Recorder(tmp_path / "r.jsonl", fsync=True))
+    await echo_session(server, "a", plugins=(rec,))
     await until(lambda: closes(rec) == 2)
     # Not closed: what is on disk already is all of it.
     assert nbws.Recording.load(rec.path) == rec.recording
@@ -317,10 +325,9 @@ def check_devtools_can_import(document: dict[str, Any]) -> None:
 
 
 async def test_har_round_trip_of_a_real_session(server: nbws.Server, tmp_path: Path) -> None:
-    rec = nbws.Recorder()
-    nbws.plugins.register(rec)
-    first = await echo_session(server, "héllo", b"\x00\xff", '{"a": 1}')
-    ws = nbws.WebSocket(server.url + "?room=1&user=me", plugins=[transforms.map_text(str.upper, "send")])
+    rec = record_server(server, nbws.Recorder())
+    first = await echo_session(server, "héllo", b"\x00\xff", '{"a": 1}', plugins=(rec,))
+    ws = nbws.WebSocket(server.url + "?room=1&user=me", plugins=[rec, transforms.map_text(str.upper, "send")])
     await ws.opened(timeout=timeout())
     ws.send("changed")
     await ws.recv(timeout=timeout())

@@ -38,13 +38,13 @@ async def sink() -> AsyncIterator[tuple[nbws.Server, list[str | bytes]]]:
 
 async def test_recorder_panel_start_stop_counts_and_har(server: nbws.Server, tmp_path: Path) -> None:
     rec = nbws.Recorder(tmp_path / "session.jsonl")
-    nbws.plugins.register(rec)
+    server.plugins.register(rec)
     panel = rec.panel()
     assert isinstance(panel, RecorderPanel)
     assert "session.jsonl" in panel.file_label.value
     assert panel.record_button.value is True
 
-    ws = nbws.WebSocket(server.url)
+    ws = nbws.WebSocket(server.url, plugins=[rec])
     await ws.opened(timeout=timeout())
     ws.send("one")
     await ws.recv(timeout=timeout())
@@ -93,8 +93,7 @@ async def test_replay_panel_plays_a_recording_to_a_chosen_target(
 ) -> None:
     fresh, got = sink
     rec = nbws.Recorder()
-    nbws.plugins.register(rec)
-    ws = nbws.WebSocket(server.url)
+    ws = nbws.WebSocket(server.url, plugins=[rec])
     await ws.opened(timeout=timeout())
     for data in ("alpha", b"\x00\x01", "gamma"):
         ws.send(data)
@@ -102,7 +101,7 @@ async def test_replay_panel_plays_a_recording_to_a_chosen_target(
     ws.close()
     await ws.closed(timeout=timeout())
 
-    target = nbws.WebSocket(fresh.url)
+    target = nbws.WebSocket(fresh.url, plugins=[rec])  # the recorder's open connections are the targets
     await target.opened(timeout=timeout())
     panel = rec.panel().replay
     panel.refresh()

@@ -65,15 +65,15 @@ SESSION: list[str | bytes] = ["hello", b"\x00\x01\x02", '{"op": "subscribe", "to
 async def record_session(server: nbws.Server, messages: list[str | bytes] = SESSION) -> tuple[nbws.Recording, str]:
     """Record a real session: a client sends ``messages`` to the echo server, each after the echo of the last."""
     rec = nbws.Recorder()
-    nbws.plugins.register(rec)
-    ws = await client_of(server)
+    server.plugins.register(rec)  # not globally: other tests' leftovers must not slip in
+    ws = await client_of(server, plugins=[rec])
     for data in messages:
         ws.send(data)
         await ws.recv(timeout=timeout())
     ws.close()
     await ws.closed(timeout=timeout())
     await until(lambda: rec.counts["close"] == 2)
-    nbws.plugins.unregister(rec)
+    server.plugins.unregister(rec)
     return rec.recording, ws.id
 
 
