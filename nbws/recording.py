@@ -888,6 +888,31 @@ def _har_entry(connection: str, events: list[RecordedEvent]) -> dict[str, Any]:
 # -------------------------------------------------------------------------
 
 
+def _drop_cut_line(path: Path) -> None:
+    """Before appending to a recording, remove a last line a crash cut short (it would end up in the middle)."""
+    with path.open("rb+") as f:
+        end = f.seek(0, os.SEEK_END)
+        position = end
+        while position > 0:
+            start = max(0, position - 65536)
+            f.seek(start)
+            chunk = f.read(position - start)
+            newline = chunk.rfind(b"\n")
+            if newline != -1:
+                position = start + newline + 1
+                break
+            position = start
+        if position == end:
+            return
+        f.truncate(position)
+    warnings.warn(
+        f"{path}: its last line was cut short (the process that recorded it stopped while writing); "
+        f"removed that line ({end - position} bytes) before appending",
+        RecordingWarning,
+        stacklevel=4,
+    )
+
+
 class Recorder:
     """
     A plugin that records every event of the connections it sees.
@@ -954,6 +979,7 @@ class Recorder:
         except ValueError:
             obj = None
         _check_header(obj, f"{path}, line 1")
+        _drop_cut_line(path)
 
     # -- control ----------------------------------------------------------------
 

@@ -215,6 +215,19 @@ async def test_a_file_is_appended_to_across_recorders(server: nbws.Server, tmp_p
     assert len(loaded.connections) == 2
 
 
+async def test_recording_again_after_a_crash_removes_the_cut_line_first(server: nbws.Server, tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(HEADER + GOOD + '{"type":"message","time":2.0,"conn')
+    with pytest.warns(
+        nbws.RecordingWarning, match=r"r.jsonl: its last line was cut short.*removed that line \(34 bytes\)"
+    ):
+        rec = nbws.Recorder(path)
+    await echo_session(server, "after the crash", plugins=(rec,))
+    rec.close()
+    loaded = nbws.Recording.load(path)  # no warning: nothing is cut any more
+    assert [e.data for e in loaded.messages()] == ["a", "after the crash", "echo: after the crash"]
+
+
 def test_a_recorder_refuses_a_file_that_is_not_a_recording(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("my notes\n")
