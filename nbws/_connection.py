@@ -20,7 +20,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from websockets.exceptions import ConnectionClosed as _WsClosed
@@ -29,7 +29,7 @@ from websockets.protocol import State as _WsState
 
 from ._events import CloseEvent, ErrorEvent, Listeners, Message, OpenEvent, call_listener, describe
 from ._loop import Pending, call_in_loop
-from ._plugins import HookRelay, PluginRegistry, plugins
+from ._plugins import HookImpl, HookRelay, PluginRegistry, plugins
 from .exceptions import BufferFullError, ConnectionClosed, InvalidStateError, TimeoutError
 
 if TYPE_CHECKING:
@@ -59,6 +59,42 @@ DEFAULT_RECV_BUFFER = 4096
 
 _ids = itertools.count(1)
 _WS_OPEN = _WsState.OPEN
+
+
+class _Written:
+    """In the outbox: a message ``send()`` wrote itself, whose ``nbws_message_sent`` observers the writer runs."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+
+
+class _HooksRest:
+    """The hook implementations left to call once one returned an awaitable: await it to run them."""
+
+    __slots__ = ("conn", "hook", "impls", "index", "kwargs", "message", "pending")
+
+    def __init__(
+        self,
+        conn: BaseConnection,
+        hook: str,
+        kwargs: dict[str, Any],
+        message: Message | None,
+        impls: list[HookImpl],
+        index: int,
+        pending: Awaitable[Any],
+    ) -> None:
+        self.conn = conn
+        self.hook = hook
+        self.kwargs = kwargs
+        self.message = message
+        self.impls = impls
+        self.index = index
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.conn._finish_hooks(self).__await__()
 
 
 class _CloseRequest:
@@ -143,7 +179,7 @@ class BaseConnection:
         self._state = CONNECTING
         self._ws: _WsConnection | None = None
         self._max_buffered = max_buffered
-        self._outbox: deque[Message | _CloseRequest] = deque()
+        self._outbox: deque[Message | _CloseRequest | _Written] = deque()
         self._outbox_bytes = 0
         self._written_soon = 0
         self._writer_idle = False
@@ -283,18 +319,57 @@ class BaseConnection:
 
         With ``message``, stop once a transform drops it.
         """
-        for impl in self._hooks.impls(hook):
+        rest = self._run_hooks(hook, kwargs, message)
+        if rest is not None:
+            await rest
+
+    def _run_hooks(
+        self,
+        hook: str,
+        kwargs: dict[str, Any],
+        message: Message | None = None,
+        impls: list[HookImpl] | None = None,
+    ) -> _HooksRest | None:
+        """
+        Call the implementations of ``hook`` as :meth:`_call_hooks` does, with no coroutine while they return plainly.
+
+        ``impls`` saves looking them up again. Returns None when all have
+        run, or, once one returns an awaitable, what is left to do: the
+        caller must await it.
+        """
+        if impls is None:
+            impls = self._hooks.impls(hook)
+        for index, impl in enumerate(impls):
             try:
                 result = impl.call(kwargs)
-                if inspect.isawaitable(result):
-                    await result
             except Exception as exc:
-                self._hooks.record_error(impl.plugin_name, exc)
-                self._report(
-                    exc, "plugin", f"plugin {impl.plugin_name!r} failed in {hook}: {describe(exc)}", impl.plugin_name
-                )
+                self._hook_failed(hook, impl, exc)
+            else:
+                if result is not None and inspect.isawaitable(result):
+                    return _HooksRest(self, hook, kwargs, message, impls, index, result)
             if message is not None and message._dropped:
                 break
+        return None
+
+    async def _finish_hooks(self, rest: _HooksRest) -> None:
+        hook, kwargs, message, impls, index = rest.hook, rest.kwargs, rest.message, rest.impls, rest.index
+        try:
+            await rest.pending
+        except Exception as exc:
+            self._hook_failed(hook, impls[index], exc)
+        for impl in impls[index + 1 :]:
+            if message is not None and message._dropped:
+                return
+            try:
+                result = impl.call(kwargs)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                self._hook_failed(hook, impl, exc)
+
+    def _hook_failed(self, hook: str, impl: HookImpl, exc: Exception) -> None:
+        self._hooks.record_error(impl.plugin_name, exc)
+        self._report(exc, "plugin", f"plugin {impl.plugin_name!r} failed in {hook}: {describe(exc)}", impl.plugin_name)
 
     # -- sending ------------------------------------------------------------
 
@@ -367,10 +442,11 @@ class BaseConnection:
         Write a message at once, without the writer task, when nothing could tell the difference.
 
         That is when the writer is idle with nothing in the outbox (so order
-        is kept), no plugin implements ``nbws_message_send`` or
-        ``nbws_message_sent`` (so none misses it), and websockets would write
-        it at once too: open, not paused by flow control, not in a fragmented
-        message. It saves a turn of the event loop on every send.
+        is kept), no plugin implements ``nbws_message_send`` (a transform may
+        delay or drop it), and websockets would write it at once too: open,
+        not paused by flow control, not in a fragmented message. It saves a
+        turn of the event loop on every send. ``nbws_message_sent`` observers
+        still run in the writer, at its next turn, as for any message.
         ``buffered_amount`` still counts the message until the loop's next
         turn, as the browser's ``bufferedAmount`` does. Returns whether it
         took the message.
@@ -386,8 +462,9 @@ class BaseConnection:
         ):
             return False
         hooks = self._hooks
-        if hooks.impls("nbws_message_send") or hooks.impls("nbws_message_sent"):
+        if hooks.impls("nbws_message_send"):
             return False
+        observers = hooks.impls("nbws_message_sent")
         # Frame it and hand it to the transport, as websockets.broadcast() does.
         try:
             if isinstance(data, str):
@@ -409,6 +486,14 @@ class BaseConnection:
         self._send_seq += 1
         self.messages_sent += 1
         self.bytes_sent += size
+        if observers:
+            # The writer runs them at its next turn, as if it had written the message itself:
+            # after whatever the current handler and hooks still do, before any reply is read.
+            message = Message(data, "send", seq=self._send_seq, connection=self.id)
+            message.meta["_size"] = size
+            message.meta["_prepared"] = True
+            self._outbox.append(_Written(message))
+            self._wakeup.set()
         return True
 
     def _written(self) -> None:
@@ -442,11 +527,18 @@ class BaseConnection:
                 outbox.popleft()
                 await ws.close(item.code, item.reason)
                 return
+            if isinstance(item, _Written):
+                outbox.popleft()
+                await self._observe_sent(item.message)
+                continue
             size: int = item.meta["_size"]
             if not item.meta.get("_prepared"):
                 item.meta["_prepared"] = True
-                if self._hooks.impls("nbws_message_send"):
-                    await self._call_hooks("nbws_message_send", {"conn": self, "message": item}, item)
+                transforms = self._hooks.impls("nbws_message_send")
+                if transforms:
+                    rest = self._run_hooks("nbws_message_send", {"conn": self, "message": item}, item, transforms)
+                    if rest is not None:
+                        await rest
             if not item._dropped:
                 try:
                     await ws.send(item._data)
@@ -457,8 +549,14 @@ class BaseConnection:
                 self.bytes_sent += size
             outbox.popleft()
             self._outbox_bytes -= size
-            if self._hooks.impls("nbws_message_sent"):
-                await self._call_hooks("nbws_message_sent", {"conn": self, "message": item})
+            await self._observe_sent(item)
+
+    async def _observe_sent(self, message: Message) -> None:
+        observers = self._hooks.impls("nbws_message_sent")
+        if observers:
+            rest = self._run_hooks("nbws_message_sent", {"conn": self, "message": message}, None, observers)
+            if rest is not None:
+                await rest
 
     # -- receiving ----------------------------------------------------------
 
@@ -475,8 +573,11 @@ class BaseConnection:
                 return
             self._recv_seq += 1
             message = Message(data, "receive", seq=self._recv_seq, connection=self.id)
-            if hooks.impls("nbws_message_receive"):
-                await self._call_hooks("nbws_message_receive", {"conn": self, "message": message}, message)
+            transforms = hooks.impls("nbws_message_receive")
+            if transforms:
+                rest = self._run_hooks("nbws_message_receive", {"conn": self, "message": message}, message, transforms)
+                if rest is not None:
+                    await rest
             if not message._dropped:
                 self.messages_received += 1
                 self.bytes_received += len(data)
@@ -497,8 +598,11 @@ class BaseConnection:
                     if not waiter.done():
                         waiter.set_result(None)
                 self._emit("message", message)
-            if hooks.impls("nbws_message_received"):
-                await self._call_hooks("nbws_message_received", {"conn": self, "message": message})
+            observers = hooks.impls("nbws_message_received")
+            if observers:
+                rest = self._run_hooks("nbws_message_received", {"conn": self, "message": message}, None, observers)
+                if rest is not None:
+                    await rest
 
     # -- opening and closing ---------------------------------------------------
 
@@ -535,6 +639,11 @@ class BaseConnection:
                     pass
                 except Exception as exc:
                     self._report(exc, "send")
+            # A message send() wrote itself just before the end is still observed.
+            outbox = self._outbox
+            while outbox and isinstance(head := outbox[0], _Written):
+                outbox.popleft()
+                await self._observe_sent(head.message)
         protocol = ws.protocol
         cause = self._close_cause
         if isinstance(cause, EOFError):

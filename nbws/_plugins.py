@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import operator
 import os
 import traceback
 from collections.abc import Callable, Iterator
@@ -52,8 +53,24 @@ class HookImpl:
     tryfirst: bool
     trylast: bool
 
+    def __post_init__(self) -> None:
+        # call() runs for every message and every observing plugin: this instance's call is a
+        # closure made once for its argument names, which does what the method below says.
+        object.__setattr__(self, "call", _caller(self.function, self.argnames))
+
     def call(self, kwargs: dict[str, Any]) -> Any:
+        """Call the implementation with the arguments it names, taken from ``kwargs``."""
         return self.function(*[kwargs[name] for name in self.argnames])
+
+
+def _caller(function: Callable[..., Any], argnames: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    if not argnames:
+        return lambda kwargs: function()
+    if len(argnames) == 1:
+        (name,) = argnames
+        return lambda kwargs: function(kwargs[name])
+    pick = operator.itemgetter(*argnames)
+    return lambda kwargs: function(*pick(kwargs))
 
 
 @dataclass
