@@ -1,0 +1,299 @@
+"""
+Echo throughput and round-trip latency: nbws against raw websockets, in the same run.
+
+Each stack runs its client and its server in this process, on one event loop,
+as in a kernel, with its library's default settings (which are the same for
+nbws and websockets: permessage-deflate, 1 MiB max_size, pings every 20 s):
+
+- throughput: the client sends ``messages`` small text messages without
+  waiting (pipelined); the server echoes each; timed until the last echo is in;
+- latency: ``round_trips`` messages one at a time, each sent once the echo of
+  the previous one is in; the median and 99th percentile round trip.
+
+Each is measured in wall-clock time and in this process's CPU time (both ends
+run here, so CPU time is the whole cost, and is what other processes on a busy
+machine disturb least: compare ratios of CPU time when the machine is shared).
+
+nbws runs with no plugin, then with three observing plugins registered
+globally (so on both ends). For context: websocket-client (threads, against a
+raw websockets server in this process) and Node's ws (client and server in one
+Node process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import websocket  # websocket-client
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+
+import nbws
+
+from ._common import BENCH_JS, INTEROP, Result, Stopwatch, node_ws, print_table
+
+PAYLOAD = "x" * 16
+WARMUP = 500
+
+
+class _Observer:
+    """An observing plugin: it looks at every message and changes nothing."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.size = 0
+        self.last = 0.0
+
+    @nbws.hookimpl
+    def nbws_message_sent(self, message: nbws.Message) -> None:
+        self.count += 1
+
+    @nbws.hookimpl
+    def nbws_message_received(self, message: nbws.Message) -> None:
+        self.size += len(message.data)
+        self.last = message.time
+
+
+def observers() -> list[object]:
+    return [_Observer(), _Observer(), _Observer()]
+
+
+# -- raw websockets ---------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One measurement of one stack."""
+
+    rate: float  # messages per wall-clock second, pipelined
+    cpu_per_message: float  # CPU seconds per echoed message, pipelined
+    times: list[float]  # wall-clock round trips
+    cpu_per_round_trip: float
+
+
+async def _raw_echo(ws: ServerConnection) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+async def raw_websockets(messages: int, round_trips: int) -> Run:
+    async with serve(_raw_echo, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+
+            async def pipelined(n: int) -> Stopwatch:
+                async def sender() -> None:
+                    for _ in range(n):
+                        await ws.send(PAYLOAD)
+
+                watch = Stopwatch()
+                task = asyncio.create_task(sender())
+                for _ in range(n):
+                    await ws.recv()
+                await task
+                return watch.stop()
+
+            await pipelined(WARMUP)
+            flood = await pipelined(messages)
+        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+
+            async def round_trip() -> None:
+                await ws.send(PAYLOAD)
+                await ws.recv()
+
+            times, cpu = await _round_trips(round_trip, round_trips)
+    return Run(messages / flood.wall, flood.cpu / messages, times, cpu)
+
+
+async def _round_trips(round_trip: Callable[[], Awaitable[None]], count: int) -> tuple[list[float], float]:
+    for _ in range(WARMUP):
+        await round_trip()
+    times = []
+    total = Stopwatch()
+    for _ in range(count):
+        watch = Stopwatch()
+        await round_trip()
+        times.append(watch.stop().wall)
+    return times, total.stop().cpu / count
+
+
+# -- nbws ------------------------------------------------------------------------
+
+
+async def nbws_stack(messages: int, round_trips: int, plugins: list[object]) -> Run:
+    names = [nbws.plugins.register(plugin) for plugin in plugins]
+    try:
+        server = nbws.Server()
+        server.on("message", lambda conn, message: conn.send(message.data))
+        await server.start()
+        ws = nbws.WebSocket(server.url)
+        await ws.opened()
+        arrived = 0
+        target = 0
+        done = asyncio.Event()
+
+        def on_message(message: nbws.Message) -> None:
+            nonlocal arrived
+            arrived += 1
+            if arrived == target:
+                done.set()
+
+        async def pipelined(n: int) -> Stopwatch:
+            nonlocal arrived, target
+            arrived, target = 0, n
+            done.clear()
+            watch = Stopwatch()
+            for _ in range(n):
+                ws.send(PAYLOAD)
+            await done.wait()
+            return watch.stop()
+
+        ws.onmessage = on_message
+        await pipelined(WARMUP)
+        flood = await pipelined(messages)
+        ws.close()
+        await ws.closed()
+        # A fresh client for the round trips: the first one's recv() buffer is full of echoes.
+        ws = nbws.WebSocket(server.url)
+        await ws.opened()
+
+        async def round_trip() -> None:
+            ws.send(PAYLOAD)
+            await ws.recv()
+
+        times, cpu = await _round_trips(round_trip, round_trips)
+        ws.close()
+        await ws.closed()
+        await server.stop()
+    finally:
+        for name in names:
+            nbws.plugins.unregister(name)
+    return Run(messages / flood.wall, flood.cpu / messages, times, cpu)
+
+
+# -- websocket-client (context) -----------------------------------------------------
+
+
+def _websocket_client_run(url: str, messages: int, round_trips: int) -> Run:
+    ws = websocket.create_connection(url, enable_multithread=True)
+    try:
+
+        def pipelined(n: int) -> Stopwatch:
+            def sender() -> None:
+                for _ in range(n):
+                    ws.send(PAYLOAD)
+
+            watch = Stopwatch()
+            thread = threading.Thread(target=sender)
+            thread.start()
+            for _ in range(n):
+                ws.recv()
+            thread.join()
+            return watch.stop()
+
+        pipelined(WARMUP)
+        flood = pipelined(messages)
+        for _ in range(WARMUP):
+            ws.send(PAYLOAD)
+            ws.recv()
+        times = []
+        total = Stopwatch()
+        for _ in range(round_trips):
+            watch = Stopwatch()
+            ws.send(PAYLOAD)
+            ws.recv()
+            times.append(watch.stop().wall)
+        cpu = total.stop().cpu / round_trips
+    finally:
+        ws.close()
+    return Run(messages / flood.wall, flood.cpu / messages, times, cpu)
+
+
+async def websocket_client(messages: int, round_trips: int) -> Run:
+    # websocket-client has no permessage-deflate: its server runs without it.
+    async with serve(_raw_echo, "127.0.0.1", 0, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        return await asyncio.to_thread(_websocket_client_run, f"ws://127.0.0.1:{port}/", messages, round_trips)
+
+
+# -- Node's ws (context) ------------------------------------------------------------
+
+
+async def node(messages: int, round_trips: int) -> dict[str, float] | None:
+    path = node_ws()
+    if path is None:
+        return None
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [path, str(BENCH_JS / "echo_bench.js"), str(messages), str(round_trips), str(len(PAYLOAD))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"NODE_PATH": str(INTEROP / "node_modules"), "PATH": ""},
+        check=True,
+    )
+    result: dict[str, float] = json.loads(run.stdout)
+    return result
+
+
+# -- the benchmark ------------------------------------------------------------------
+
+
+def _quantile(times: list[float], q: float) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run(messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3) -> dict[str, list[Result]]:
+    """Measure every stack ``repeat`` times, in turn; print and return the best figures."""
+    stacks: dict[str, Callable[[], Awaitable[Run]]] = {
+        "raw websockets": lambda: raw_websockets(messages, round_trips),
+        "nbws": lambda: nbws_stack(messages, round_trips, []),
+        "nbws + 3 plugins": lambda: nbws_stack(messages, round_trips, observers()),
+        "websocket-client": lambda: websocket_client(messages, round_trips),
+    }
+    runs: dict[str, list[Run]] = {name: [] for name in stacks}
+    for _ in range(repeat):
+        for name, measure in stacks.items():
+            runs[name].append(await measure())
+    node_result = await node(messages, round_trips)
+
+    def best(name: str, key: Callable[[Run], float], highest: bool) -> float:
+        values = [key(r) for r in runs[name]]
+        return max(values) if highest else min(values)
+
+    rates = [Result(name, best(name, lambda r: r.rate, True), "msg/s") for name in stacks]
+    cpu = [Result(name, best(name, lambda r: r.cpu_per_message * 1e6, False), "us CPU/msg", False) for name in stacks]
+    latency = [
+        Result(
+            name,
+            best(name, lambda r: statistics.median(r.times) * 1e6, False),
+            "us median",
+            False,
+            {"p99": f"{best(name, lambda r: _quantile(r.times, 0.99) * 1e6, False):.0f}us"},
+        )
+        for name in stacks
+    ]
+    latency_cpu = [
+        Result(name, best(name, lambda r: r.cpu_per_round_trip * 1e6, False), "us CPU/round trip", False)
+        for name in stacks
+    ]
+    if node_result is not None:
+        rates.append(Result("node ws", node_result["throughput"], "msg/s"))
+        latency.append(
+            Result("node ws", node_result["median_us"], "us median", False, {"p99": f"{node_result['p99_us']:.0f}us"})
+        )
+    subjects = ("nbws", "nbws + 3 plugins")
+    what = f"{messages:,} messages of {len(PAYLOAD)} bytes, pipelined, best of {repeat}"
+    print_table(f"Echo throughput, wall clock: {what}", rates, "raw websockets", subjects)
+    print_table(f"Echo throughput, CPU time: {what}", cpu, "raw websockets", subjects)
+    what = f"{round_trips:,} sequential echoes, best of {repeat}"
+    print_table(f"Round-trip latency, wall clock: {what}", latency, "raw websockets", subjects)
+    print_table(f"Round-trip latency, CPU time: {what}", latency_cpu, "raw websockets", subjects)
+    return {"throughput": rates, "throughput_cpu": cpu, "latency": latency, "latency_cpu": latency_cpu}
