@@ -104,7 +104,7 @@ def print_table(title: str, results: list[Result], baseline: str, subjects: tupl
             continue
         parts = []
         if base is not None:
-            parts.append(f"{ratio(subject, base):.2f}x raw websockets")
+            parts.append(f"{ratio(subject, base):.2f}x {baseline}")
         for other in results:
             if other.stack not in subjects and other.stack != baseline:
                 parts.append(f"{ratio(subject, other):.2f}x {other.stack}")
