@@ -580,7 +580,7 @@ class BaseConnection:
                     await rest
             if not message._dropped:
                 self.messages_received += 1
-                self.bytes_received += len(data)
+                self.bytes_received += data_size(data)
                 inbox = self._inbox
                 inbox.append(message)
                 if len(inbox) > self._recv_buffer:

@@ -174,3 +174,15 @@ async def test_a_transform_still_sees_and_may_drop_every_message(server: nbws.Se
     assert [(await ws.recv(timeout=timeout())).data for _ in range(2)] == ["echo: A", "echo: B"]
     assert ws.messages_sent == 2
     ws.close()
+
+
+async def test_byte_counters_count_utf8_bytes_both_ways(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url)
+    await ws.opened(timeout=timeout())
+    ws.send("é☃")  # 2 characters, 5 bytes in UTF-8
+    echo = await ws.recv(timeout=timeout())
+    assert echo.data == "echo: é☃" and echo.size == 11
+    conn = server.clients[0]
+    assert (ws.bytes_sent, conn.bytes_received) == (5, 5)
+    assert (conn.bytes_sent, ws.bytes_received) == (11, 11)
+    ws.close()
