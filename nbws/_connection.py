@@ -452,37 +452,17 @@ class BaseConnection:
         took the message.
         """
         ws = self._ws
-        if (
-            self._state is not OPEN
-            or ws is None
-            or ws.paused
-            or getattr(ws, "send_in_progress", None) is not None
-            or ws.protocol.state is not _WS_OPEN
-            or ws.transport.is_closing()
-        ):
+        if self._state is not OPEN or ws is None:
             return False
         hooks = self._hooks
         if hooks.impls("nbws_message_send"):
             return False
         observers = hooks.impls("nbws_message_sent")
-        # Frame it and hand it to the transport, as websockets.broadcast() does.
-        try:
-            if isinstance(data, str):
-                ws.protocol.send_text(data.encode())
-            else:
-                ws.protocol.send_binary(data)
-        except Exception:
-            return False  # nothing written: the writer task will send it, or report why not
+        if not self._write_frame(ws, data):
+            return False
         if not self._written_soon:
             self._loop.call_soon(self._written)
         self._written_soon += size
-        try:
-            ws.send_data()
-        except Exception as exc:
-            # What websockets does with an unexpected write error: drop the connection.
-            self._report(exc, "send")
-            ws.transport.abort()
-            return True
         self._send_seq += 1
         self.messages_sent += 1
         self.bytes_sent += size
@@ -494,6 +474,37 @@ class BaseConnection:
             message.meta["_prepared"] = True
             self._outbox.append(_Written(message))
             self._wakeup.set()
+        return True
+
+    def _write_frame(self, ws: _WsConnection, data: str | bytes) -> bool:
+        """
+        Write ``data`` as one frame without awaiting, when websockets' ``send()`` would not wait either.
+
+        That is: open, not paused by flow control, not in a fragmented message.
+        It frames the message and hands it to the transport as
+        ``websockets.broadcast()`` does, without ``send()``'s context managers.
+        Returns False, having written nothing, when ``send()`` must do it.
+        """
+        if (
+            ws.paused
+            or getattr(ws, "send_in_progress", None) is not None
+            or ws.protocol.state is not _WS_OPEN
+            or ws.transport.is_closing()
+        ):
+            return False
+        try:
+            if isinstance(data, str):
+                ws.protocol.send_text(data.encode())
+            else:
+                ws.protocol.send_binary(data)
+        except Exception:
+            return False  # nothing written: send() will, or will say why not
+        try:
+            ws.send_data()
+        except Exception as exc:
+            # What websockets does with an unexpected write error: drop the connection.
+            self._report(exc, "send")
+            ws.transport.abort()
         return True
 
     def _written(self) -> None:
@@ -539,12 +550,13 @@ class BaseConnection:
                     rest = self._run_hooks("nbws_message_send", {"conn": self, "message": item}, item, transforms)
                     if rest is not None:
                         await rest
-            if not item._dropped:
+            if not item._dropped and not self._write_frame(ws, item._data):
                 try:
                     await ws.send(item._data)
                 except _WsClosed:
                     # Kept for a reconnection; the reader reports the close.
                     return
+            if not item._dropped:
                 self.messages_sent += 1
                 self.bytes_sent += size
             outbox.popleft()
