@@ -14,6 +14,7 @@ to the handlers and to ``recv()``, and runs ``nbws_message_received``.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import enum
 import inspect
 import itertools
@@ -661,6 +662,10 @@ class BaseConnection:
         if isinstance(cause, EOFError):
             cause = None  # the peer closed TCP without a close frame: a drop, reported below
         sent, rcvd = protocol.close_sent, protocol.close_rcvd
+        if isinstance(cause, builtins.TimeoutError) and sent is not None and rcvd is not None:
+            # Both close frames went through: a clean close. Only the peer's closing of TCP
+            # came late (RFC 6455 section 7.1.1), and websockets closed it after close_timeout.
+            cause = None
         if cause is not None and rcvd is None and sent is not None:
             # We failed the connection (RFC 6455 7.1.7): report the code we closed with.
             code, reason = sent.code, sent.reason

@@ -10,7 +10,7 @@ import socket
 import tracemalloc
 from typing import Any
 
-from _raw import handshake_request, raw_client, reset
+from _raw import close_payload, frame, handshake_request, raw_client, read_close, reset
 from _waits import until
 from conftest import timeout
 from websockets.utils import accept_key
@@ -195,4 +195,27 @@ async def test_slow_reader_keeps_server_memory_bounded_and_others_unaffected() -
     reset(writer)
     fast.close()
     await fast.closed(timeout=timeout())
+    await server.stop()
+
+
+async def test_a_peer_that_answers_the_close_but_keeps_tcp_open_is_a_clean_close() -> None:
+    # websocket-client does this when the server closes and its user does not call shutdown().
+    server = nbws.Server()
+    errors: list[nbws.ErrorEvent] = []
+    closes: asyncio.Queue[nbws.CloseEvent] = asyncio.Queue()
+    server.on("error", lambda conn, event: errors.append(event))
+    server.on("close", lambda conn, event: closes.put_nowait(event))
+    server.on("message", lambda conn, message: conn.close(4000, "bye"))
+    await server.start()
+    assert server.port is not None
+    reader, writer = await raw_client(server.port)
+    writer.write(frame(0x1, b"close please"))
+    assert await read_close(reader) == (4000, b"bye")
+    writer.write(frame(0x8, close_payload(4000, b"bye")))
+    # The server waits for our TCP close until websockets' close_timeout (10 s), then closes it.
+    event = await asyncio.wait_for(closes.get(), timeout(20))
+    assert (event.code, event.reason, event.was_clean) == (4000, "bye", True)
+    assert errors == []
+    assert server.clients == []
+    writer.close()
     await server.stop()
