@@ -29,7 +29,7 @@ from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.protocol import State as _WsState
 
 from ._events import CloseEvent, ErrorEvent, Listeners, Message, OpenEvent, call_listener, describe
-from ._loop import Pending, call_in_loop
+from ._loop import Pending, call_in_loop, running_loop
 from ._plugins import HookImpl, HookRelay, PluginRegistry, plugins
 from .exceptions import BufferFullError, ConnectionClosed, InvalidStateError, TimeoutError
 
@@ -190,7 +190,7 @@ class BaseConnection:
         self._recv_seq = 0
         self._inbox: deque[Message] = deque()
         self._recv_buffer = recv_buffer
-        self._recv_waiters: deque[asyncio.Future[None]] = deque()
+        self._recv_waiters: deque[asyncio.Future[Message]] = deque()
         self._open_waiters: list[asyncio.Future[None]] = []
         self._close_waiters: list[asyncio.Future[None]] = []
         self._finished = False
@@ -606,10 +606,11 @@ class BaseConnection:
                             self.id,
                             self._recv_buffer,
                         )
-                if self._recv_waiters:
-                    waiter = self._recv_waiters.popleft()
-                    if not waiter.done():
-                        waiter.set_result(None)
+                waiters = self._recv_waiters
+                while waiters and inbox:
+                    waiter = waiters.popleft()
+                    if not waiter.done():  # not cancelled, not timed out
+                        waiter.set_result(inbox.popleft())
                 self._emit("message", message)
             observers = hooks.impls("nbws_message_received")
             if observers:
@@ -701,11 +702,15 @@ class BaseConnection:
         """No more openings will come: release everyone waiting."""
         self._finished = True
         self._state = CLOSED
-        for waiters in (self._open_waiters, self._close_waiters, self._recv_waiters):
+        for waiters in (self._open_waiters, self._close_waiters):
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
             waiters.clear()
+        for receiver in self._recv_waiters:
+            if not receiver.done():
+                receiver.set_exception(self._open_failure())
+        self._recv_waiters.clear()
         unsent = sum(1 for item in self._outbox if isinstance(item, Message))
         if unsent:
             logger.warning("%s closed with %d message(s) never sent", self.id, unsent)
@@ -802,21 +807,40 @@ class BaseConnection:
                 message received was taken.
             nbws.TimeoutError: after ``timeout`` seconds.
         """
+        if running_loop() is self._loop:
+            # On the connection's own loop the wait is a plain future the reader fulfils:
+            # no task to start and finish, so the message reaches its caller a turn sooner.
+            return Pending.of_future(self._loop, self._recv_future(timeout), "recv")
         return self._pending(self._recv(), timeout, "recv")
 
     async def _recv(self) -> Message:
-        while not self._inbox:
-            if self._finished:
-                raise self._open_failure()
-            waiter = self._loop.create_future()
-            self._recv_waiters.append(waiter)
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter in self._recv_waiters:
-                    self._recv_waiters.remove(waiter)
-                raise
-        return self._inbox.popleft()
+        message: Message = await self._recv_future(None)
+        return message
+
+    def _recv_future(self, timeout: float | None) -> asyncio.Future[Message]:
+        """
+        A future for the next message not yet taken: the reader hands messages to these in order.
+
+        Call it on the connection's loop. It fails with the connection's
+        close (or connect) error once closed with nothing left, and with
+        :class:`~nbws.TimeoutError` after ``timeout`` seconds.
+        """
+        loop = self._loop
+        future: asyncio.Future[Message] = loop.create_future()
+        if self._inbox:
+            future.set_result(self._inbox.popleft())
+        elif self._finished:
+            future.set_exception(self._open_failure())
+        else:
+            self._recv_waiters.append(future)
+            if timeout is not None:
+                expiry = loop.call_later(timeout, self._recv_expired, future, timeout)
+                future.add_done_callback(lambda _: expiry.cancel())
+        return future
+
+    def _recv_expired(self, future: asyncio.Future[Message], timeout: float) -> None:
+        if not future.done():
+            future.set_exception(TimeoutError(f"{self.id} recv: still waiting after {timeout:g} seconds"))
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()

@@ -90,6 +90,8 @@ class Pending(Generic[T]):
 
     __slots__ = ("_future", "_loop", "_what")
 
+    _future: asyncio.Future[T] | concurrent.futures.Future[T]
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
@@ -107,6 +109,16 @@ class Pending(Generic[T]):
         # endpoints report it through their error event already.
         fut.add_done_callback(_retrieve)
         self._future = fut
+
+    @classmethod
+    def of_future(cls, loop: asyncio.AbstractEventLoop, future: asyncio.Future[T], what: str) -> Pending[T]:
+        """A Pending for an operation already represented by a future of ``loop`` (made on that loop)."""
+        self = cls.__new__(cls)
+        self._loop = loop
+        self._what = what
+        future.add_done_callback(_retrieve)
+        self._future = future
+        return self
 
     def __repr__(self) -> str:
         state = "done" if self._future.done() else "pending"

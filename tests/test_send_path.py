@@ -186,3 +186,78 @@ async def test_byte_counters_count_utf8_bytes_both_ways(server: nbws.Server) -> 
     assert (ws.bytes_sent, conn.bytes_received) == (5, 5)
     assert (conn.bytes_sent, ws.bytes_received) == (11, 11)
     ws.close()
+
+
+# -- the receive path: recv() on the connection's loop is a future the reader fulfils --------
+
+
+async def test_concurrent_recvs_get_messages_in_the_order_they_were_called(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url)
+    await ws.opened(timeout=timeout())
+    first, second, third = ws.recv(timeout=timeout()), ws.recv(timeout=timeout()), ws.recv(timeout=timeout())
+    for text in ("a", "b", "c"):
+        ws.send(text)
+    assert [(await p).data for p in (third, first, second)] == ["echo: c", "echo: a", "echo: b"]
+    ws.close()
+
+
+async def test_a_recv_that_timed_out_or_was_cancelled_takes_no_message(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url)
+    await ws.opened(timeout=timeout())
+    try:
+        await ws.recv(timeout=0.01)
+        raise AssertionError("recv() returned with nothing sent")
+    except nbws.TimeoutError as exc:
+        assert "recv: still waiting after 0.01 seconds" in str(exc)
+    try:
+        # wait_for() cancels the recv() it gave up on.
+        await asyncio.wait_for(_await(ws.recv()), 0.01)
+        raise AssertionError("recv() returned with nothing sent")
+    except asyncio.TimeoutError:
+        pass
+    ws.send("kept")
+    assert (await ws.recv(timeout=timeout())).data == "echo: kept"
+    ws.close()
+
+
+async def _await(pending: nbws.Pending[nbws.Message]) -> nbws.Message:
+    return await pending
+
+
+async def test_a_recv_not_awaited_is_under_way_and_keeps_its_message(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url)
+    await ws.opened(timeout=timeout())
+    early = ws.recv()
+    ws.send("one")
+    ws.send("two")
+    assert (await ws.recv(timeout=timeout())).data == "echo: two"
+    assert early.done() and early.result().data == "echo: one"
+    ws.close()
+
+
+async def test_messages_left_after_close_are_received_then_recv_raises(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url)
+    await ws.opened(timeout=timeout())
+    pending = ws.recv()
+    ws.send("x")
+    ws.send("y")
+    await until(lambda: pending.done() and ws.messages_received == 2)
+    ws.close()
+    await ws.closed(timeout=timeout())
+    assert (await ws.recv(timeout=timeout())).data == "echo: y"
+    try:
+        await ws.recv(timeout=timeout())
+        raise AssertionError("recv() returned after the last message")
+    except nbws.ConnectionClosed as exc:
+        assert exc.code == 1000
+
+
+async def test_recv_from_another_thread_and_from_the_loop_share_one_order(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url)
+    await ws.opened(timeout=timeout())
+    for i in range(20):
+        ws.send(f"m{i}")
+    in_thread = await asyncio.to_thread(lambda: [ws.recv().wait(timeout()).data for _ in range(10)])
+    in_loop = [(await ws.recv(timeout=timeout())).data for _ in range(10)]
+    assert in_thread + in_loop == [f"echo: m{i}" for i in range(20)]
+    ws.close()
