@@ -288,7 +288,6 @@ class BaseConnection:
     def _report(self, error: BaseException, phase: str, message: str | None = None, plugin: str | None = None) -> None:
         """Report an error through nbws_error, the log, and the error event; never raise."""
         event = ErrorEvent(self, error, phase, message, plugin)
-        logger.warning("%s %s error: %s", self.id, phase, event.message, exc_info=phase in ("handler", "plugin"))
         for impl in self._hooks.impls("nbws_error"):
             try:
                 result = impl.call({"conn": self, "error": error, "phase": phase, "plugin": plugin})
@@ -297,21 +296,31 @@ class BaseConnection:
             except Exception:
                 logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
         # An error handler that raises is logged only: reporting it again could loop.
-        self._emit_error_safely(event)
+        handled = self._emit_error_safely(event)
+        # Like an 'error' event nobody listens to in Node, an unhandled error must be seen:
+        # it is logged as a warning. Once a listener took it, the log only keeps a debug line.
+        tb = error if phase in ("handler", "plugin") else None
+        logger.log(
+            logging.DEBUG if handled else logging.WARNING, "%s %s error: %s", self.id, phase, event.message, exc_info=tb
+        )
 
-    def _emit_error_safely(self, event: ErrorEvent) -> None:
+    def _emit_error_safely(self, event: ErrorEvent) -> int:
+        """Give an error event to its listeners; return how many there were."""
+
         def log_only(error: BaseException, fn: Callable[..., Any]) -> None:
             logger.error("error handler %r raised", fn, exc_info=error)
 
+        listeners = self._listeners.get("error")
         handler = self.onerror
         if handler is not None:
             call_listener(handler, (event,), log_only)
-        for fn in self._listeners.get("error"):
+        for fn in listeners:
             call_listener(fn, (event,), log_only)
-        self._emit_error_to_parent(event, log_only)
+        return (handler is not None) + len(listeners) + self._emit_error_to_parent(event, log_only)
 
-    def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> None:
-        """Server-side connections also notify their server's error listeners."""
+    def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
+        """Server-side connections also notify their server's error listeners; return how many."""
+        return 0
 
     # -- hooks --------------------------------------------------------------
 
@@ -713,7 +722,8 @@ class BaseConnection:
         self._recv_waiters.clear()
         unsent = sum(1 for item in self._outbox if isinstance(item, Message))
         if unsent:
-            logger.warning("%s closed with %d message(s) never sent", self.id, unsent)
+            # As in the browser, what was sent on a connection that then closed is discarded.
+            logger.info("%s closed with %d message(s) never sent", self.id, unsent)
         self._outbox.clear()
         self._outbox_bytes = 0
 

@@ -132,9 +132,11 @@ class Connection(BaseConnection):
         if name != "open":
             self.server._emit(name, self, event, on_error=self._handler_failed)
 
-    def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> None:
-        for fn in self.server._listeners.get("error"):
+    def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
+        listeners = self.server._listeners.get("error")
+        for fn in listeners:
             call_listener(fn, (self, event), on_error)
+        return len(listeners)
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} from {self.remote_address} {self._state.name}>"
@@ -300,7 +302,6 @@ class Server:
             conn._report(error, phase, message, plugin)
             return
         event = ErrorEvent(self, error, phase, message, plugin)
-        logger.warning("server %s %s error: %s", self.url if self.port else self.host, phase, event.message)
         for impl in self._hooks.impls("nbws_error"):
             try:
                 impl.call({"conn": None, "error": error, "phase": phase, "plugin": plugin})
@@ -310,8 +311,20 @@ class Server:
         def log_only(exc: BaseException, fn: Callable[..., Any]) -> None:
             logger.error("server error handler %r raised", fn, exc_info=exc)
 
-        for fn in self._listeners.get("error"):
+        listeners = self._listeners.get("error")
+        for fn in listeners:
             call_listener(fn, (None, event), log_only)
+        # Unhandled errors are logged as warnings, handled ones as debug lines (see BaseConnection._report).
+        where = self.url if self.port else self.host
+        tb = error if phase in ("handler", "plugin") else None
+        logger.log(
+            logging.DEBUG if listeners else logging.WARNING,
+            "server %s %s error: %s",
+            where,
+            phase,
+            event.message,
+            exc_info=tb,
+        )
 
     async def _call_hooks(self, hook: str, kwargs: dict[str, Any]) -> None:
         for impl in self._hooks.impls(hook):
