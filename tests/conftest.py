@@ -45,3 +45,11 @@ async def server() -> AsyncIterator[nbws.Server]:
     await srv.start()
     yield srv
     await srv.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Close the widgets the tests made while ipywidgets can still do it (not in __del__ at exit)."""
+    import sys
+
+    if "ipywidgets" in sys.modules:
+        sys.modules["ipywidgets"].Widget.close_all()
