@@ -279,6 +279,10 @@ class BaseConnection:
     def _emit_to_parent(self, name: str, event: Any) -> None:
         """Server-side connections also notify their server's listeners."""
 
+    def _has_message_listeners(self) -> bool:
+        """Whether a handler takes the messages (``onmessage`` or a ``"message"`` listener)."""
+        return self.onmessage is not None or bool(self._listeners.get("message"))
+
     def _handler_failed(self, error: BaseException, fn: Callable[..., Any]) -> None:
         name = getattr(fn, "__qualname__", repr(fn))
         self._report(error, "handler", message=f"handler {name} raised {describe(error)}")
@@ -608,10 +612,12 @@ class BaseConnection:
                 if len(inbox) > self._recv_buffer:
                     inbox.popleft()
                     self.recv_overflow += 1
-                    if self.recv_overflow == 1:
+                    # Handlers that take every message make the recv() buffer a spare copy:
+                    # only a connection read by recv() alone loses something the user may want.
+                    if self.recv_overflow == 1 and not self._has_message_listeners():
                         logger.warning(
-                            "%s: more than %d messages wait for recv(); the oldest are discarded from "
-                            "the recv() buffer (handlers and plugins still see every message)",
+                            "%s: more than %d messages wait for recv(); the oldest are discarded "
+                            "(plugins still saw them); call recv() more often or raise recv_buffer",
                             self.id,
                             self._recv_buffer,
                         )

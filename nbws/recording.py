@@ -516,7 +516,7 @@ class Recording(Sequence[RecordedEvent]):
         first_line = stripped.split("\n", 1)[0]
         try:
             first = json.loads(first_line)
-        except ValueError:
+        except (ValueError, RecursionError):
             first = None
         if isinstance(first, dict) and "format" in first:
             return cls._from_lines(text, path)
@@ -526,7 +526,7 @@ class Recording(Sequence[RecordedEvent]):
             raise RecordingError(f"{path}, line 1: neither an nbws recording (JSON lines) nor a HAR file (JSON)")
         try:
             document = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise RecordingError(f"{path}: not valid JSON for a HAR file: {_json_error(exc)}") from None
         return cls.from_har(document, source=str(path))
 
@@ -542,7 +542,7 @@ class Recording(Sequence[RecordedEvent]):
             last = number == len(lines)
             try:
                 obj = json.loads(line)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 if last and not complete:
                     warnings.warn(
                         f"{path}, line {number}: the last line is cut short (the recording process stopped "
@@ -715,9 +715,11 @@ def _dumps(obj: dict[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _json_error(exc: ValueError) -> str:
+def _json_error(exc: ValueError | RecursionError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
     return str(exc)
 
 
@@ -976,7 +978,7 @@ class Recorder:
             return
         try:
             obj = json.loads(first)
-        except ValueError:
+        except (ValueError, RecursionError):
             obj = None
         _check_header(obj, f"{path}, line 1")
         _drop_cut_line(path)

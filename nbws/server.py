@@ -10,6 +10,7 @@ right there and ``server.url`` is known before the first ``await``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import hmac
 import http
@@ -46,6 +47,14 @@ logger = logging.getLogger("nbws")
 
 # Codes a server may send (RFC 6455 section 7.4.1 and the IANA registry), beside 3000-4999.
 _SERVER_CODES = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+
+
+def _phrase(status: int) -> str:
+    """The reason phrase of an HTTP status, or "Rejected" for one without a registered name (such as 430)."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Rejected"
 
 
 class Request:
@@ -88,7 +97,7 @@ class Request:
         status = int(status)
         if not 400 <= status <= 599:
             raise ValueError(f"reject() takes an HTTP error status from 400 to 599, not {status}")
-        self.rejected = (status, reason or http.HTTPStatus(status).phrase)
+        self.rejected = (status, reason or _phrase(status))
 
     def __repr__(self) -> str:
         return f"<Request {self.path} from {self.remote_address}>"
@@ -131,6 +140,9 @@ class Connection(BaseConnection):
     def _emit_to_parent(self, name: str, event: Any) -> None:
         if name != "open":
             self.server._emit(name, self, event, on_error=self._handler_failed)
+
+    def _has_message_listeners(self) -> bool:
+        return super()._has_message_listeners() or bool(self.server._listeners.get("message"))
 
     def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
         listeners = self.server._listeners.get("error")
@@ -469,7 +481,9 @@ class Server:
                 )
             if request.rejected is not None:
                 status, reason = request.rejected
-                return ws.respond(status, reason + "\n")
+                # websockets only builds responses for registered statuses: build one, then set ours.
+                response = ws.respond(http.HTTPStatus.FORBIDDEN, reason + "\n")
+                return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
         return None
 
     def _origin_ok(self, request: Request) -> bool:

@@ -597,6 +597,8 @@ GOOD = '{"type":"message","time":1.0,"connection":"c1","direction":"send","seq":
             r"log.entries\[0\].startedDateTime is not an ISO 8601 date",
         ),
         ('{"log": {"entries": [\n{"_webSocketMessages": [}\n]}}', r"not valid JSON for a HAR file"),
+        (HEADER + "[" * 100_000 + "\n", r"line 2: invalid JSON: nested too deeply"),
+        ('{"log": ' + "[" * 100_000, r"not valid JSON for a HAR file: nested too deeply"),
     ],
 )
 def test_malformed_files_name_the_place(tmp_path: Path, content: str, message: str) -> None:

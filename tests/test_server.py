@@ -305,3 +305,27 @@ def test_sync_context_manager_in_a_plain_thread() -> None:
         ws.close()
         assert ws.closed().wait(timeout()).code == 1000
     assert not server.listening
+
+
+async def test_reject_accepts_any_error_status() -> None:
+    statuses = iter([430, 429, 302])
+    refusals: list[str] = []
+
+    class Gate:
+        @nbws.hookimpl
+        def nbws_handshake(self, request: nbws.Request) -> None:
+            try:
+                request.reject(next(statuses))
+            except ValueError as exc:
+                refusals.append(str(exc))
+
+    server = nbws.Server(plugins=[Gate()])
+    await server.start()
+    for expected in ("HTTP 430 Rejected", "HTTP 429 Too Many Requests"):
+        with pytest.raises(nbws.ConnectError, match=expected):
+            await nbws.WebSocket(server.url).opened(timeout=timeout())
+    admitted = nbws.WebSocket(server.url)  # 302 is no error status: refused by reject(), so admitted
+    await admitted.opened(timeout=timeout())
+    assert refusals == ["reject() takes an HTTP error status from 400 to 599, not 302"]
+    admitted.close()
+    await server.stop()
