@@ -1,0 +1,30 @@
+"""The benchmarks keep running: a quick smoke run prints every section and its ratios (no number is judged)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import timeout
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_run_prints_every_ratio() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--repeat", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout(120),
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for section in ("## Echo throughput", "## Round-trip latency", "## Broadcast to 100 clients", "## Widget log"):
+        assert section in out, f"{section!r} missing from:\n{out}"
+    assert out.count("-> nbws: ") >= 5
+    assert "x raw websockets" in out
+    assert "front-end updates:" in out
