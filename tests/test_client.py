@@ -7,18 +7,10 @@ import socket
 from typing import Any
 
 import pytest
+from _waits import until
 from conftest import timeout
 
 import nbws
-
-
-async def until(predicate: Any, seconds: float = 5.0) -> None:
-    """Wait until ``predicate()`` is true, yielding to the loop; fail after a scaled timeout."""
-    deadline = asyncio.get_running_loop().time() + timeout(seconds)
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0)
 
 
 def free_port() -> int:

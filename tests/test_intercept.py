@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 
 import pytest
+from _waits import until
 from conftest import timeout
 
 import nbws
-
-
-async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Wait until ``predicate()`` is true; fail after a scaled timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout(seconds)
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.001)
 
 
 async def open_client(server: nbws.Server, *plugins: object) -> nbws.WebSocket:

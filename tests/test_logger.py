@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _waits import until
 from conftest import timeout
 
 import nbws
 from nbws import transforms
-
-
-async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Wait until ``predicate()`` is true; fail after a scaled timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout(seconds)
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.001)
 
 
 async def test_every_event_is_logged(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ import inspect
 from typing import Any
 
 import pytest
+from _waits import until
 from conftest import timeout
-from test_client import free_port, until
+from test_client import free_port
 
 import nbws
 from nbws import hookspecs

@@ -11,25 +11,15 @@ import signal
 import sys
 import textwrap
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _waits import until
 from conftest import timeout
 
 import nbws
 from nbws import transforms
-
-
-async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Wait until ``predicate()`` is true; fail after a scaled timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout(seconds)
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.001)
 
 
 def record_server(server: nbws.Server, rec: nbws.Recorder) -> nbws.Recorder:

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _waits import until
 from conftest import timeout
 
 import nbws
 from nbws import transforms
 from nbws.replay import Mode
-
-
-async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Wait until ``predicate()`` is true; fail after a scaled timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout(seconds)
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.001)
 
 
 class Collector:

@@ -7,8 +7,8 @@ import socket
 from typing import Any
 
 import pytest
+from _waits import until
 from conftest import timeout
-from test_client import until
 
 import nbws
 
