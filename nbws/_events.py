@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 import time as _time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from ._connection import BaseConnection
 
-__all__ = ["CloseEvent", "Direction", "ErrorEvent", "Listeners", "Message", "OpenEvent"]
+__all__ = ["CloseEvent", "Direction", "ErrorEvent", "Listeners", "Message", "OpenEvent", "Watchers"]
 
 Direction = Literal["send", "receive"]
 Data = str | bytes
@@ -251,6 +252,35 @@ class Listeners:
 
     def get(self, name: str) -> list[Listener]:
         return self._by_name[name]
+
+
+class Watchers:
+    """
+    Callbacks told of a change (panels watch registries, recorders, replayers).
+
+    A callback that raises is logged and the others are still told: a broken
+    panel must not stop a recorder or a replay.
+    """
+
+    __slots__ = ("_callbacks", "_what")
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def add(self, callback: Callable[..., Any]) -> None:
+        self._callbacks.append(callback)
+
+    def remove(self, callback: Callable[..., Any]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def notify(self, *args: Any) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(*args)
+            except Exception:
+                logging.getLogger("nbws").exception("%s watcher %r raised", self._what, callback)
 
 
 def call_listener(

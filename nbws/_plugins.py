@@ -23,6 +23,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from ._events import Watchers
 from .exceptions import PluginError
 
 __all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "hookimpl", "plugins"]
@@ -103,7 +104,7 @@ class PluginRegistry:
         self._infos: dict[str, PluginInfo] = {}
         self._autoload = autoload
         self._loaded = False
-        self._watchers: list[Callable[[], None]] = []
+        self._watchers = Watchers("plugin registry")
         self.version = 0
         """Increases at every change to this registry."""
         self.load_errors: dict[str, BaseException] = {}
@@ -218,22 +219,17 @@ class PluginRegistry:
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` after every change: a plugin registered, removed, switched, or an error counted."""
-        self._watchers.append(callback)
+        self._watchers.add(callback)
 
     def unwatch(self, callback: Callable[[], None]) -> None:
         """Stop calling a callback given to :meth:`watch`."""
-        if callback in self._watchers:
-            self._watchers.remove(callback)
+        self._watchers.remove(callback)
 
     def _changed(self) -> None:
         global _changes
         self.version += 1
         _changes += 1
-        for callback in list(self._watchers):
-            try:
-                callback()
-            except Exception:
-                logger.exception("plugin registry watcher failed")
+        self._watchers.notify()
 
     # -- entry points -----------------------------------------------------
 
@@ -291,11 +287,7 @@ class PluginRegistry:
             return
         info.errors += 1
         info.last_error = "".join(traceback.format_exception(error))
-        for callback in list(self._watchers):
-            try:
-                callback()
-            except Exception:
-                logger.exception("plugin registry watcher failed")
+        self._watchers.notify()
 
 
 class HookRelay:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ._builtins import plugin_name
 from ._connection import BaseConnection
-from ._events import Direction, Message
+from ._events import Direction, Message, Watchers
 from ._loop import Pending, get_loop
 from ._plugins import hookimpl
 from .exceptions import InvalidStateError, TimeoutError
@@ -163,7 +163,7 @@ class Intercept:
         self._active = active
         self._held: list[Held] = []
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._watchers: list[Callable[[], None]] = []
+        self._watchers = Watchers("intercept")
         self.counts: dict[str, int] = {"held": 0, "forward": 0, "edit": 0, "drop": 0}
         """How many messages were held, and how each was decided."""
 
@@ -270,21 +270,16 @@ class Intercept:
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` whenever a message is held or released, or the intercept starts or stops."""
-        self._watchers.append(callback)
+        self._watchers.add(callback)
 
     def unwatch(self, callback: Callable[[], None]) -> None:
         """Stop calling a callback given to :meth:`watch`."""
-        if callback in self._watchers:
-            self._watchers.remove(callback)
+        self._watchers.remove(callback)
 
     def _notify(self) -> None:
         for loop, waiter in list(self._waiters):
             loop.call_soon_threadsafe(_resolve, waiter)
-        for callback in list(self._watchers):
-            try:
-                callback()
-            except Exception:
-                logger.exception("intercept watcher %r raised", callback)
+        self._watchers.notify()
 
     def panel(self) -> InterceptPanel:
         """An ipywidgets panel: the held queue with forward, edit and drop."""

@@ -51,7 +51,7 @@ from urllib.parse import parse_qsl
 
 from ._builtins import plugin_name, url_of
 from ._connection import OPEN
-from ._events import Direction, Message, describe
+from ._events import Direction, Message, Watchers, describe
 from ._plugins import hookimpl
 from .exceptions import RecordingError
 
@@ -958,7 +958,7 @@ class Recorder:
         self._file: Any = None
         self._lock = threading.Lock()
         self._live: dict[str, BaseConnection] = {}
-        self._watchers: list[Callable[[RecordedEvent | None], None]] = []
+        self._watchers = Watchers("recorder")
         if self.path is not None:
             self._check_existing(self.path)
 
@@ -1026,12 +1026,11 @@ class Recorder:
 
     def watch(self, callback: Callable[[RecordedEvent | None], None]) -> None:
         """Call ``callback(event)`` after each event recorded, and ``callback(None)`` when it starts or stops."""
-        self._watchers.append(callback)
+        self._watchers.add(callback)
 
     def unwatch(self, callback: Callable[[RecordedEvent | None], None]) -> None:
         """Stop calling a callback given to :meth:`watch`."""
-        if callback in self._watchers:
-            self._watchers.remove(callback)
+        self._watchers.remove(callback)
 
     def panel(self) -> RecorderPanel:
         """An ipywidgets panel: start/stop, file name, counts, save as HAR, and replay."""
@@ -1069,11 +1068,7 @@ class Recorder:
         return f
 
     def _notify(self, event: RecordedEvent | None) -> None:
-        for callback in list(self._watchers):
-            try:
-                callback(event)
-            except Exception:
-                logger.exception("recorder watcher %r raised", callback)
+        self._watchers.notify(event)
 
     # -- hooks --------------------------------------------------------------------
 

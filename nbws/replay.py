@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._connection import CLOSED, CLOSING, BaseConnection
-from ._events import Direction, Message
+from ._events import Direction, Message, Watchers
 from ._loop import Pending, running_loop
 from .exceptions import ConnectionClosed, InvalidStateError, TimeoutError
 from .recording import PathLike, RecordedEvent, Recording
@@ -163,7 +163,7 @@ class Replayer:
         self._clock: float | None = None  # loop time the last message was (due to be) sent
         self._anchor = 0.0  # recorded time of that message
         self._paused_at: float | None = None
-        self._watchers: list[Callable[[], None]] = []
+        self._watchers = Watchers("replayer")
         self._watcher: asyncio.Task[None] | None = None
         target.on("message", self._on_reply)
 
@@ -213,19 +213,14 @@ class Replayer:
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` after each message sent and each change of state."""
-        self._watchers.append(callback)
+        self._watchers.add(callback)
 
     def unwatch(self, callback: Callable[[], None]) -> None:
         """Stop calling a callback given to :meth:`watch`."""
-        if callback in self._watchers:
-            self._watchers.remove(callback)
+        self._watchers.remove(callback)
 
     def _notify(self) -> None:
-        for callback in list(self._watchers):
-            try:
-                callback()
-            except Exception:
-                logger.exception("replayer watcher %r raised", callback)
+        self._watchers.notify()
 
     def _set_state(self, state: ReplayState) -> None:
         self._state = state

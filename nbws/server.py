@@ -338,7 +338,8 @@ class Server:
             exc_info=tb,
         )
 
-    async def _call_hooks(self, hook: str, kwargs: dict[str, Any]) -> None:
+    async def _call_hooks(self, hook: str, kwargs: dict[str, Any], stop: Callable[[], bool] | None = None) -> None:
+        """Call every enabled implementation of ``hook`` (until ``stop()`` is true); isolate and report faults."""
         for impl in self._hooks.impls(hook):
             try:
                 result = impl.call(kwargs)
@@ -353,6 +354,8 @@ class Server:
                     f"plugin {impl.plugin_name!r} failed in {hook}: {describe(exc)}",
                     impl.plugin_name,
                 )
+            if stop is not None and stop():
+                break
 
     # -- state ----------------------------------------------------------------
 
@@ -465,25 +468,14 @@ class Server:
             return ws.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if self._token is not None and not self._token_ok(request):
             return ws.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
-        for impl in self._hooks.impls("nbws_handshake"):
-            try:
-                result = impl.call({"server": self, "request": request})
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception as exc:
-                self._hooks.record_error(impl.plugin_name, exc)
-                self._report(
-                    None,
-                    exc,
-                    "plugin",
-                    f"plugin {impl.plugin_name!r} failed in nbws_handshake: {describe(exc)}",
-                    impl.plugin_name,
-                )
-            if request.rejected is not None:
-                status, reason = request.rejected
-                # websockets only builds responses for registered statuses: build one, then set ours.
-                response = ws.respond(http.HTTPStatus.FORBIDDEN, reason + "\n")
-                return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
+        await self._call_hooks(
+            "nbws_handshake", {"server": self, "request": request}, stop=lambda: request.rejected is not None
+        )
+        if request.rejected is not None:
+            status, reason = request.rejected
+            # websockets only builds responses for registered statuses: build one, then set ours.
+            response = ws.respond(http.HTTPStatus.FORBIDDEN, reason + "\n")
+            return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
         return None
 
     def _origin_ok(self, request: Request) -> bool:
