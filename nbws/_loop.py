@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
 from .exceptions import TimeoutError
 
-__all__ = ["Pending", "get_loop"]
+__all__ = ["Pending", "detached", "get_loop"]
 
 T = TypeVar("T")
 
@@ -59,6 +60,20 @@ def get_loop() -> asyncio.AbstractEventLoop:
 def running_loop() -> asyncio.AbstractEventLoop | None:
     """The loop running in this thread, or None (without raising: it is called at every send)."""
     return asyncio.events._get_running_loop()
+
+
+def detached(fn: Callable[..., T], *args: Any) -> T:
+    """
+    Call ``fn(*args)`` in a fresh, empty context, so that tasks it creates do not inherit the caller's.
+
+    An endpoint's tasks run its handlers for as long as it lives. ipykernel
+    keeps, in a context variable, the cell that output belongs to: a task
+    created in a cell would send every later ``print`` of a handler to that
+    cell, long finished (and lost by nbconvert and nbval). In an empty context
+    ipykernel falls back to the cell running now, or the last one run, which
+    is where a user looks.
+    """
+    return contextvars.Context().run(fn, *args)
 
 
 def call_in_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:

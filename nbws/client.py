@@ -23,7 +23,7 @@ from websockets.uri import parse_uri
 
 from ._connection import CONNECTING, DEFAULT_MAX_BUFFERED, DEFAULT_RECV_BUFFER, BaseConnection
 from ._events import describe
-from ._loop import get_loop
+from ._loop import detached, get_loop
 from ._plugins import PluginRegistry
 from .exceptions import ConnectError, InvalidURLError
 
@@ -241,7 +241,8 @@ class WebSocket(BaseConnection):
 
     def _start(self) -> None:
         if self._local_close is None:
-            self._task = self._loop.create_task(self._run())
+            # Detached from the cell that made the client: handlers print where the user looks.
+            self._task = detached(self._loop.create_task, self._run())
 
     def _can_queue(self) -> bool:
         return self._reconnect is not None and not self._finished and self._local_close is None

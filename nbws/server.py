@@ -32,7 +32,7 @@ from ._connection import (
     coerce_data,
 )
 from ._events import ErrorEvent, Listeners, call_listener, describe
-from ._loop import Pending, get_loop, running_loop
+from ._loop import Pending, detached, get_loop, running_loop
 from ._plugins import HookRelay, PluginRegistry
 from ._plugins import plugins as global_plugins
 from .client import _check_protocols
@@ -427,7 +427,8 @@ class Server:
         sock.setblocking(False)
         self._sock = sock
         self.port = sock.getsockname()[1]
-        self._serving = Pending(self._loop, self._serve(sock), f"starting server on port {self.port}")
+        # Detached from the cell that started it: the connections' handlers print where the user looks.
+        self._serving = detached(Pending, self._loop, self._serve(sock), f"starting server on port {self.port}")
         return self._serving
 
     def _bind_error(self, exc: OSError) -> ServerError:

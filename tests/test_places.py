@@ -73,6 +73,36 @@ def test_in_a_jupyter_kernel_without_await_where_the_browser_needs_none() -> Non
     ]
 
 
+@pytest.mark.notebook
+def test_handler_output_appears_in_the_cell_running_now() -> None:
+    cells = [
+        """
+        import nbws
+        server = nbws.Server()
+        server.on("message", lambda conn, message: (print("server got", message.data), conn.send(message.data)))
+        server.start()
+        ws = nbws.WebSocket(server.url)
+        ws.onmessage = lambda message: print("client got", message.data)
+        await ws.opened(timeout=10)
+        """,
+        # The handlers were set up in the cell above; what they print belongs here.
+        """
+        ws.send("ping")
+        await ws.recv(timeout=10)
+        """,
+        """
+        ws.close()
+        await ws.closed(timeout=10)
+        await server.stop()
+        """,
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(cell)) for cell in cells]
+    NotebookClient(nb, timeout=int(timeout(60)), kernel_name="python3").execute()
+    printed = ["".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream") for cell in nb.cells]
+    assert printed == ["", "server got ping\nclient got ping\n", ""]
+
+
 def test_in_an_asyncio_run_program() -> None:
     out = run_script(
         """
