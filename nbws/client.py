@@ -159,6 +159,8 @@ class WebSocket(BaseConnection):
         open_timeout: Seconds allowed for the TCP connection and handshake.
         ping_interval: Seconds between keepalive pings (None: no pings).
         ping_timeout: Seconds to wait for a pong before closing (None: forever).
+        close_timeout: Seconds to wait for the closing handshake to complete
+            before dropping the TCP connection (None: forever).
         max_size: Largest incoming message in bytes; a larger one closes the
             connection with 1009. None: no limit.
         max_buffered: Bytes that may wait to be sent before ``send()`` raises
@@ -187,6 +189,7 @@ class WebSocket(BaseConnection):
         open_timeout: float | None = 10,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
         max_size: int | None = 2**20,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
@@ -210,6 +213,7 @@ class WebSocket(BaseConnection):
             "open_timeout": open_timeout,
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
+            "close_timeout": close_timeout,
             "max_size": max_size,
             "compression": compression,
         }

@@ -193,6 +193,8 @@ class Server:
         recv_buffer: Messages kept per connection for ``recv()``.
         ping_interval: Seconds between keepalive pings (None: no pings).
         ping_timeout: Seconds to wait for a pong before closing (None: forever).
+        close_timeout: Seconds to wait for the closing handshake to complete
+            before dropping the TCP connection (None: forever).
         compression: ``"deflate"`` (the default) or None.
         plugins: Plugins for this server and its connections alone.
     """
@@ -213,6 +215,7 @@ class Server:
         recv_buffer: int = DEFAULT_RECV_BUFFER,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
         compression: Literal["deflate"] | None = "deflate",
         plugins: Iterable[object] = (),
     ) -> None:
@@ -246,6 +249,7 @@ class Server:
             "max_size": max_size,
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
+            "close_timeout": close_timeout,
             "compression": compression,
         }
         self._loop = get_loop()
