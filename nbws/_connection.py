@@ -59,6 +59,9 @@ DEFAULT_MAX_BUFFERED = 4 * 2**20
 DEFAULT_RECV_BUFFER = 4096
 
 _ids = itertools.count(1)
+
+# Codes websockets closes with when it fails a connection for what the peer sent (RFC 6455 7.4.1).
+_FAIL_CODES = frozenset({1002, 1007, 1009})
 _WS_OPEN = _WsState.OPEN
 
 
@@ -674,7 +677,9 @@ class BaseConnection:
                 outbox.popleft()
                 await self._observe_sent(head.message)
         protocol = ws.protocol
-        cause = self._close_cause
+        # websockets 17 chains the error that made it fail the connection; older releases keep a
+        # frame error in parser_exc and an invalid UTF-8 one nowhere but in the close frame it sent.
+        cause = self._close_cause or protocol.parser_exc
         if isinstance(cause, EOFError):
             cause = None  # the peer closed TCP without a close frame: a drop, reported below
         sent, rcvd = protocol.close_sent, protocol.close_rcvd
@@ -682,6 +687,14 @@ class BaseConnection:
             # Both close frames went through: a clean close. Only the peer's closing of TCP
             # came late (RFC 6455 section 7.1.1), and websockets closed it after close_timeout.
             cause = None
+        if (
+            cause is None
+            and self._local_close is None
+            and rcvd is None
+            and sent is not None
+            and sent.code in _FAIL_CODES
+        ):
+            cause = ConnectionClosed(sent.code, sent.reason)
         if cause is not None and rcvd is None and sent is not None:
             # We failed the connection (RFC 6455 7.1.7): report the code we closed with.
             code, reason = sent.code, sent.reason
@@ -696,11 +709,12 @@ class BaseConnection:
         return await self._closed(code, reason, was_clean)
 
     def _protocol_error_message(self, error: BaseException) -> str:
-        if isinstance(error, PayloadTooBig):
+        code = error.code if isinstance(error, ConnectionClosed) else None
+        if isinstance(error, PayloadTooBig) or code == 1009:
             return f"{self.id}: message too big, closing with 1009 ({error})"
-        if isinstance(error, UnicodeDecodeError):
+        if isinstance(error, UnicodeDecodeError) or code == 1007:
             return f"{self.id}: invalid UTF-8 in a text frame, closing with 1007"
-        if isinstance(error, ProtocolError):
+        if isinstance(error, ProtocolError) or code == 1002:
             return f"{self.id}: protocol error, closing with 1002 ({error})"
         return f"{self.id}: {describe(error)}"
 
