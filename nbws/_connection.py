@@ -683,7 +683,7 @@ class BaseConnection:
         if isinstance(cause, EOFError):
             cause = None  # the peer closed TCP without a close frame: a drop, reported below
         sent, rcvd = protocol.close_sent, protocol.close_rcvd
-        if isinstance(cause, builtins.TimeoutError) and sent is not None and rcvd is not None:
+        if isinstance(cause, (builtins.TimeoutError, asyncio.TimeoutError)) and sent is not None and rcvd is not None:
             # Both close frames went through: a clean close. Only the peer's closing of TCP
             # came late (RFC 6455 section 7.1.1), and websockets closed it after close_timeout.
             cause = None
