@@ -406,6 +406,7 @@ async def test_server_panel_starts_serves_and_stops(cleanup: list[Any]) -> None:
     await changed(panel.badge, lambda html: ">listening<" in html)
     assert server.url in panel.url.value
     assert panel.start_button.disabled and panel.host.disabled and panel.port.disabled
+    assert panel.port.value == server.port != 0  # the port it picked, not the 0 asked for
     ws = nbws.WebSocket(server.url)
     cleanup.append(ws)
     await ws.opened(timeout=timeout())
@@ -416,8 +417,9 @@ async def test_server_panel_starts_serves_and_stops(cleanup: list[Any]) -> None:
     await panel.message_log.wait_for(lambda row: row.kind == "stopped", timeout(5))
     await changed(panel.badge, lambda html: ">stopped<" in html)
     assert "No client connected" in panel.clients_table.value
-    # The port is free again: start on that very port.
-    panel.start(port=port)
+    # The port is free again, and the field still holds it: Start binds that very port.
+    assert panel.port.value == port
+    panel.start_button.click()
     assert server.port == port
     await panel.message_log.wait_for(lambda row: row.kind == "listening" and str(port) in row.preview, timeout(5))
     panel.stop()

@@ -230,6 +230,9 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         self.host.disabled = running
         self.port.disabled = running
         if running and server.port is not None:
+            # Show the port it really listens on (port 0 picked one): Stop then Start binds it again.
+            if self.port.value != server.port:
+                self.port.value = server.port
             self.url.value = f'<code class="nbws-url">{html.escape(server.url)}</code>'
         else:
             self.url.value = '<span class="nbws-muted">not listening</span>'
