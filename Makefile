@@ -23,8 +23,10 @@ install: $(STAMP)
 system-deps:
 	scripts/system-deps
 
+# JupyterLab serves notebooks/ and opens the first tutorial; root (CI machines, containers) needs --allow-root.
 lab: install
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks $(firstword $(wildcard notebooks/01-*.ipynb))
+	cd notebooks && $(abspath $(BIN))/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) \
+		$(notdir $(firstword $(wildcard notebooks/01-*.ipynb)))
 
 check: install
 	$(BIN)/ruff check $(LINT_PATHS)
