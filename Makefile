@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.nbws-installed
+LAB_ARGS ?=
 PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EDITABLE_PLUGINS := $(foreach p,$(PLUGIN_DIRS),-e $(dir $(p)))
 LINT_PATHS := nbws tests $(wildcard plugins benchmarks)
@@ -26,7 +27,7 @@ system-deps:
 # JupyterLab serves notebooks/ and opens the first tutorial; root (CI machines, containers) needs --allow-root.
 lab: install
 	cd notebooks && $(abspath $(BIN))/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) \
-		$(notdir $(firstword $(wildcard notebooks/01-*.ipynb)))
+		$(LAB_ARGS) $(notdir $(firstword $(wildcard notebooks/01-*.ipynb)))
 
 check: install
 	$(BIN)/ruff check $(LINT_PATHS)
