@@ -112,9 +112,12 @@ class PluginRegistry:
 
     # -- registration -----------------------------------------------------
 
-    def register(self, plugin: object, name: str | None = None) -> str:
+    def register(self, plugin: object, name: str | None = None, *, enabled: bool = True) -> str:
         """
         Register ``plugin`` and return the name it is registered under.
+
+        With ``enabled=False`` it is registered switched off, as by
+        :meth:`disable`, until :meth:`enable`.
 
         Raises:
             PluginError: if it is already registered, implements a hook that
@@ -122,9 +125,9 @@ class PluginRegistry:
                 hook wrapper.
         """
         self._ensure_loaded()
-        return self._register(plugin, name)
+        return self._register(plugin, name, enabled)
 
-    def _register(self, plugin: object, name: str | None) -> str:
+    def _register(self, plugin: object, name: str | None, enabled: bool = True) -> str:
         if plugin is None or isinstance(plugin, (str, bytes, int, float)):
             raise PluginError(f"a plugin must be a module or an object with hook methods, not {plugin!r}")
         self._check_hook_names(plugin)
@@ -144,7 +147,7 @@ class PluginRegistry:
                 f"plugin {registered!r} uses a hook wrapper, which nbws does not support: use tryfirst or trylast"
             )
         hooks = tuple(sorted({hook.name for hook in self._pm.get_hookcallers(plugin) or ()}))
-        self._infos[registered] = PluginInfo(registered, plugin, hooks)
+        self._infos[registered] = PluginInfo(registered, plugin, hooks, enabled=enabled)
         self._changed()
         return registered
 
@@ -191,6 +194,11 @@ class PluginRegistry:
         except KeyError:
             known = ", ".join(self._infos) or "none"
             raise PluginError(f"no plugin named {name!r} (registered: {known})") from None
+
+    def name_of(self, plugin: object) -> str | None:
+        """Return the name ``plugin`` is registered under here, or None if it is not registered here."""
+        name = self._pm.get_name(plugin)
+        return name if name in self._infos else None
 
     def get(self, name: str) -> object:
         """Return the plugin registered under ``name``."""
@@ -246,8 +254,11 @@ class PluginRegistry:
         Register the plugins published under the ``nbws`` entry-point group.
 
         An entry point may name a module, an object, or a class (instantiated
-        without arguments). One that fails to load is logged and kept in
-        :attr:`load_errors`; the others still load. Returns the names loaded.
+        without arguments). An object whose ``nbws_autoload_enabled``
+        attribute is False loads switched off, for a plugin that must not act
+        (or cost anything) until its user sets it up. One that fails to load
+        is logged and kept in :attr:`load_errors`; the others still load.
+        Returns the names loaded.
         """
         self._loaded = True
         loaded = []
@@ -258,7 +269,7 @@ class PluginRegistry:
                 obj = ep.load()
                 if inspect.isclass(obj):
                     obj = obj()
-                self._register(obj, ep.name)
+                self._register(obj, ep.name, getattr(obj, "nbws_autoload_enabled", True) is not False)
             except Exception as exc:
                 self.load_errors[ep.name] = exc
                 logger.warning("nbws plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)

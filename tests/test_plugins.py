@@ -359,6 +359,20 @@ def test_registration_errors_are_explained() -> None:
         registry.register("nbws_faults")
 
 
+async def test_a_plugin_registered_switched_off_does_nothing_until_enabled(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url)
+    tag = Tag("t")
+    assert ws.plugins.register(tag, enabled=False) == "Tag"
+    assert ws.plugins.name_of(tag) == "Tag" and ws.plugins.name_of(Tag("other")) is None
+    await ws.opened(timeout=timeout())
+    ws.send("a")
+    assert (await ws.recv(timeout=timeout())).data == "echo: a"
+    ws.plugins.enable("Tag")
+    ws.send("b")
+    assert (await ws.recv(timeout=timeout())).data == "echo: b>t<t"
+    ws.close()
+
+
 def test_registry_lists_plugins_with_their_hooks_and_notifies_watchers() -> None:
     registry = nbws.PluginRegistry()
     changes: list[int] = []

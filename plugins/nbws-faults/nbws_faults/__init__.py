@@ -3,7 +3,8 @@ nbws-faults: inject faults into nbws connections to see how a client or a server
 
 An nbws plugin, published under the ``nbws`` entry-point group, so that
 installing the package is enough for ``nbws.plugins`` to load it. It loads
-**inert**: every rate is 0 until you configure it::
+**inert and switched off**: every rate is 0 and none of its hooks runs until
+you configure it, which switches it on::
 
     import nbws
     faults = nbws.plugins.get("faults")          # the instance loaded from the entry point
@@ -66,6 +67,9 @@ class FaultInjector:
     Attributes:
         counts: How many messages got each fault.
     """
+
+    nbws_autoload_enabled = False
+    """Loaded from the entry point, it starts switched off; :meth:`configure` switches it on."""
 
     def __init__(
         self,
@@ -158,6 +162,12 @@ class FaultInjector:
         if seed is not None:
             self._random.seed(seed)
         self._active = any(getattr(self, name) > 0 for name in _RATES)
+        if self._active:
+            # Loaded from the entry point it starts switched off (it costs its hook calls even
+            # inert): configuring it is the user's word to switch it on.
+            name = nbws.plugins.name_of(self)
+            if name is not None and not nbws.plugins.info(name).enabled:
+                nbws.plugins.enable(name)
         return self
 
     def reset(self) -> None:

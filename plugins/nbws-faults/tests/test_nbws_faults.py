@@ -78,7 +78,9 @@ DISCOVERY = textwrap.dedent(
         names = [info.name for info in nbws.plugins]
         injector = nbws.plugins.get("faults")
         inert = repr(injector)
+        enabled = [nbws.plugins.info("faults").enabled]
         injector.configure(duplicate=1.0)
+        enabled.append(nbws.plugins.info("faults").enabled)
         server = nbws.Server()
         got = []
         server.on("message", lambda conn, message: got.append(message.data))
@@ -93,7 +95,7 @@ DISCOVERY = textwrap.dedent(
         ws.close()
         await ws.closed(timeout=10)
         await server.stop()
-        print(json.dumps({"names": names, "inert": inert, "got": got, "type": type(injector).__module__}))
+        print(json.dumps({"names": names, "inert": inert, "got": got, "type": type(injector).__module__, "enabled": enabled}))
 
     asyncio.run(main())
     """
@@ -109,6 +111,7 @@ def test_import_nbws_discovers_it_through_its_entry_point() -> None:
     assert "faults" in result["names"]
     assert result["type"] == "nbws_faults"
     assert result["inert"] == "<FaultInjector send inert>"
+    assert result["enabled"] == [False, True]  # loaded switched off; configure() switched it on
     assert result["got"] == ["twice", "twice"]  # configured, it works over real sockets in that process
 
 
@@ -117,6 +120,7 @@ def test_a_fresh_registry_loads_the_entry_point() -> None:
     assert "faults" in registry.load_entrypoints() or "faults" in registry
     assert registry.get("faults") is faults
     assert "nbws_message_send" in registry.info("faults").hooks
+    assert registry.info("faults").enabled is False
 
 
 # -- inert by default ------------------------------------------------------------------------------
