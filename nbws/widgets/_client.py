@@ -47,17 +47,17 @@ class _ClientHooks:
             text = f"could not connect to {conn.url}: {describe(error)}"
         else:
             text = f"{conn.id} {phase} error: {describe(error)}"
-        self._panel._pending_error = text
+        self._panel.status.post("error", text)
         self._panel.message_log._throttle.request()
 
     @hookimpl
     def nbws_open(self, conn: Any) -> None:
-        self._panel._pending_info = f"connected to {conn.url}" + (f" ({conn.protocol})" if conn.protocol else "")
+        self._panel.status.post("info", f"connected to {conn.url}" + (f" ({conn.protocol})" if conn.protocol else ""))
 
     @hookimpl
     def nbws_close(self, code: int, reason: str, was_clean: bool) -> None:
         if was_clean:
-            self._panel._pending_info = f"closed: {close_words(code, reason)}"
+            self._panel.status.post("info", f"closed: {close_words(code, reason)}")
 
 
 class ClientPanel(widgets.VBox):  # type: ignore[misc]
@@ -108,8 +108,6 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
             raise TypeError(f"ClientPanel takes an nbws.WebSocket or a URL, not {type(ws_or_url).__name__}")
         self._ws: WebSocket | None = None
         self._options = options
-        self._pending_error: str | None = None
-        self._pending_info: str | None = None
         self._ws_callbacks: list[Callable[[ClientPanel], None]] = []
         self._hooks = _ClientHooks(self)
         if reconnect is None:
@@ -221,13 +219,7 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
                 f"↑ {ws.messages_sent:,} msgs {format_size(ws.bytes_sent)} · "
                 f"↓ {ws.messages_received:,} msgs {format_size(ws.bytes_received)}"
             )
-        # What happened since the last refresh; an error wins over news of the same batch.
-        info, self._pending_info = self._pending_info, None
-        if info is not None:
-            self.status.info(info)
-        error, self._pending_error = self._pending_error, None
-        if error is not None:
-            self.status.error(error)
+        self.status.flush()  # what happened since the last refresh
         for callback in list(self._ws_callbacks):
             callback(self)
 

@@ -313,6 +313,19 @@ class StatusLine(widgets.HTML):  # type: ignore[misc]
         """The message shown, as plain text ("" when empty)."""
         self.kind = ""
         """``"error"``, ``"info"`` or ``""``."""
+        self._news: dict[str, str] = {}
+
+    def post(self, kind: str, text: str) -> None:
+        """Keep news from a hook (``"info"`` or ``"error"``) to show at the next :meth:`flush`."""
+        self._news[kind] = text
+
+    def flush(self) -> None:
+        """Show the news posted since the last flush; an error wins over news of the same batch."""
+        news, self._news = self._news, {}
+        if "info" in news:
+            self.info(news["info"])
+        if "error" in news:
+            self.error(news["error"])
 
     def error(self, error: BaseException | str) -> None:
         """Show an error: an exception is put in words."""

@@ -43,13 +43,13 @@ class _ServerHooks:
     @hookimpl
     def nbws_server_start(self, server: Server) -> None:
         self._panel._transition = None
-        self._panel._pending_info = f"listening on {server.url}"
+        self._panel.status.post("info", f"listening on {server.url}")
         self._panel.message_log._throttle.request()
 
     @hookimpl
     def nbws_server_stop(self) -> None:
         self._panel._transition = None
-        self._panel._pending_info = "stopped"
+        self._panel.status.post("info", "stopped")
         self._panel.message_log._throttle.request()
 
     @hookimpl
@@ -60,7 +60,7 @@ class _ServerHooks:
             text = f"server {phase} error: {describe(error)}"
         else:
             text = f"{conn.id} {phase} error: {describe(error)}"
-        self._panel._pending_error = text
+        self._panel.status.post("error", text)
         self._panel.message_log._throttle.request()
 
 
@@ -109,8 +109,6 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         self.server = server if server is not None else Server()
         """The server shown."""
         self._transition: str | None = None
-        self._pending_error: str | None = None
-        self._pending_info: str | None = None
         self._refresh_callbacks: list[Callable[[ServerPanel], None]] = []
         self._hooks = _ServerHooks(self)
         self.message_log = MessageLog(max_rows=max_rows, max_visible=max_visible, interval=interval)
@@ -244,13 +242,7 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
             self.target.options = options
             ids = [value for _, value in options]
             self.target.value = current if current in ids else (ids[-1] if ids else None)
-        # What happened since the last refresh; an error wins over news of the same batch.
-        info, self._pending_info = self._pending_info, None
-        if info is not None:
-            self.status.info(info)
-        error, self._pending_error = self._pending_error, None
-        if error is not None:
-            self.status.error(error)
+        self.status.flush()  # what happened since the last refresh
         for callback in list(self._refresh_callbacks):
             callback(self)
 
