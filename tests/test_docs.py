@@ -69,3 +69,19 @@ def test_every_public_name_has_a_docstring() -> None:
                 if attr.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
                     continue
                 assert inspect.getdoc(member), f"nbws.{name}.{attr} has no docstring"
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    wanted: set[str] = set()
+    for block in ("dependencies", "test"):
+        body = re.search(rf"^{block} = \[(.*?)^\]", pyproject, re.S | re.M)
+        assert body, f"pyproject.toml has no {block} list"
+        wanted |= set(re.findall(r'"([^"]+)"', body.group(1)))
+    listed = set()
+    dependencies = (ROOT / "environment.yml").read_text().split("dependencies:", 1)[1]
+    for line in dependencies.splitlines():
+        item = re.fullmatch(r"\s+- ([A-Za-z0-9_.\-]+(?:[<>=!~].*)?)", line)
+        if item and not item.group(1).startswith(("python", "pip", "nodejs")):
+            listed.add(item.group(1))
+    assert listed == wanted
