@@ -248,42 +248,38 @@ async def test_buffer_limit_refuses_instead_of_dropping(server: nbws.Server) -> 
 # -- failures become an error event then a close event ------------------------------------
 
 
-async def test_connection_refused_is_error_then_close() -> None:
+async def error_then_close(url: str, seconds: float = 5.0) -> tuple[nbws.WebSocket, nbws.ErrorEvent, nbws.CloseEvent]:
+    """Connect to ``url`` and wait until the client is closed, checking that an error came first, then the close."""
     events: list[Any] = []
-    ws = nbws.WebSocket(f"ws://127.0.0.1:{free_port()}/")
+    ws = nbws.WebSocket(url)
     ws.onerror = events.append
     ws.onclose = events.append
-    event = await ws.closed(timeout=timeout())
+    await ws.closed(timeout=timeout(seconds))
     assert [e.type for e in events] == ["error", "close"]
-    assert "connection refused" in events[0].message
-    assert events[0].phase == "connect"
+    return ws, events[0], events[1]
+
+
+async def test_connection_refused_is_error_then_close() -> None:
+    ws, error, event = await error_then_close(f"ws://127.0.0.1:{free_port()}/")
+    assert "connection refused" in error.message
+    assert error.phase == "connect"
     assert (event.code, event.was_clean) == (1006, False)
     with pytest.raises(nbws.ConnectError, match="connection refused"):
         await ws.opened(timeout=timeout())
 
 
 async def test_unknown_host_is_error_then_close() -> None:
-    events: list[Any] = []
-    ws = nbws.WebSocket("ws://no-such-host.invalid:80/")
-    ws.onerror = events.append
-    ws.onclose = events.append
-    await ws.closed(timeout=timeout(15))
-    assert [e.type for e in events] == ["error", "close"]
-    assert "cannot resolve host 'no-such-host.invalid'" in events[0].message
-    assert events[1].code == 1006
+    _, error, event = await error_then_close("ws://no-such-host.invalid:80/", 15)
+    assert "cannot resolve host 'no-such-host.invalid'" in error.message
+    assert event.code == 1006
 
 
 async def test_rejected_handshake_is_error_then_close() -> None:
     server = nbws.Server(token="s3cret")
     await server.start()
-    events: list[Any] = []
-    ws = nbws.WebSocket(server.url)
-    ws.onerror = events.append
-    ws.onclose = events.append
-    await ws.closed(timeout=timeout())
-    assert [e.type for e in events] == ["error", "close"]
-    assert "HTTP 401" in events[0].message
-    assert events[0].phase == "handshake"
+    _, error, _ = await error_then_close(server.url)
+    assert "HTTP 401" in error.message
+    assert error.phase == "handshake"
     await server.stop()
 
 
@@ -317,14 +313,9 @@ async def test_invalid_utf8_from_peer_is_error_then_close_1007() -> None:
         conn._ws.transport.write(b"\x81\x02\xc3\x28")
 
     await server.start()
-    events: list[Any] = []
-    ws = nbws.WebSocket(server.url)
-    ws.onerror = events.append
-    ws.onclose = events.append
-    await ws.closed(timeout=timeout())
-    assert [e.type for e in events] == ["error", "close"]
-    assert "invalid UTF-8" in events[0].message
-    assert events[1].code == 1007
+    _, error, event = await error_then_close(server.url)
+    assert "invalid UTF-8" in error.message
+    assert event.code == 1007
     await server.stop()
 
 
