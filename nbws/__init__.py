@@ -28,19 +28,23 @@ from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, Read
 from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
 from ._loop import Pending
 from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, hookimpl, plugins
+from .cassette import Cassette, cassette
 from .client import Reconnect, WebSocket
 from .exceptions import (
     BufferFullError,
+    CassetteError,
     ConnectError,
     ConnectionClosed,
     InvalidStateError,
     InvalidURLError,
+    MismatchError,
     NbwsError,
     PluginError,
     RecordingError,
     ServerError,
     TimeoutError,
 )
+from .fake import FakeServer
 from .intercept import Held, Intercept
 from .logger import Logger
 from .recording import RecordedEvent, Recorder, Recording, RecordingWarning
@@ -72,6 +76,8 @@ __all__ = [
     "OPEN",
     "BaseConnection",
     "BufferFullError",
+    "Cassette",
+    "CassetteError",
     "ClientPanel",
     "CloseEvent",
     "ConnectError",
@@ -79,6 +85,7 @@ __all__ = [
     "ConnectionClosed",
     "Dashboard",
     "ErrorEvent",
+    "FakeServer",
     "Held",
     "Intercept",
     "InvalidStateError",
@@ -86,6 +93,7 @@ __all__ = [
     "Logger",
     "Message",
     "MessageLog",
+    "MismatchError",
     "NbwsError",
     "OpenEvent",
     "Pending",
@@ -108,6 +116,7 @@ __all__ = [
     "TimeoutError",
     "WebSocket",
     "__version__",
+    "cassette",
     "hookimpl",
     "plugins",
     "replay",

@@ -12,7 +12,9 @@ The tree::
     ├── ServerError               a server could not start (address in use, bad host)
     ├── TimeoutError              (also the builtin TimeoutError) a wait ran out of time
     ├── PluginError               a plugin could not be loaded or registered
-    └── RecordingError            (also a ValueError) a recording file is malformed
+    ├── RecordingError            (also a ValueError) a recording file is malformed
+    └── CassetteError             a cassette cannot be used (missing in mode "none", bad options)
+        └── MismatchError         (also an AssertionError) a client did not do what the recording shows
 
 Arguments of the wrong type or value raise the builtin :class:`TypeError` and
 :class:`ValueError`, as the browser's ``WebSocket`` does; those of them that
@@ -28,10 +30,12 @@ import builtins
 
 __all__ = [
     "BufferFullError",
+    "CassetteError",
     "ConnectError",
     "ConnectionClosed",
     "InvalidStateError",
     "InvalidURLError",
+    "MismatchError",
     "NbwsError",
     "PluginError",
     "RecordingError",
@@ -111,3 +115,20 @@ class PluginError(NbwsError):
 
 class RecordingError(NbwsError, ValueError):
     """A recording file is malformed; the message names the line or entry at fault."""
+
+
+class CassetteError(NbwsError):
+    """A cassette or fake server cannot be used: a missing cassette in mode ``"none"``, a bad option."""
+
+
+class MismatchError(CassetteError, AssertionError):
+    """
+    A client did not do what the recording shows: a message matched nothing, or a recorded one never came.
+
+    Attributes:
+        problems: One text per problem, each with the expected and the received message side by side.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n\n".join(self.problems))

@@ -20,6 +20,8 @@ PUBLIC = {
     # Errors
     "NbwsError", "InvalidStateError", "BufferFullError", "InvalidURLError", "ConnectError",
     "ConnectionClosed", "ServerError", "TimeoutError", "PluginError", "RecordingError",
+    # Cassettes and fake servers
+    "FakeServer", "Cassette", "cassette", "CassetteError", "MismatchError",
     "__version__",
 }  # fmt: skip
 
