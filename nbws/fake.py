@@ -302,7 +302,8 @@ class FakeServer:
             reporting it) or ``"ignore"`` (report it and carry on).
         host: The interface to listen on.
         port: The port; 0 picks a free one.
-        server_options: More keyword arguments for :class:`nbws.Server`.
+        server_options: More keyword arguments for :class:`nbws.Server`
+            (``close_timeout`` is 1 second unless given).
 
     Attributes:
         scripts: The :class:`Script` of each recorded connection, in order.
@@ -360,6 +361,8 @@ class FakeServer:
         self.scripts = scripts_of(recording)
         self._extra = _extra
         self._loop = get_loop()  # the loop the server binds to, made just below
+        # A test should not wait websockets' 10 s for a client that keeps its TCP connection after the close.
+        server_options.setdefault("close_timeout", 1.0)
         self.server = Server(host, port, plugins=[_Handshake(self)], **server_options)
         self.received: list[Message] = []
         self.sent: list[Message] = []
