@@ -431,8 +431,9 @@ class Cassette:
         """
         The URL to give the code under test.
 
-        Replaying: the fake server with the recorded path and query. Recording:
-        the proxy with ``upstream``'s path and query.
+        Replaying: the fake server with the recorded path (see
+        :attr:`nbws.FakeServer.url`). Recording: the proxy with ``upstream``'s
+        path and query.
         """
         if self.recording_now or (self._records and self.upstream and not self.fake.scripts):
             if self.upstream is None:

@@ -386,12 +386,15 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        """The URL to give a client: this server, with the path and query of the first recorded connection."""
+        """
+        The URL to give a client: this server, with the path of the first recorded connection.
+
+        The recorded query is left out: a client adds its own parameters
+        (often secrets, which a cassette holds only as ``REDACTED``).
+        """
         base = self.server.url.rstrip("/")
         recorded = urlsplit(self.scripts[0].url) if self.scripts and self.scripts[0].url else None
-        if recorded is None:
-            return base + "/"
-        return base + (recorded.path or "/") + (f"?{recorded.query}" if recorded.query else "")
+        return base + (recorded.path if recorded is not None and recorded.path else "/")
 
     @property
     def port(self) -> int | None:
