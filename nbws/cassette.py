@@ -334,6 +334,8 @@ class Cassette:
         redact_keys: JSON keys whose values are secrets, in every message.
         all_played: :meth:`check` also fails when a recorded client message
             was never sent.
+        protocols: Subprotocols the cassette's server accepts (browsers
+            fail a connection whose server picks none of those they offer).
 
     Attributes:
         path: The cassette file.
@@ -361,6 +363,7 @@ class Cassette:
         redact_query: Sequence[str] = DEFAULT_REDACT_QUERY,
         redact_keys: Sequence[str] = (),
         all_played: bool = True,
+        protocols: Sequence[str] | None = None,
     ) -> None:
         if mode not in RECORD_MODES:
             raise CassetteError(f"record mode must be one of {', '.join(RECORD_MODES)}, not {mode!r}")
@@ -406,6 +409,7 @@ class Cassette:
             close=close,
             on_unmatched=on_unmatched,
             _extra=self._proxy if self._records else None,
+            protocols=protocols,
         )
         self._loop = self.fake._loop
         if self._records:

@@ -303,7 +303,9 @@ class FakeServer:
         host: The interface to listen on.
         port: The port; 0 picks a free one.
         server_options: More keyword arguments for :class:`nbws.Server`
-            (``close_timeout`` is 1 second unless given).
+            (``close_timeout`` is 1 second unless given). Give ``protocols``
+            for clients that offer subprotocols: a browser fails a
+            connection whose server picks none of those it offered.
 
     Attributes:
         scripts: The :class:`Script` of each recorded connection, in order.
