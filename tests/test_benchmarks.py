@@ -25,6 +25,9 @@ def test_quick_benchmark_run_prints_every_ratio() -> None:
     out = result.stdout
     for section in ("## Echo throughput", "## Round-trip latency", "## Broadcast to 100 clients", "## Widget log"):
         assert section in out, f"{section!r} missing from:\n{out}"
+    for section in ("## FakeServer replay throughput", "## FakeServer reply latency"):
+        assert section in out, f"{section!r} missing from:\n{out}"
     assert out.count("-> nbws: ") >= 5
     assert "x raw websockets" in out
+    assert "-> FakeServer replay: " in out and "x nbws echo server" in out
     assert "front-end updates:" in out
