@@ -590,9 +590,12 @@ class Cassette:
             taken.add(f"c{number}")
         events = []
         for event in recorded:
-            changes: dict[str, Any] = {"connection": names[event.connection]}
+            # Written as the client saw it (as browsers' HAR files are): "send" is what the client sent.
+            changes: dict[str, Any] = {"connection": names[event.connection], "role": "client"}
             if event.type == "open":
                 changes["url"] = self._proxied[event.connection]
+            if event.direction is not None:
+                changes["direction"] = "send" if event.direction == "receive" else "receive"
             events.append(dataclasses.replace(event, **changes))
         self.recorded = redact_recording(
             Recording(events), secrets=self._secrets, query=self.redact_query, keys=self.redact_keys

@@ -581,7 +581,8 @@ class _Session:
         self.number = number
         self.waiting = list(range(len(script.client)))  # recorded client messages not matched yet
         self.tasks: set[asyncio.Task[None]] = set()
-        self.done = False
+        self.done = False  # stopped: the client closed, or it sent something unexpected
+        self.closing = False  # the script is played and the recorded close is on its way
         self.where = f"connection {number + 1} (recorded {script.connection})"
         conn.on("message", self.on_message)
         conn.on("close", lambda event: self.cancel())
@@ -650,7 +651,7 @@ class _Session:
         self.maybe_finish()
 
     def maybe_finish(self) -> None:
-        if self.done or self.waiting or self.tasks:
+        if self.done or self.closing or self.waiting or self.tasks:
             return
         close = self.script.close
         mode = self.fake.close_mode
@@ -658,14 +659,14 @@ class _Session:
             return
         if mode == "auto" and close.code in _CLIENT_CODES:
             return
-        self.done = True
+        self.closing = True  # a message the client sends meanwhile is still checked: nothing more is expected
         code = 1000 if close.code in (1005, 1006) else close.code
         delay = self.script.end_gap / self.fake.speed
         if math.isinf(delay) or delay <= 0:
             delay = 0.0
 
         def close_now() -> None:
-            if self.conn.ready_state is OPEN:
+            if self.conn.ready_state is OPEN and not self.done:
                 self.conn.close(code, close.reason)
 
         self.fake._loop.call_later(delay, close_now)

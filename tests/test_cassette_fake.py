@@ -293,3 +293,16 @@ async def test_a_redacted_value_matches_anything_and_bad_options_are_refused() -
         nbws.FakeServer(Recording(), speed=0)
     with pytest.raises(nbws.RecordingError):
         nbws.FakeServer(Path(__file__))
+
+
+async def test_a_message_after_the_script_is_an_error_too() -> None:
+    steps = [(0.1, "client", "login"), (0.2, "server", "denied")]
+    recording = Recording(session(steps, close=(5.0, 4001, "bad credentials")))
+    async with nbws.FakeServer(recording, speed=1.0) as fake, connect(fake.url) as ws:
+        await ws.send("login")
+        assert await ws.recv() == "denied"
+        await ws.send("login again")  # the recorded close is 4.8 s away: the fake answers this one with 1008
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout())
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert "expected: nothing more" in fake.problems[0] and "received: 'login again'" in fake.problems[0]

@@ -92,6 +92,7 @@ async def test_record_once_then_replay_with_the_upstream_gone(upstream: nbws.Ser
     written = Recording.load(path)
     assert written.connections == ["c1"] and len(written.messages()) == 5
     assert written[0].url == upstream.url  # the upstream's URL, not the proxy's
+    assert [event.direction for event in written.messages()][:2] == ["send", "receive"]  # as the client saw it
     await upstream.stop()
 
     async with nbws.cassette(path, mode="none", speed=math.inf) as c:
@@ -102,6 +103,17 @@ async def test_record_once_then_replay_with_the_upstream_gone(upstream: nbws.Ser
     assert replayed[0] == {"type": "authed", "key_seen": "REDACTED", "session": "REDACTED"}
     assert [json.loads(m.data)["op"] for m in c.sent] == ["auth", "subscribe"]
     assert len(c.received) == 3
+
+
+async def test_a_har_cassette_records_and_replays(upstream: nbws.Server, tmp_path: Path) -> None:
+    path = tmp_path / "feed.har"
+    async with nbws.cassette(path, upstream=upstream.url, redact_keys=["api_key", "key_seen"]) as c:
+        live = await talk(c.url)
+    har = json.loads(assert_no_secret(path))
+    assert [frame["type"] for frame in har["log"]["entries"][0]["_webSocketMessages"]][:2] == ["send", "receive"]
+    await upstream.stop()
+    async with nbws.cassette(path, mode="none", speed=math.inf) as c:
+        assert (await talk(c.url))[1:] == live[1:]
 
 
 async def test_a_changed_client_fails_with_the_diff(upstream: nbws.Server, tmp_path: Path) -> None:
