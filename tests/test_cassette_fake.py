@@ -1,5 +1,5 @@
 """
-nbws.FakeServer against clients nbws did not write: websockets, websocket-client (a thread), aiohttp.
+nbws.FakeServer against clients nbws did not write: websockets, websocket-client (a thread), aiohttp, Node's ws.
 
 Each test builds a small recording (as a Recorder writes it), plays it with a
 FakeServer on 127.0.0.1 port 0, and checks what the foreign client gets:
@@ -21,6 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import websocket  # websocket-client
+from _node import NodePeer
 from conftest import timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -306,3 +307,25 @@ async def test_a_message_after_the_script_is_an_error_too() -> None:
             await asyncio.wait_for(ws.recv(), timeout())
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     assert "expected: nothing more" in fake.problems[0] and "received: 'login again'" in fake.problems[0]
+
+
+async def test_node_ws_client_plays_the_session_and_sees_the_recorded_close() -> None:
+    steps = [
+        (0.1, "client", "grüße ☃"),
+        (0.2, "server", "recorded ☃"),
+        (0.3, "client", "0001"),
+        (0.4, "server", b"\xff"),
+    ]
+    recording = Recording(session(steps, close=(0.5, 4002, "recorded end ☃")))
+    async with nbws.FakeServer(recording, speed=math.inf) as fake:
+        peer = await NodePeer.start("client.js", fake.url)
+        try:
+            await peer.expect("open")
+            await peer.command(send="grüße ☃")
+            assert await peer.expect("message") == {"event": "message", "binary": False, "data": "recorded ☃"}
+            await peer.command(send="0001")
+            assert await peer.expect("message") == {"event": "message", "binary": True, "data": "ff"}
+            assert await peer.expect("close") == {"event": "close", "code": 4002, "reason": "recorded end ☃"}
+        finally:
+            await peer.stop()
+        fake.check()
