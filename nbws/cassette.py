@@ -408,6 +408,7 @@ class Cassette:
             speed=speed,
             close=close,
             on_unmatched=on_unmatched,
+            secret_keys=self.redact_keys,
             _extra=self._proxy if self._records else None,
             protocols=protocols,
         )

@@ -189,18 +189,53 @@ def _show(data: str | bytes, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def mismatch_text(where: str, expected: RecordedEvent | None, received: str | bytes, note: str = "") -> str:
-    """The side-by-side text of a message that matched nothing."""
+def _masked(value: Any, recorded: Any, keys: frozenset[str]) -> Any:
+    """``value`` with what must not be shown replaced: where the recording has REDACTED, and secret keys."""
+    if recorded == REDACTED:
+        return REDACTED
+    if isinstance(value, dict):
+        other = recorded if isinstance(recorded, dict) else {}
+        return {
+            k: REDACTED if k.lower() in keys and v is not None else _masked(v, other.get(k, _MISSING), keys)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        others = recorded if isinstance(recorded, list) else []
+        return [_masked(v, others[i] if i < len(others) else _MISSING, keys) for i, v in enumerate(value)]
+    return value
+
+
+def _show_received(received: str | bytes, expected: str | bytes | None, keys: frozenset[str]) -> str:
+    """The received message as a failure shows it: secrets the recording redacted stay hidden."""
+    value = _json(received)
+    if value is _MISSING:
+        return _show(received)
+    masked = _masked(value, _json(expected) if expected is not None else _MISSING, keys)
+    if masked == value:
+        return _show(received)
+    return _show(json.dumps(masked, ensure_ascii=False)) + "  (secrets hidden)"
+
+
+def mismatch_text(
+    where: str,
+    expected: RecordedEvent | None,
+    received: str | bytes,
+    note: str = "",
+    secret_keys: Iterable[str] = (),
+) -> str:
+    """The side-by-side text of a message that matched nothing (values of ``secret_keys`` hidden)."""
+    keys = frozenset(k.lower() for k in secret_keys)
     lines = [f"{where}: the client sent a message the recording does not have{note}"]
     if expected is None:
         lines.append("  expected: nothing more (every recorded client message was already sent)")
-        lines.append(f"  received: {_show(received)}")
+        lines.append(f"  received: {_show_received(received, None, keys)}")
         return "\n".join(lines)
     assert expected.data is not None
     lines.append(f"  expected: {_show(expected.data)}    (recorded client message #{expected.seq})")
-    lines.append(f"  received: {_show(received)}")
+    lines.append(f"  received: {_show_received(received, expected.data, keys)}")
     for difference in _differences(expected.data, received):
-        lines.append(f"    differs at {difference}")
+        if not any(part.lower() in keys for part in difference.split(":", 1)[0].split(".")):
+            lines.append(f"    differs at {difference}")
     return "\n".join(lines)
 
 
@@ -302,6 +337,8 @@ class FakeServer:
             first).
         on_unmatched: ``"close"`` (close that connection with 1008 after
             reporting it) or ``"ignore"`` (report it and carry on).
+        secret_keys: JSON keys whose values a mismatch report never shows
+            (values the recording holds as ``REDACTED`` are hidden too).
         host: The interface to listen on.
         port: The port; 0 picks a free one.
         server_options: More keyword arguments for :class:`nbws.Server`
@@ -328,6 +365,7 @@ class FakeServer:
         speed: float = 1.0,
         close: CloseMode = "auto",
         on_unmatched: Literal["close", "ignore"] = "close",
+        secret_keys: Sequence[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         _extra: Extra | None = None,
@@ -362,6 +400,9 @@ class FakeServer:
         if on_unmatched not in ("close", "ignore"):
             raise CassetteError(f"on_unmatched must be 'close' or 'ignore', not {on_unmatched!r}")
         self.on_unmatched = on_unmatched
+        if isinstance(secret_keys, str):
+            raise CassetteError("secret_keys takes a list of JSON keys, not one string")
+        self.secret_keys = list(secret_keys)
         self.scripts = scripts_of(recording)
         self._extra = _extra
         self._loop = get_loop()  # the loop the server binds to, made just below
@@ -638,10 +679,16 @@ class _Session:
             return
         data = message.data
         candidates = self.waiting[:1] if fake._ordered else self.waiting
-        found = next((i for i in candidates if fake._matches(self.script.client[i], data)), None)
+        try:
+            found = next((i for i in candidates if fake._matches(self.script.client[i], data)), None)
+        except Exception as exc:  # a user's match function: its fault must not leave the client hanging
+            fake._problem(self.conn, f"{self.where}: the match function raised {type(exc).__name__}: {exc}")
+            self.cancel()
+            self.conn.close(1011, "nbws fake server: the match function raised")
+            return
         if found is None:
             expected = self.script.client[self.waiting[0]] if self.waiting else None
-            fake._problem(self.conn, mismatch_text(self.where, expected, data))
+            fake._problem(self.conn, mismatch_text(self.where, expected, data, secret_keys=fake.secret_keys))
             if fake.on_unmatched == "close":
                 self.cancel()
                 self.conn.close(1008, "nbws fake server: unexpected message (see FakeServer.problems)")

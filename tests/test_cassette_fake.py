@@ -329,3 +329,26 @@ async def test_node_ws_client_plays_the_session_and_sees_the_recorded_close() ->
         finally:
             await peer.stop()
         fake.check()
+
+
+async def test_a_mismatch_report_hides_secrets_and_a_raising_match_function_closes_with_1011() -> None:
+    steps = [(0.1, "client", '{"op": "auth", "key": "REDACTED", "user": "ada"}'), (0.2, "server", "welcome")]
+    fake = nbws.FakeServer(Recording(session(steps)), secret_keys=["password"], speed=math.inf)
+    async with fake, connect(fake.url) as ws:
+        await ws.send('{"op": "auth", "key": "k-live-123", "user": "bob", "password": "p-live-456"}')
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), timeout())
+    report = fake.problems[0]
+    assert "k-live-123" not in report and "p-live-456" not in report
+    assert '"user": "bob"' in report and "(secrets hidden)" in report
+
+    def broken(expected: str | bytes, received: str | bytes) -> bool:
+        raise KeyError("op")
+
+    fake = nbws.FakeServer(Recording(session(steps)), match=broken, speed=math.inf)
+    async with fake, connect(fake.url) as ws:
+        await ws.send("anything")
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout())
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    assert "the match function raised KeyError" in fake.problems[0]
