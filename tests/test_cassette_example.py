@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -133,3 +134,43 @@ def test_a_missing_cassette_in_mode_none_says_how_to_record(project: Path) -> No
     assert result.returncode == 1
     assert "does not exist and the record mode is 'none'" in result.stdout
     assert "1 error" in result.stdout
+
+
+def test_all_played_fails_a_test_that_left_a_recorded_message_out_unless_turned_off(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "cassettes" / "test_two").mkdir(parents=True)
+    events = [
+        nbws.RecordedEvent("open", 1.0, "c1", "client", url="ws://feed/"),
+        nbws.RecordedEvent("message", 1.1, "c1", "client", "send", 1, "one"),
+        nbws.RecordedEvent("message", 1.2, "c1", "client", "receive", 1, "ONE"),
+        nbws.RecordedEvent("message", 1.3, "c1", "client", "send", 2, "two"),
+        nbws.RecordedEvent("message", 1.4, "c1", "client", "receive", 2, "TWO"),
+    ]
+    nbws.Recording(events).to_har(project / "cassettes" / "test_two" / "two.har")
+    (project / "test_two.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+            import websocket
+
+            def send_one(url):
+                ws = websocket.create_connection(url)
+                ws.send("one")
+                assert ws.recv() == "ONE"
+                ws.close()
+
+            @pytest.mark.nbws_cassette("two.har", speed=float("inf"))
+            def test_strict(nbws_cassette):
+                send_one(nbws_cassette.url)
+
+            @pytest.mark.nbws_cassette("two.har", speed=float("inf"), all_played=False)
+            def test_lenient(nbws_cassette):
+                send_one(nbws_cassette.url)
+            """
+        )
+    )
+    result = run_pytest(project, "--nbws-record-mode=none")
+    assert result.returncode == 1
+    assert "1 failed, 1 passed" in result.stdout
+    assert "FAILED test_two.py::test_strict - nbws.exceptions.MismatchError" in result.stdout
+    assert "the client never sent recorded message #2: 'two'" in result.stdout
