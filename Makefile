@@ -9,7 +9,7 @@ STAMP := $(VENV)/.nbws-installed
 LAB_ARGS ?=
 PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EDITABLE_PLUGINS := $(foreach p,$(PLUGIN_DIRS),-e $(dir $(p)))
-LINT_PATHS := nbws tests $(wildcard plugins benchmarks)
+LINT_PATHS := nbws tests $(wildcard plugins benchmarks examples)
 
 .PHONY: install system-deps lab test check bench clean
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import os
 
-import pytest
-
 import pricefeed
+import pytest
 
 UPSTREAM = os.environ.get("PRICE_FEED_URL")  # only needed to record
 API_KEY = os.environ.get("PRICE_FEED_KEY", "test-key")
@@ -27,7 +26,9 @@ def test_latest_prices(nbws_cassette):
     prices = pricefeed.latest_prices(["BTC-USD", "ETH-USD"], api_key=API_KEY, url=nbws_cassette.url)
     assert set(prices) == {"BTC-USD", "ETH-USD"}
     assert all(price > 0 for price in prices.values())
-    assert [message.data for message in nbws_cassette.sent][1] == '{"op": "subscribe", "symbols": ["BTC-USD", "ETH-USD"]}'
+    assert [message.data for message in nbws_cassette.sent][
+        1
+    ] == '{"op": "subscribe", "symbols": ["BTC-USD", "ETH-USD"]}'
 
 
 @cassette(route=["prices.example.com"], upstream=UPSTREAM, redact_keys=["api_key"], speed=math.inf)
