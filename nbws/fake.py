@@ -58,7 +58,7 @@ from .exceptions import CassetteError, MismatchError
 from .recording import PathLike, RecordedEvent, Recording
 from .server import Connection, Request, Server
 
-__all__ = ["REDACTED", "FakeServer", "MatchFunction", "messages_match"]
+__all__ = ["REDACTED", "FakeServer", "MatchFunction", "Script", "messages_match", "mismatch_text", "scripts_of"]
 
 logger = logging.getLogger("nbws")
 
