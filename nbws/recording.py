@@ -26,7 +26,9 @@ The JSON-lines format, version 1::
     {"type": "error", "time": ..., "connection": "c1", "role": "client", "phase": "receive", "error": "...", "plugin": null}
 
 The first line is a header naming the format and its version. Loading never
-executes anything: it only parses JSON.
+executes anything: it only parses JSON. URLs and error texts are written
+redacted with the policy of :mod:`nbws.redact` (``?token=REDACTED``), in
+memory as in files; message payloads are recorded as they are.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import parse_qsl
 
+from . import redact
 from ._builtins import plugin_name, url_of
 from ._connection import OPEN
 from ._events import Direction, Message, Watchers, describe
@@ -186,14 +189,14 @@ class RecordedEvent:
             if self.replayed:
                 obj["replayed"] = True
         elif kind == "open":
-            obj["url"] = self.url
+            obj["url"] = redact.url(self.url)
         elif kind == "close":
             obj["code"] = self.code
             obj["reason"] = self.reason
             obj["was_clean"] = self.was_clean
         else:
             obj["phase"] = self.phase
-            obj["error"] = self.error
+            obj["error"] = redact.text(self.error)
             obj["plugin"] = self.plugin
         return obj
 
@@ -885,7 +888,7 @@ def _har_entry(connection: str, events: list[RecordedEvent]) -> dict[str, Any]:
     opened = next((event for event in events if event.type == "open"), None)
     closed = next((event for event in reversed(events) if event.type == "close"), None)
     role = events[0].role
-    url = opened.url if opened else ""
+    url = redact.url(opened.url) if opened else ""
     frames: list[dict[str, Any]] = []
     for event in events:
         if event.type == "message" and not event.dropped:
@@ -898,12 +901,13 @@ def _har_entry(connection: str, events: list[RecordedEvent]) -> dict[str, Any]:
                 frame["_replayed"] = True
             frames.append(frame)
         elif event.type == "error":
-            frames.append({"type": "error", "time": event.time, "opcode": -1, "data": event.error})
+            frames.append({"type": "error", "time": event.time, "opcode": -1, "data": redact.text(event.error)})
     start = opened.time if opened else events[0].time
     end = closed.time if closed else events[-1].time
     query = []
     if "?" in url:
-        query = [{"name": k, "value": v} for k, v in parse_qsl(url.split("?", 1)[1], keep_blank_values=True)]
+        pairs = redact.query(parse_qsl(url.split("?", 1)[1], keep_blank_values=True))
+        query = [{"name": k, "value": v} for k, v in pairs]
     extra: dict[str, Any] = {"connection": connection, "role": role, "openTime": start}
     if closed is not None:
         extra["close"] = {
@@ -1230,7 +1234,7 @@ class Recorder:
         """Record the opening of ``conn`` (hook)."""
         self._live[conn.id] = conn
         if self._active:
-            self.record(RecordedEvent("open", _time.time(), conn.id, conn.role, url=url_of(conn)))
+            self.record(RecordedEvent("open", _time.time(), conn.id, conn.role, url=redact.url(url_of(conn))))
 
     @hookimpl
     def nbws_message_sent(self, conn: BaseConnection, message: Message) -> None:
@@ -1264,7 +1268,7 @@ class Recorder:
                     conn.id if conn is not None else "",
                     conn.role if conn is not None else "server",
                     phase=phase,
-                    error=describe(error),
+                    error=redact.text(describe(error)),
                     plugin=plugin,
                 )
             )
