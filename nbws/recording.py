@@ -108,7 +108,8 @@ class RecordedEvent:
         original: For a message a transform changed, the data before the change.
         dropped: True for a message a transform dropped (never sent or delivered).
         replayed: True for a message re-sent by :func:`nbws.replay`.
-        url: For an open event, the URL of the connection.
+        url: For an open event, the URL of the connection, redacted (see
+            :mod:`nbws.redact`): recorded, loaded and written that way.
         code, reason, was_clean: For a close event.
         phase, error, plugin: For an error event: where it happened, what
             went wrong, and the plugin at fault (for phase ``"plugin"``).
@@ -238,7 +239,7 @@ class RecordedEvent:
                 _bool(obj, "replayed"),
             )
         if kind == "open":
-            return cls("open", when, connection, role, url=_string(obj, "url", ""))
+            return cls("open", when, connection, role, url=redact.url(_string(obj, "url", "")))
         if kind == "close":
             code = obj.get("code")
             if not isinstance(code, int) or isinstance(code, bool):
@@ -276,7 +277,7 @@ class RecordedEvent:
             return f"<RecordedEvent {where}close {self.code} {self.reason!r}>"
         if self.type == "error":
             return f"<RecordedEvent {where}error {self.phase}: {self.error}>"
-        return f"<RecordedEvent {where}open {self.url}>"
+        return f"<RecordedEvent {where}open {redact.url(self.url)}>"
 
 
 def _encode(data: str | bytes) -> tuple[int, str]:
@@ -866,7 +867,7 @@ def _har_entry_events(entry: dict[str, Any], frames: list[Any], index: int, wher
                 f"(year 9999), not {extra['openTime']!r}"
             )
         opened = open_time
-    events.insert(0, RecordedEvent("open", opened, connection, role, url=url))
+    events.insert(0, RecordedEvent("open", opened, connection, role, url=redact.url(url)))
     close = extra.get("close")
     if close is not None:
         try:

@@ -166,6 +166,8 @@ async def test_no_artifact_of_a_session_holds_a_secret(tmp_path: Path, caplog: p
         refused_panel = nbws.ClientPanel(refused)
         message_log.attach(refused)
         await refused.closed(timeout=timeout())
+        unheard = nbws.WebSocket(f"{server.url}?token={wrong}")  # no listener: the nbws logger warns
+        await unheard.closed(timeout=timeout())
         with pytest.raises(nbws.ConnectError) as info:
             await refused.opened(timeout=timeout())
         shown += [str(info.value), *(event.message for event in errors), repr(refused), repr(refused_panel)]
@@ -200,6 +202,8 @@ async def test_no_artifact_of_a_session_holds_a_secret(tmp_path: Path, caplog: p
         "queryString"
     ]
     assert any("token=REDACTED" in text for text in shown)
+    warned = [r.getMessage() for r in caplog.records if r.name == "nbws" and r.levelno == logging.WARNING]
+    assert any("could not connect to" in text and "token=REDACTED" in text for text in warned), warned
     for secret in (token, api_key, cookie, wrong):
         assert not [name for name, text in files.items() if secret in text], f"{secret} written to a file"
         assert not [text for text in shown if secret in text], f"{secret} shown"
@@ -247,3 +251,49 @@ def test_a_notebook_saved_after_a_session_holds_no_secret(tmp_path: Path) -> Non
     assert "token=REDACTED" in saved  # outputs and widget state were saved, redacted
     assert "application/vnd.jupyter.widget-state+json" in saved
     assert token not in saved
+
+
+def test_a_har_from_a_browser_loads_and_saves_redacted(tmp_path: Path) -> None:
+    source = tmp_path / "chrome.har"
+    entry = {
+        "startedDateTime": "2023-11-14T22:13:20.000Z",
+        "request": {
+            "url": "wss://feed.example/live?token=S3CRETabc&room=1",
+            "headers": [{"name": "Authorization", "value": "Bearer S3CRETdef"}],
+            "queryString": [{"name": "token", "value": "S3CRETabc"}],
+        },
+        "_webSocketMessages": [{"type": "send", "time": 1700000000.5, "opcode": 1, "data": "hi"}],
+    }
+    source.write_text(json.dumps({"log": {"entries": [entry]}}))
+    loaded = nbws.Recording.load(source)
+    assert loaded[0].url == "wss://feed.example/live?token=REDACTED&room=1"
+    written = [
+        loaded.to_har(tmp_path / "again.har").read_text(),
+        loaded.save(tmp_path / "again.jsonl").read_text(),
+        repr(list(loaded)),
+        loaded.to_dataframe().to_csv(),
+    ]
+    assert not [text for text in written if "S3CRET" in text]
+
+
+async def test_the_panel_reconnects_with_the_secret_its_field_hides() -> None:
+    token = f"S3CRET{secrets.token_hex(6)}"
+    server = nbws.Server(token=token)
+    await server.start()
+    try:
+        ws = nbws.WebSocket(f"{server.url}?token={token}")
+        panel = nbws.ClientPanel(ws)
+        await ws.opened(timeout=timeout())
+        assert panel.url.value == f"{server.url}?token=REDACTED"
+        panel.disconnect()
+        await ws.closed(timeout=timeout())
+        again = panel.connect()  # the field still shows REDACTED: the real token is used
+        await again.opened(timeout=timeout())
+        assert again.url == ws.url and panel.url.value == f"{server.url}?token=REDACTED"
+        again.close()
+        await again.closed(timeout=timeout())
+        edited = panel.connect(f"{server.url}?token=other")  # a URL typed anew is taken as it is
+        await edited.closed(timeout=timeout())
+        assert edited.close_event is not None and edited.close_event.code == 1006
+    finally:
+        await server.stop()
