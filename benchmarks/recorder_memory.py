@@ -6,7 +6,9 @@ to a raw websockets sink over 127.0.0.1, with a Recorder on the client: once
 writing a file (``Recorder(path)``) and once in memory only (``Recorder()``).
 It prints the growth of the process's resident memory from just after the
 connection opened to the end, the wall time, and the CPU time per message.
-Run it with ``PYTHONPATH=/path/to/another/checkout`` to compare releases.
+Run each case in a fresh process (``--only file``, ``--only memory``) for
+the cleanest memory figures, and as a script with
+``PYTHONPATH=/path/to/another/checkout`` to compare releases.
 It never fails on a number.
 """
 
@@ -70,10 +72,12 @@ async def measure(messages: int, path: Path | None) -> dict[str, float]:
     }
 
 
-async def main(messages: int) -> None:
+async def main(messages: int, only: str | None) -> None:
     print(f"## Recorder memory over {messages:,} messages (nbws {nbws.__version__} from {Path(nbws.__file__).parent})")
     with tempfile.TemporaryDirectory() as tmp:
         for label, path in (("with a file", Path(tmp) / "r.jsonl"), ("in memory", None)):
+            if only is not None and (only == "file") != (path is not None):
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the in-memory cap warns once, as it should
                 result = await measure(messages, path)
@@ -86,7 +90,11 @@ async def main(messages: int) -> None:
 def cli() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.recorder_memory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000, help="messages to send (default 1,000,000)")
-    asyncio.run(main(parser.parse_args().messages))
+    parser.add_argument(
+        "--only", choices=("file", "memory"), help="one case (a fresh process per case measures memory best)"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.messages, args.only))
 
 
 if __name__ == "__main__":

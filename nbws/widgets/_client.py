@@ -45,10 +45,10 @@ class _ClientHooks:
         if plugin:
             text = f"plugin {plugin!r} raised {describe(error)}"
         elif phase in ("connect", "handshake"):
-            text = f"could not connect to {redact.url(conn.url)}: {redact.text(describe(error))}"
+            text = f"could not connect to {redact.url(conn.url)}: {describe(error)}"
         else:
             text = f"{conn.id} {phase} error: {describe(error)}"
-        self._panel.status.post("error", text)
+        self._panel.status.post("error", redact.text(text))
         self._panel.message_log._throttle.request()
 
     @hookimpl
