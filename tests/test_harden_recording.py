@@ -246,3 +246,23 @@ async def test_a_live_session_is_recorded_whole_to_the_file_with_a_small_window(
     assert [event.data for event in loaded.messages("send")] == [f"m{n}" for n in range(100)]
     assert len(loaded.messages("receive")) == 100
     rec.close()
+
+
+def test_appending_after_a_cut_at_any_byte_keeps_every_complete_event(tmp_path: Path) -> None:
+    events = [message(1, "ünï ✓"), message(2, b"\x00\xff"), message(3, "🎉")]
+    raw = nbws.Recording(events).save(tmp_path / "full.jsonl").read_bytes()
+    newlines = [index for index, byte in enumerate(raw) if byte == ord("\n")]
+    path = tmp_path / "cut.jsonl"
+    for offset in range(1, len(raw) + 1):
+        path.write_bytes(raw[:offset])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rec = nbws.Recorder(path)
+            rec.record(message(9, "after"))
+            rec.close()
+        complete = sum(1 for end in newlines[1:] if end <= offset)
+        loaded, warned = load_quietly(path)
+        assert list(loaded) == [*events[:complete], message(9, "after")], offset
+        assert warned == []
+        lost = not (offset in newlines or offset - 1 in newlines)
+        assert len(caught) == lost, (offset, [str(w.message) for w in caught])
