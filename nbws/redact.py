@@ -32,6 +32,7 @@ metadata: they are recorded as they are.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_HEADERS",
     "DEFAULT_PARAMS",
     "MASK",
+    "LogFilter",
     "Policy",
     "configure",
     "get_policy",
@@ -255,6 +257,48 @@ def configure(
     policy = replace(get_policy(), **changes)  # type: ignore[arg-type]
     set_policy(policy)
     return policy
+
+
+class LogFilter(logging.Filter):
+    """
+    A :mod:`logging` filter that redacts records with the current policy; it never drops one.
+
+    nbws puts one on the ``nbws`` logger and on websockets' ``websockets.client``
+    and ``websockets.server`` loggers, whose DEBUG lines show each handshake's
+    request line and headers (``> GET /?token=... HTTP/1.1``, ``> Authorization:
+    Bearer ...``). Add it to a handler of yours to redact what other libraries log::
+
+        handler.addFilter(nbws.redact.LogFilter())
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        policy = _policy
+        if not policy.enabled:
+            return True
+        msg, args = record.msg, record.args
+        if isinstance(msg, str) and isinstance(args, tuple):
+            strings = [arg for arg in args if isinstance(arg, str)]
+            if len(strings) == len(args) == 2 and msg.endswith("%s: %s"):
+                # websockets logs each handshake header as "> Name: value".
+                record.args = (strings[0], policy.header(strings[0], strings[1]))
+                return True
+            # A request target ("/feed?token=...", in websockets' "< GET %s HTTP/1.1") or a URL.
+            record.args = tuple(
+                policy.url(arg) if isinstance(arg, str) and ("?" in arg or "://" in arg) else arg for arg in args
+            )
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True  # logging reports the bad record itself
+        redacted = policy.text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_log_filter = LogFilter()
+for _name in ("nbws", "websockets.client", "websockets.server"):
+    logging.getLogger(_name).addFilter(_log_filter)
 
 
 def url(value: str) -> str:

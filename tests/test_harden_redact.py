@@ -143,6 +143,7 @@ def test_invalid_url_errors_do_not_quote_the_secret() -> None:
 async def test_no_artifact_of_a_session_holds_a_secret(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     token, api_key, cookie, wrong = (f"S3CRET{secrets.token_hex(6)}" for _ in range(4))
     caplog.set_level(logging.DEBUG, logger="nbws")
+    caplog.set_level(logging.DEBUG, logger="websockets")  # its DEBUG lines show every handshake line
     rec = nbws.Recorder(tmp_path / "session.jsonl")
     log = nbws.Logger(logging.DEBUG, path=tmp_path / "log.jsonl")
     message_log = nbws.MessageLog()
@@ -204,6 +205,9 @@ async def test_no_artifact_of_a_session_holds_a_secret(tmp_path: Path, caplog: p
     assert any("token=REDACTED" in text for text in shown)
     warned = [r.getMessage() for r in caplog.records if r.name == "nbws" and r.levelno == logging.WARNING]
     assert any("could not connect to" in text and "token=REDACTED" in text for text in warned), warned
+    handshakes = [r.getMessage() for r in caplog.records if r.name.startswith("websockets")]
+    assert "> Authorization: Bearer REDACTED" in handshakes and "> Cookie: sid=REDACTED" in handshakes
+    assert any(line.startswith("< GET /?token=REDACTED&api_key=REDACTED") for line in handshakes), handshakes
     for secret in (token, api_key, cookie, wrong):
         assert not [name for name, text in files.items() if secret in text], f"{secret} written to a file"
         assert not [text for text in shown if secret in text], f"{secret} shown"
@@ -297,3 +301,28 @@ async def test_the_panel_reconnects_with_the_secret_its_field_hides() -> None:
         assert edited.close_event is not None and edited.close_event.code == 1006
     finally:
         await server.stop()
+
+
+def test_the_log_filter_redacts_records_of_other_libraries_and_drops_none() -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    handler.addFilter(redact.LogFilter())
+    other = logging.getLogger("test_harden_redact.other")
+    other.addHandler(handler)
+    other.setLevel(logging.DEBUG)
+    try:
+        other.info("fetching %s", "https://api.example/v1?api_key=abc&q=1")
+        other.info("> %s: %s", "Authorization", "Bearer abc")
+        other.info("< %s %s %s", "GET", "/feed?token=abc", "HTTP/1.1")
+        other.info("nothing secret %d", 42)
+        other.info("%s", {"token": "abc"})  # not a URL or header: left as it is
+    finally:
+        other.removeHandler(handler)
+    assert [record.getMessage() for record in records] == [
+        "fetching https://api.example/v1?api_key=REDACTED&q=1",
+        "> Authorization: Bearer REDACTED",
+        "< GET /feed?token=REDACTED HTTP/1.1",
+        "nothing secret 42",
+        "{'token': 'abc'}",
+    ]
