@@ -5,7 +5,8 @@ A WebSocket URL often carries a credential (``wss://feed.example/?token=...``)
 and a handshake an ``Authorization`` or ``Cookie`` header. Wherever nbws
 writes or shows a URL or a header, it applies the current :class:`Policy`
 first: the Recorder's JSON lines and HAR files (``url``, ``queryString``),
-the Logger's records and file, the ``nbws`` logger, error messages and
+the Logger's records and file, the ``nbws`` logger and websockets' DEBUG
+lines of each handshake (through :class:`LogFilter`), error messages and
 events, ``repr()`` of endpoints, the MessageLog rows and the client panel's
 URL field, and so a notebook's saved outputs. The endpoints themselves keep
 the real URL: only what is written or shown is redacted::
