@@ -25,6 +25,8 @@ import nbformat
 import pytest
 from _waits import until
 from conftest import timeout
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nbclient import NotebookClient
 
 import nbws
@@ -326,3 +328,19 @@ def test_the_log_filter_redacts_records_of_other_libraries_and_drops_none() -> N
         "nothing secret 42",
         "{'token': 'abc'}",
     ]
+
+
+NAME = st.sampled_from(["token", "Access_Token", "api_key", "key", "room", "user", "q", "tok", "secret"])
+VALUE = st.text(st.sampled_from("abcXYZ019-._~%+"), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(NAME, VALUE), max_size=6), st.booleans())
+def test_a_redacted_url_keeps_every_pair_but_secret_values(pairs: list[tuple[str, str]], password: bool) -> None:
+    userinfo = "me:pa55word@" if password else ""
+    url = f"wss://{userinfo}feed.example:8443/live?" + "&".join(f"{name}={value}" for name, value in pairs)
+    shown = redact.url(url)
+    base, _, query = shown.partition("?")
+    assert base == ("wss://me:REDACTED@feed.example:8443/live" if password else "wss://feed.example:8443/live")
+    expected = [(n, "REDACTED" if n.lower() in redact.DEFAULT_PARAMS else v) for n, v in pairs]
+    assert [tuple(part.split("=", 1)) for part in query.split("&")] == (expected or [("",)])
