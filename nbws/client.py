@@ -21,6 +21,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.uri import parse_uri
 
+from . import redact
 from ._connection import CONNECTING, DEFAULT_MAX_BUFFERED, DEFAULT_RECV_BUFFER, BaseConnection
 from ._events import describe
 from ._loop import detached, get_loop
@@ -91,16 +92,17 @@ def _reconnect_policy(value: object) -> Reconnect | None:
 def _check_url(url: object) -> str:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'ws://127.0.0.1:8765/', not {type(url).__name__}")
+    shown = redact.url(url)  # error messages end up in logs and saved outputs
     if "#" in url:
-        raise InvalidURLError(f"{url!r} has a fragment (#...), which WebSocket URLs cannot have")
+        raise InvalidURLError(f"{shown!r} has a fragment (#...), which WebSocket URLs cannot have")
     if _UNSAFE_URL.search(url):
         # They would end up raw in the request line (RFC 7230 section 3.1.1), which the server cannot parse.
-        raise InvalidURLError(f"{url!r} contains a space or a control character: percent-encode it (a space is %20)")
+        raise InvalidURLError(f"{shown!r} contains a space or a control character: percent-encode it (a space is %20)")
     try:
         parse_uri(url)
     except (InvalidURI, ValueError) as exc:
         raise InvalidURLError(
-            f"{url!r} is not a valid WebSocket URL: use ws://host:port/path or wss://... ({exc})"
+            f"{shown!r} is not a valid WebSocket URL: use ws://host:port/path or wss://... ({redact.text(str(exc))})"
         ) from None
     return url
 
@@ -310,7 +312,7 @@ class WebSocket(BaseConnection):
         return True
 
     def _connect_failure(self, exc: BaseException) -> tuple[str, str]:
-        where = f"could not connect to {self.url}"
+        where = f"could not connect to {redact.url(self.url)}"
         if isinstance(exc, InvalidStatus):
             response = exc.response
             return (
@@ -318,7 +320,7 @@ class WebSocket(BaseConnection):
                 f"{where}: the server rejected the handshake with HTTP {response.status_code} {response.reason_phrase}",
             )
         if isinstance(exc, InvalidHandshake):
-            return "handshake", f"{where}: invalid handshake: {exc}"
+            return "handshake", f"{where}: invalid handshake: {redact.text(str(exc))}"
         if isinstance(exc, socket.gaierror):
             host = parse_uri(self.url).host
             return "connect", f"{where}: cannot resolve host {host!r} ({exc.strerror})"
@@ -327,7 +329,7 @@ class WebSocket(BaseConnection):
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
             timeout = self._connect_options["open_timeout"]
             return "connect", f"{where}: no answer within open_timeout={timeout}s"
-        return "connect", f"{where}: {describe(exc)}"
+        return "connect", f"{where}: {redact.text(describe(exc))}"
 
     def _open_failure(self) -> Exception:
         if self.last_error is not None:
@@ -346,7 +348,7 @@ class WebSocket(BaseConnection):
         return dict(ws.response.headers.raw_items())
 
     def __repr__(self) -> str:
-        return f"<WebSocket {self.id} {self.url} {self._state.name}>"
+        return f"<WebSocket {self.id} {redact.url(self.url)} {self._state.name}>"
 
     def panel(self) -> ClientPanel:
         """The :class:`nbws.ClientPanel` showing this client, made on first use; a cell ending with ``ws`` shows it."""

@@ -12,9 +12,16 @@ until you decide::
 
 A held message stops only its own connection, in its own direction (the
 hooks of one connection run in its own tasks): other connections, and the
-other direction of the same one, go on. A message whose connection closes
-while it is held is forwarded, and so are all held messages when the
-intercept is stopped; ``timeout`` forwards each one after that many seconds.
+other direction of the same one, go on.
+
+Nothing waits forever behind a held message. When its connection starts
+closing (``close()``, the panel's Disconnect button, ``server.stop()``) or
+the peer closes it, the message is released at once: forwarded, with
+``reason`` ``"closing"`` or ``"closed"``. A message sent before ``close()``
+is thus written before the close frame, as the browser writes every message
+sent before ``close()``; call :meth:`Intercept.drop_all` first to close
+without sending what is held. All held messages are forwarded too when the
+intercept is stopped, and ``timeout`` forwards each one after that many seconds.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._builtins import plugin_name
-from ._connection import BaseConnection
+from ._connection import OPEN, BaseConnection
 from ._events import Direction, Message, Watchers
 from ._loop import Pending, get_loop
 from ._plugins import hookimpl
@@ -43,6 +50,10 @@ logger = logging.getLogger("nbws")
 Decision = Literal["forward", "edit", "drop"]
 _ids = itertools.count(1)
 
+# How often a held message checks whether its connection started closing. close() changes the
+# ready state at once but queues its close frame behind the held message, and no hook tells.
+_CLOSING_POLL = 0.02
+
 
 class Held:
     """
@@ -55,8 +66,10 @@ class Held:
         conn: Its connection.
         since: When it was held (seconds since the epoch).
         decision: ``"forward"``, ``"edit"`` or ``"drop"`` once decided, else None.
-        reason: Why it was released without a decision of yours
-            (``"closed"``, ``"timeout"``, ``"stopped"``), else None.
+        reason: Why it was released without a decision of yours: its
+            connection started closing (``"closing"``) or was closed by the
+            peer (``"closed"``), ``"timeout"``, or the intercept was
+            ``"stopped"``; else None.
     """
 
     __slots__ = ("_future", "_intercept", "conn", "decision", "id", "message", "reason", "since")
@@ -118,6 +131,12 @@ class Held:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+async def _until_closing(conn: BaseConnection) -> None:
+    """Return once ``conn`` is no longer open: its close started, here or in another task."""
+    while conn.ready_state is OPEN:
+        await asyncio.sleep(_CLOSING_POLL)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -301,21 +320,30 @@ class Intercept:
         self._held.append(held)
         self.counts["held"] += 1
         self._notify()
-        closing: asyncio.Future[Any] | None = None
+        # A connection that closes, or starts closing, while its message is held must still finish closing.
+        closing = asyncio.ensure_future(_until_closing(conn))
+        closed: asyncio.Future[Any] | None = None
         ws = conn._ws
         if ws is not None:
-            # A connection that closes while its message is held must still finish closing.
-            closing = asyncio.ensure_future(ws.wait_closed())
+            closed = asyncio.ensure_future(ws.wait_closed())
         try:
-            waiting: set[asyncio.Future[Any]] = {held._future}
-            if closing is not None:
-                waiting.add(closing)
+            waiting: set[asyncio.Future[Any]] = {held._future, closing}
+            if closed is not None:
+                waiting.add(closed)
             await asyncio.wait(waiting, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
             if not held.decided:
-                held._decide("forward", "closed" if closing is not None and closing.done() else "timeout")
+                if closed is not None and closed.done():
+                    held._decide("forward", "closed")
+                else:
+                    held._decide("forward", "closing" if closing.done() else "timeout")
         finally:
-            if closing is not None and not closing.done():
-                closing.cancel()
+            for task in (closing, closed):
+                if task is not None and not task.done():
+                    task.cancel()
+            if not held.decided:
+                # Cancelled: the connection's task ended under it. The message goes on as it is
+                # (a reconnecting client still sends it); it must not stay undecided.
+                held._decide("forward", "closed")
             if held in self._held:
                 self._held.remove(held)
             if held.decision is not None:

@@ -14,7 +14,8 @@ logs lines such as::
     INFO nbws.events: c1 close 1000 'bye' (clean)
 
 Each record also carries the event as a dict in ``record.nbws_event``, for
-handlers that want structure.
+handlers that want structure. URLs and error texts are redacted first with
+the policy of :mod:`nbws.redact` (``?token=REDACTED``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import redact
 from ._builtins import plugin_name, url_of
 from ._events import Message, describe
 from ._plugins import hookimpl
@@ -153,9 +155,8 @@ class Logger:
     @hookimpl
     def nbws_server_start(self, server: Server) -> None:
         """Log a server that starts listening (hook)."""
-        self._emit(
-            "server listening on %s", (server.url,), {"time": _time.time(), "event": "listening", "url": server.url}
-        )
+        url = redact.url(server.url)
+        self._emit("server listening on %s", (url,), {"time": _time.time(), "event": "listening", "url": url})
 
     @hookimpl
     def nbws_server_stop(self, server: Server) -> None:
@@ -166,7 +167,7 @@ class Logger:
     @hookimpl
     def nbws_open(self, conn: BaseConnection) -> None:
         """Log the opening of ``conn`` (hook)."""
-        url = url_of(conn)
+        url = redact.url(url_of(conn))
         self._emit(
             "%s open %s",
             (conn.id, url),
@@ -204,7 +205,7 @@ class Logger:
     def nbws_error(self, conn: BaseConnection | None, error: BaseException, phase: str, plugin: str | None) -> None:
         """Log an error (hook)."""
         who = conn.id if conn is not None else "server"
-        text = describe(error)
+        text = redact.text(describe(error))
         by = f" in plugin {plugin!r}" if plugin else ""
         self._emit(
             "%s error (%s)%s: %s",

@@ -26,13 +26,16 @@ The JSON-lines format, version 1::
     {"type": "error", "time": ..., "connection": "c1", "role": "client", "phase": "receive", "error": "...", "plugin": null}
 
 The first line is a header naming the format and its version. Loading never
-executes anything: it only parses JSON.
+executes anything: it only parses JSON. URLs and error texts are written
+redacted with the policy of :mod:`nbws.redact` (``?token=REDACTED``), in
+memory as in files; message payloads are recorded as they are.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import datetime as _dt
 import heapq
 import importlib
@@ -49,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import parse_qsl
 
+from . import redact
 from ._builtins import plugin_name, url_of
 from ._connection import OPEN
 from ._events import Direction, Message, Watchers, describe
@@ -77,7 +81,11 @@ _CONTROL_OPCODES = (0, 8, 9, 10)  # continuation, close, ping, pong: not message
 
 
 class RecordingWarning(UserWarning):
-    """A recording loaded, but not all of it: its last line was cut short (a crash while writing)."""
+    """
+    Not everything was kept: a recording loaded without its last line, which
+    a crash cut short, or a :class:`Recorder` without a file started
+    discarding its oldest events from memory.
+    """
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,8 @@ class RecordedEvent:
         original: For a message a transform changed, the data before the change.
         dropped: True for a message a transform dropped (never sent or delivered).
         replayed: True for a message re-sent by :func:`nbws.replay`.
-        url: For an open event, the URL of the connection.
+        url: For an open event, the URL of the connection, redacted (see
+            :mod:`nbws.redact`): recorded, loaded and written that way.
         code, reason, was_clean: For a close event.
         phase, error, plugin: For an error event: where it happened, what
             went wrong, and the plugin at fault (for phase ``"plugin"``).
@@ -181,14 +190,14 @@ class RecordedEvent:
             if self.replayed:
                 obj["replayed"] = True
         elif kind == "open":
-            obj["url"] = self.url
+            obj["url"] = redact.url(self.url)
         elif kind == "close":
             obj["code"] = self.code
             obj["reason"] = self.reason
             obj["was_clean"] = self.was_clean
         else:
             obj["phase"] = self.phase
-            obj["error"] = self.error
+            obj["error"] = redact.text(self.error)
             obj["plugin"] = self.plugin
         return obj
 
@@ -230,7 +239,7 @@ class RecordedEvent:
                 _bool(obj, "replayed"),
             )
         if kind == "open":
-            return cls("open", when, connection, role, url=_string(obj, "url", ""))
+            return cls("open", when, connection, role, url=redact.url(_string(obj, "url", "")))
         if kind == "close":
             code = obj.get("code")
             if not isinstance(code, int) or isinstance(code, bool):
@@ -268,7 +277,7 @@ class RecordedEvent:
             return f"<RecordedEvent {where}close {self.code} {self.reason!r}>"
         if self.type == "error":
             return f"<RecordedEvent {where}error {self.phase}: {self.error}>"
-        return f"<RecordedEvent {where}open {self.url}>"
+        return f"<RecordedEvent {where}open {redact.url(self.url)}>"
 
 
 def _encode(data: str | bytes) -> tuple[int, str]:
@@ -292,11 +301,30 @@ def _decode(obj: dict[str, Any], opcode_key: str, data_key: str) -> str | bytes:
         raise RecordingError(f"{data_key!r} of a binary message (opcode 2) is not valid base64") from None
 
 
+# The times a recording may hold: from the epoch to the last second datetime can show (year 9999).
+# NaN, infinities and absurd values would make to_har(), to_dataframe() and timed replays fail or wait forever.
+_MAX_TIME = 253402300799.0
+
+
+def _time_value(value: object) -> float | None:
+    """``value`` as a time in seconds since the epoch, or None if it is not a plausible one."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        when = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return when if 0.0 <= when <= _MAX_TIME else None  # False for NaN too
+
+
 def _number(obj: dict[str, Any], key: str) -> float:
     value = obj.get(key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise RecordingError(f"{key!r} must be a number of seconds since the epoch, not {value!r}")
-    return float(value)
+    when = _time_value(value)
+    if when is None:
+        raise RecordingError(
+            f"{key!r} must be a number of seconds since the epoch, from 0 to {_MAX_TIME:.0f} (year 9999), not {value!r}"
+        )
+    return when
 
 
 def _string(obj: dict[str, Any], key: str, default: str) -> str:
@@ -321,6 +349,15 @@ def _json_type(value: object) -> str:
         if isinstance(value, kind):
             return name
     return "a number" if isinstance(value, (int, float)) else type(value).__name__
+
+
+_HEADER_START = b'{"format":"' + FORMAT.encode() + b'"'
+
+
+def _is_cut_header(line: bytes) -> bool:
+    """Whether ``line`` is the start of a header line as a :class:`Recorder` writes it, cut short."""
+    line = line.rstrip(b"\r")
+    return bool(line) and (_HEADER_START.startswith(line) or line.startswith(_HEADER_START))
 
 
 def _header() -> dict[str, Any]:
@@ -494,9 +531,12 @@ class Recording(Sequence[RecordedEvent]):
 
         A HAR file contributes its WebSocket entries (those with
         ``_webSocketMessages``, as Chrome exports them); other entries are
-        skipped. A JSON-lines file whose last line was cut short (a crash
-        while writing) loads up to the last complete event, with a
-        :class:`RecordingWarning`.
+        skipped. A JSON-lines file is decoded line by line: one whose last
+        line was cut short (a crash while writing, even inside a UTF-8
+        character) loads every complete event before it, with a
+        :class:`RecordingWarning`; a complete last line that only lacks its
+        newline is loaded. Times must be seconds since the epoch, from 0 to
+        the year 9999 (no NaN or infinity).
 
         Raises:
             nbws.RecordingError: (a ValueError) naming the file and the line,
@@ -505,25 +545,35 @@ class Recording(Sequence[RecordedEvent]):
         """
         path = Path(path)
         raw = path.read_bytes()
+        if raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        stripped = raw.lstrip()
+        if not stripped:
+            raise RecordingError(f"{path}: the file is empty: it is neither an nbws recording nor a HAR file")
+        first_line, newline, _ = stripped.partition(b"\n")
         try:
-            text = raw.decode("utf-8-sig")
+            first = json.loads(first_line)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            first = None
+        if isinstance(first, dict) and "format" in first:
+            return cls._from_lines(raw, path)
+        if first is None and not newline and _is_cut_header(first_line):
+            warnings.warn(
+                f"{path}, line 1: the file ends inside its header line (the recording process stopped "
+                f"while writing it); it holds no events",
+                RecordingWarning,
+                stacklevel=2,
+            )
+            return cls()
+        if isinstance(first, dict) and "log" not in first:
+            _check_header(first, f"{path}, line 1")  # JSON lines without a header: say so
+        if stripped[:1] != b"{":
+            raise RecordingError(f"{path}, line 1: neither an nbws recording (JSON lines) nor a HAR file (JSON)")
+        try:
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = raw[: exc.start].count(b"\n") + 1
             raise RecordingError(f"{path}, line {line}: not valid UTF-8") from None
-        stripped = text.lstrip()
-        if not stripped:
-            raise RecordingError(f"{path}: the file is empty: it is neither an nbws recording nor a HAR file")
-        first_line = stripped.split("\n", 1)[0]
-        try:
-            first = json.loads(first_line)
-        except (ValueError, RecursionError):
-            first = None
-        if isinstance(first, dict) and "format" in first:
-            return cls._from_lines(text, path)
-        if isinstance(first, dict) and "log" not in first:
-            _check_header(first, f"{path}, line 1")  # JSON lines without a header: say so
-        if stripped[0] != "{":
-            raise RecordingError(f"{path}, line 1: neither an nbws recording (JSON lines) nor a HAR file (JSON)")
         try:
             document = json.loads(text)
         except (ValueError, RecursionError) as exc:
@@ -531,9 +581,10 @@ class Recording(Sequence[RecordedEvent]):
         return cls.from_har(document, source=str(path))
 
     @classmethod
-    def _from_lines(cls, text: str, path: Path) -> Recording:
-        lines = text.split("\n")
-        complete = text.endswith("\n")
+    def _from_lines(cls, raw: bytes, path: Path) -> Recording:
+        # Each line is decoded by itself: a character cut in two by a crash spoils only its own line.
+        lines = raw.split(b"\n")
+        complete = raw.endswith(b"\n")
         events: list[RecordedEvent] = []
         header_seen = False
         for number, line in enumerate(lines, 1):
@@ -541,7 +592,7 @@ class Recording(Sequence[RecordedEvent]):
                 continue
             last = number == len(lines)
             try:
-                obj = json.loads(line)
+                obj = json.loads(line.decode("utf-8"))
             except (ValueError, RecursionError) as exc:
                 if last and not complete:
                     warnings.warn(
@@ -551,6 +602,8 @@ class Recording(Sequence[RecordedEvent]):
                         stacklevel=3,
                     )
                     break
+                if isinstance(exc, UnicodeDecodeError):
+                    raise RecordingError(f"{path}, line {number}: not valid UTF-8") from None
                 raise RecordingError(f"{path}, line {number}: invalid JSON: {_json_error(exc)}") from None
             if not header_seen:
                 _check_header(obj, f"{path}, line {number}")
@@ -738,7 +791,10 @@ def _parse_datetime(value: object, where: str) -> float:
         raise RecordingError(f"{where}.startedDateTime is not an ISO 8601 date: {value!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return moment.timestamp()
+    when = _time_value(moment.timestamp())
+    if when is None:
+        raise RecordingError(f"{where}.startedDateTime is before 1970: {value!r}")
+    return when
 
 
 def _har_entry_events(entry: dict[str, Any], frames: list[Any], index: int, where: str) -> list[RecordedEvent]:
@@ -763,15 +819,18 @@ def _har_entry_events(entry: dict[str, Any], frames: list[Any], index: int, wher
         kind = frame.get("type")
         if kind not in ("send", "receive", "error"):
             raise RecordingError(f"{here}.type must be 'send', 'receive' or 'error', not {kind!r}")
-        when = frame.get("time")
-        if not isinstance(when, (int, float)) or isinstance(when, bool):
-            raise RecordingError(f"{here}.time must be a number of seconds since the epoch, not {when!r}")
+        when = _time_value(frame.get("time"))
+        if when is None:
+            raise RecordingError(
+                f"{here}.time must be a number of seconds since the epoch, from 0 to {_MAX_TIME:.0f} "
+                f"(year 9999), not {frame.get('time')!r}"
+            )
         data = frame.get("data", "")
         if not isinstance(data, str):
             raise RecordingError(f"{here}.data must be a string, not {_json_type(data)}")
         opcode = frame.get("opcode")
         if kind == "error":
-            events.append(RecordedEvent("error", float(when), connection, role, phase="receive", error=data))
+            events.append(RecordedEvent("error", when, connection, role, phase="receive", error=data))
             continue
         if not isinstance(opcode, int) or isinstance(opcode, bool):
             raise RecordingError(f"{here}.opcode must be an integer (1 text, 2 binary), not {opcode!r}")
@@ -786,7 +845,7 @@ def _har_entry_events(entry: dict[str, Any], frames: list[Any], index: int, wher
         events.append(
             RecordedEvent(
                 "message",
-                float(when),
+                when,
                 connection,
                 role,
                 kind,
@@ -800,9 +859,15 @@ def _har_entry_events(entry: dict[str, Any], frames: list[Any], index: int, wher
         opened = _parse_datetime(entry.get("startedDateTime"), where)
     else:
         opened = events[0].time
-    if isinstance(extra.get("openTime"), (int, float)):
-        opened = float(extra["openTime"])
-    events.insert(0, RecordedEvent("open", opened, connection, role, url=url))
+    if extra.get("openTime") is not None:
+        open_time = _time_value(extra["openTime"])
+        if open_time is None:
+            raise RecordingError(
+                f"{where}._nbws.openTime must be a number of seconds since the epoch, from 0 to {_MAX_TIME:.0f} "
+                f"(year 9999), not {extra['openTime']!r}"
+            )
+        opened = open_time
+    events.insert(0, RecordedEvent("open", opened, connection, role, url=redact.url(url)))
     close = extra.get("close")
     if close is not None:
         try:
@@ -824,7 +889,7 @@ def _har_entry(connection: str, events: list[RecordedEvent]) -> dict[str, Any]:
     opened = next((event for event in events if event.type == "open"), None)
     closed = next((event for event in reversed(events) if event.type == "close"), None)
     role = events[0].role
-    url = opened.url if opened else ""
+    url = redact.url(opened.url) if opened else ""
     frames: list[dict[str, Any]] = []
     for event in events:
         if event.type == "message" and not event.dropped:
@@ -837,12 +902,13 @@ def _har_entry(connection: str, events: list[RecordedEvent]) -> dict[str, Any]:
                 frame["_replayed"] = True
             frames.append(frame)
         elif event.type == "error":
-            frames.append({"type": "error", "time": event.time, "opcode": -1, "data": event.error})
+            frames.append({"type": "error", "time": event.time, "opcode": -1, "data": redact.text(event.error)})
     start = opened.time if opened else events[0].time
     end = closed.time if closed else events[-1].time
     query = []
     if "?" in url:
-        query = [{"name": k, "value": v} for k, v in parse_qsl(url.split("?", 1)[1], keep_blank_values=True)]
+        pairs = redact.query(parse_qsl(url.split("?", 1)[1], keep_blank_values=True))
+        query = [{"name": k, "value": v} for k, v in pairs]
     extra: dict[str, Any] = {"connection": connection, "role": role, "openTime": start}
     if closed is not None:
         extra["close"] = {
@@ -890,6 +956,28 @@ def _har_entry(connection: str, events: list[RecordedEvent]) -> dict[str, Any]:
 # -------------------------------------------------------------------------
 
 
+def _limit(name: str, value: float | None, default: int) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
+        raise ValueError(f"{name} must be a positive number (math.inf for no limit), not {value!r}")
+    return value
+
+
+def _payload(event: RecordedEvent) -> int:
+    """Roughly what an event holds in memory beyond itself: its payload's length."""
+    size = len(event.data) if event.data is not None else 0
+    return size + len(event.original) if event.original is not None else size
+
+
+def _complete_line(line: bytes) -> bool:
+    """Whether ``line`` (without its newline) is a whole JSON object, as each line of a recording is."""
+    try:
+        return isinstance(json.loads(line.decode("utf-8")), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
 def _drop_cut_line(path: Path) -> None:
     """Before appending to a recording, remove a last line a crash cut short (it would end up in the middle)."""
     with path.open("rb+") as f:
@@ -905,6 +993,12 @@ def _drop_cut_line(path: Path) -> None:
                 break
             position = start
         if position == end:
+            return
+        f.seek(position)
+        if _complete_line(f.read(end - position)):
+            # Only its newline is missing: keep the event, end its line.
+            f.seek(end)
+            f.write(b"\n")
             return
         f.truncate(position)
     warnings.warn(
@@ -939,19 +1033,46 @@ class Recorder:
         fsync: Also ``os.fsync`` after each event: survives a power cut, at
             a cost of about a millisecond per event.
         active: Start recording at once (else call :meth:`start`).
+        keep: How many of the latest events :attr:`recording` holds in memory
+            (``math.inf``: all). By default 10,000 with a ``path`` (the file
+            has every event) and 100,000 without one.
+        keep_bytes: How many payload bytes (characters for text) those events
+            may hold (``math.inf``: no limit). By default 16 MiB with a
+            ``path`` and 128 MiB without one.
+
+    Memory stays bounded: once :attr:`recording` holds more than ``keep``
+    events or ``keep_bytes`` of payload, its oldest quarter is discarded
+    from memory (:attr:`discarded` counts them). With a ``path`` the file
+    still has every event (``nbws.Recording.load(rec.path)`` reads them all
+    back); without one they are lost, and the first discard says so with a
+    :class:`RecordingWarning`: give a ``path`` to record long sessions.
 
     Attributes:
-        recording: The :class:`Recording` of everything recorded, growing as
-            events come.
+        recording: The :class:`Recording` of the latest events recorded,
+            growing as events come (see ``keep``).
         path: The file, or None.
         counts: Events recorded by kind: ``open``, ``send``, ``receive``,
-            ``close``, ``error``.
+            ``close``, ``error`` (discarded ones included).
+        discarded: How many events were discarded from :attr:`recording`.
     """
 
-    def __init__(self, path: PathLike | None = None, *, fsync: bool = False, active: bool = True) -> None:
+    def __init__(
+        self,
+        path: PathLike | None = None,
+        *,
+        fsync: bool = False,
+        active: bool = True,
+        keep: float | None = None,
+        keep_bytes: float | None = None,
+    ) -> None:
         self.__name__ = plugin_name("recorder")
         self.path: Path | None = Path(path) if path is not None else None
         self.fsync = fsync
+        on_disk = self.path is not None
+        self.keep = _limit("keep", keep, 10_000 if on_disk else 100_000)
+        self.keep_bytes = _limit("keep_bytes", keep_bytes, (16 if on_disk else 128) * 2**20)
+        self.discarded = 0
+        self._kept_bytes = 0
         self.recording = Recording()
         self.counts: dict[str, int] = {"open": 0, "send": 0, "receive": 0, "close": 0, "error": 0}
         self._active = active
@@ -980,6 +1101,9 @@ class Recorder:
             obj = json.loads(first)
         except (ValueError, RecursionError):
             obj = None
+        if obj is None and not first.endswith(b"\n") and _is_cut_header(first):
+            _drop_cut_line(path)  # a crash while writing the header: start the file again
+            return
         _check_header(obj, f"{path}, line 1")
         _drop_cut_line(path)
 
@@ -1021,7 +1145,17 @@ class Recorder:
         return [conn for conn in self._live.values() if conn.ready_state is OPEN]
 
     def save_har(self, path: PathLike) -> Path:
-        """Write what was recorded as a HAR file (see :meth:`Recording.to_har`)."""
+        """
+        Write what was recorded as a HAR file (see :meth:`Recording.to_har`).
+
+        Once events were discarded from memory (see ``keep``), a recorder with
+        a ``path`` writes everything its file holds instead.
+        """
+        if self.discarded and self.path is not None:
+            with self._lock:
+                if self._file is not None:
+                    self._file.flush()
+            return Recording.load(self.path).to_har(path)
         return self.recording.to_har(path)
 
     def watch(self, callback: Callable[[RecordedEvent | None], None]) -> None:
@@ -1043,6 +1177,9 @@ class Recorder:
     def record(self, event: RecordedEvent) -> None:
         """Record one event: add it to :attr:`recording` and append it to the file."""
         self.recording.append(event)
+        self._kept_bytes += _payload(event)
+        if len(self.recording) > self.keep or self._kept_bytes > self.keep_bytes:
+            self._discard()
         key = event.direction if event.type == "message" else event.type
         assert key is not None
         self.counts[key] += 1
@@ -1059,6 +1196,27 @@ class Recorder:
                 if self.fsync:
                     os.fsync(f.fileno())
         self._notify(event)
+
+    def _discard(self) -> None:
+        """Discard the oldest events from memory, down to three quarters of the limits (one cheap cut)."""
+        events = self.recording._events
+        count = len(events) - int(self.keep * 3 / 4) if len(events) > self.keep else 0
+        freed = sum(_payload(event) for event in events[:count])
+        target = self.keep_bytes * 3 / 4
+        while self._kept_bytes - freed > target and count < len(events):
+            freed += _payload(events[count])
+            count += 1
+        del events[:count]
+        self._kept_bytes -= freed
+        if not self.discarded and self.path is None:
+            warnings.warn(
+                f"{self.__name__} records in memory only and holds at most {self.keep:g} events and "
+                f"{self.keep_bytes:g} payload bytes: the oldest are discarded from now on. Give it a path= "
+                f"to keep every event in a file, or raise keep= / keep_bytes=",
+                RecordingWarning,
+                stacklevel=2,
+            )
+        self.discarded += count
 
     def _open(self) -> Any:
         assert self.path is not None
@@ -1077,7 +1235,7 @@ class Recorder:
         """Record the opening of ``conn`` (hook)."""
         self._live[conn.id] = conn
         if self._active:
-            self.record(RecordedEvent("open", _time.time(), conn.id, conn.role, url=url_of(conn)))
+            self.record(RecordedEvent("open", _time.time(), conn.id, conn.role, url=redact.url(url_of(conn))))
 
     @hookimpl
     def nbws_message_sent(self, conn: BaseConnection, message: Message) -> None:
@@ -1111,7 +1269,7 @@ class Recorder:
                     conn.id if conn is not None else "",
                     conn.role if conn is not None else "server",
                     phase=phase,
-                    error=describe(error),
+                    error=redact.text(describe(error)),
                     plugin=plugin,
                 )
             )

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import ipywidgets as widgets
 
+from . import redact
 from ._builtins import url_of
 from ._connection import OPEN, BaseConnection
 from ._loop import running_loop
@@ -87,7 +88,7 @@ def _describe(event: RecordedEvent, start: float | None) -> str:
 
 
 def _connection_label(conn: BaseConnection) -> str:
-    return f"{conn.id} ({conn.role} {url_of(conn)})"
+    return f"{conn.id} ({conn.role} {redact.url(url_of(conn))})"
 
 
 class _Panel(widgets.VBox):  # type: ignore[misc]
@@ -503,8 +504,11 @@ class RecorderPanel(_Panel):
         if not name:
             raise ValueError("enter a file name for the HAR file")
         written = self.recorder.save_har(name)
-        count = len(self.recorder.recording.messages())
-        self._say(f"saved {count} messages to {written}")
+        recorder = self.recorder
+        if recorder.discarded and recorder.path is not None:
+            self._say(f"saved everything {recorder.path} holds to {written}")
+        else:
+            self._say(f"saved {len(recorder.recording.messages())} messages to {written}")
         return written
 
     def refresh(self) -> None:
@@ -516,7 +520,8 @@ class RecorderPanel(_Panel):
         self.file_label.value = f"to <code>{_escape(where)}</code>"
         counts = recorder.counts
         parts = " · ".join(f"{name} {counts[name]}" for name in ("open", "send", "receive", "close", "error"))
-        self.counts_label.value = f"{len(recorder.recording)} events: {parts}"
+        held = f" ({recorder.discarded} older ones no longer in memory)" if recorder.discarded else ""
+        self.counts_label.value = f"{len(recorder.recording)} events{held}: {parts}"
         self.replay.refresh()
 
 

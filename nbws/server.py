@@ -77,7 +77,9 @@ class Request:
         # urlsplit() would read "//host/x" as a host and the path "/x".
         path, _, query = raw.path.partition("?")
         self.path = path
-        self.query = dict(parse_qsl(query))
+        self.query: dict[str, str] = {}
+        for name, value in parse_qsl(query):
+            self.query.setdefault(name, value)  # the first value of each, as documented
         self.headers = raw.headers
         self.remote_address = remote_address
         self.rejected: tuple[int, str] | None = None
@@ -494,9 +496,9 @@ class Server:
         assert self._token is not None
         given = request.query.get("token")
         if given is None:
-            auth = request.headers.get("Authorization", "")
-            if auth.startswith("Bearer "):
-                given = auth[len("Bearer ") :]
+            scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 section 11.1)
+                given = credentials.strip()
         return given is not None and hmac.compare_digest(given.encode(), self._token.encode())
 
     async def _handle(self, ws: ServerConnection) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .. import redact
 from .._connection import CLOSED, CLOSING, CONNECTING, OPEN
 from .._events import describe
 from .._plugins import hookimpl
@@ -44,15 +45,16 @@ class _ClientHooks:
         if plugin:
             text = f"plugin {plugin!r} raised {describe(error)}"
         elif phase in ("connect", "handshake"):
-            text = f"could not connect to {conn.url}: {describe(error)}"
+            text = f"could not connect to {redact.url(conn.url)}: {describe(error)}"
         else:
             text = f"{conn.id} {phase} error: {describe(error)}"
-        self._panel.status.post("error", text)
+        self._panel.status.post("error", redact.text(text))
         self._panel.message_log._throttle.request()
 
     @hookimpl
     def nbws_open(self, conn: Any) -> None:
-        self._panel.status.post("info", f"connected to {conn.url}" + (f" ({conn.protocol})" if conn.protocol else ""))
+        url = redact.url(conn.url)
+        self._panel.status.post("info", f"connected to {url}" + (f" ({conn.protocol})" if conn.protocol else ""))
 
     @hookimpl
     def nbws_close(self, code: int, reason: str, was_clean: bool) -> None:
@@ -242,10 +244,14 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
         old = self._ws
         if old is not None and old.ready_state in (CONNECTING, OPEN, CLOSING):
             what = {CONNECTING: "still connecting to", OPEN: "already connected to", CLOSING: "still closing"}
-            raise InvalidStateError(f"{old.id} is {what[old.ready_state]} {old.url}: click Disconnect first")
+            raise InvalidStateError(
+                f"{old.id} is {what[old.ready_state]} {redact.url(old.url)}: click Disconnect first"
+            )
+        if old is not None and url == redact.url(old.url):
+            url = old.url  # the field shows the URL redacted: connect again with its secrets
         ws = self._new_ws(url, old)
         self._bind(ws)
-        self.status.info(f"connecting to {url}")
+        self.status.info(f"connecting to {redact.url(url)}")
         self.refresh()
         return ws
 
@@ -290,7 +296,7 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
             if self._hooks in old.plugins:
                 old.plugins.unregister(self._hooks)
         self._ws = ws
-        self.url.value = ws.url
+        self.url.value = redact.url(ws.url)  # widget state is saved with the notebook
         self.message_log.attach(ws)
         ws.plugins.register(self._hooks, name=f"nbws.widgets.client-{id(self)}")
         ws._panel = self  # type: ignore[attr-defined]
@@ -387,5 +393,5 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         ws = self._ws
-        shown = f"{ws.id} {ws.url}" if ws is not None else (self.url.value or "no client")
+        shown = f"{ws.id} {redact.url(ws.url)}" if ws is not None else (redact.url(self.url.value) or "no client")
         return f"<ClientPanel {shown} {self.state}>"

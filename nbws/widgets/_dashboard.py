@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .. import redact
 from .._plugins import plugins as global_plugins
 from ..client import WebSocket
 from ..server import Server
@@ -143,7 +144,7 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         clients = f" · {count} client{'s' if count != 1 else ''}" if state == "listening" else ""
         client_state = client.state
         client_label = "not connected" if client_state == "idle" else client_state
-        client_where = html.escape(f"{ws.id} → {ws.url}") if ws is not None else ""
+        client_where = html.escape(f"{ws.id} → {redact.url(ws.url)}") if ws is not None else ""
         self.header.value = (
             f'<span class="nbws-title">Server</span> {badge(state)} <code class="nbws-url">{where}</code>{clients}'
             f'&emsp;&emsp;<span class="nbws-title">Client</span> {badge(client_state, client_label)} '

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import ipywidgets as widgets
 
+from .. import redact
 from .._events import Message, describe
 from .._plugins import PluginRegistry, hookimpl
 from ..exceptions import TimeoutError
@@ -203,7 +204,7 @@ class _LogHooks:
     @hookimpl
     def nbws_open(self, conn: Any) -> None:
         if conn.role == "client":
-            detail = f"connected to {conn.url}"
+            detail = f"connected to {redact.url(conn.url)}"
         else:
             address = conn.remote_address
             detail = f"client {address[0]}:{address[1]} connected" if address else "client connected"
@@ -219,7 +220,12 @@ class _LogHooks:
     def nbws_error(self, conn: Any, error: BaseException, phase: str, plugin: str | None) -> None:
         where = f"plugin {plugin!r}" if plugin else phase
         self._log.add(
-            LogRow("event", conn.id if conn is not None else "server", "error", detail=f"{where}: {describe(error)}")
+            LogRow(
+                "event",
+                conn.id if conn is not None else "server",
+                "error",
+                detail=f"{where}: {redact.text(describe(error))}",
+            )
         )
 
     @hookimpl
@@ -236,7 +242,7 @@ class _LogHooks:
 
     @hookimpl
     def nbws_server_start(self, server: Any) -> None:
-        self._log.add(LogRow("event", "server", "listening", detail=f"listening on {server.url}"))
+        self._log.add(LogRow("event", "server", "listening", detail=f"listening on {redact.url(server.url)}"))
 
     @hookimpl
     def nbws_server_stop(self, server: Any) -> None:
