@@ -153,37 +153,6 @@ class _UpstreamSide(WebSocket):
             raise ValueError(f"close code {code} is not allowed: use 1000-1003, 1007-1014 or 3000-4999")
 
 
-class _LegHooks:
-    """The hooks a pair registers on each of its legs: mark messages, count them, apply backpressure."""
-
-    def __init__(self, pair: Pair, leg: Leg) -> None:
-        self.pair = pair
-        self.leg = leg
-        # What this leg sends travels towards its own side.
-        self.flow: Flow = "client->upstream" if leg == "upstream" else "upstream->client"
-
-    @hookimpl(tryfirst=True)
-    def nbws_message_receive(self, message: Message) -> None:
-        message.leg = self.leg
-
-    @hookimpl(tryfirst=True)
-    def nbws_message_received(self, message: Message) -> Awaitable[Any] | None:
-        # The handlers ran (one of them forwarded the message): before reading the next one,
-        # wait while the other side has too much to write, or has not joined yet.
-        return self.pair._backpressure(self.leg)
-
-    @hookimpl(tryfirst=True)
-    def nbws_message_sent(self, message: Message) -> None:
-        pair = self.pair
-        if message.leg is None:
-            message.leg = self.leg
-        if not message.dropped:
-            pair.counts[self.flow] += 1
-            if message.injected:
-                pair.injected[self.flow] += 1
-        pair._written(self.leg)
-
-
 class Pair:
     """
     One client relayed to the upstream: the two legs of one relayed connection.
@@ -322,15 +291,11 @@ class Pair:
             except asyncio.TimeoutError:
                 pass
 
-    def _written(self, leg: Leg) -> None:
-        self._drained[leg].set()
-
     # -- joining and closing ------------------------------------------------------
 
     def _join(self, conn: Connection) -> None:
         self.client_side = conn
         _legs[conn] = (self, "client")
-        conn.plugins.register(_LegHooks(self, "client"), "relay-leg")
         conn.on("message", lambda message: self._forward(message, "client"))
         conn.on("close", self._client_closed)
         early, self._early = self._early, []
@@ -364,7 +329,12 @@ class Pair:
 
 
 class _RelayCore:
-    """The relay's own plugin: it opens the upstream during the client's handshake."""
+    """
+    The relay's own plugin, in ``relay.plugins``: it opens the upstream during
+    the client's handshake, marks each message with its leg, counts what each
+    leg writes, and applies backpressure. One plugin for every pair (rather
+    than one per leg) keeps the hook caches of other connections warm.
+    """
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
@@ -372,6 +342,43 @@ class _RelayCore:
     @hookimpl(trylast=True)
     async def nbws_handshake(self, request: Request) -> None:
         await self.relay._open_upstream(request)
+
+    @hookimpl(tryfirst=True)
+    def nbws_open(self, conn: BaseConnection) -> None:
+        # Known as a leg from its very first event, so that recorders and loggers can say so.
+        request = getattr(conn, "request", None)
+        pair = self.relay._pending.get(request) if isinstance(request, Request) else None
+        if pair is not None:
+            _legs[conn] = (pair, "client")
+
+    @hookimpl(tryfirst=True)
+    def nbws_message_receive(self, conn: BaseConnection, message: Message) -> None:
+        found = _legs.get(conn)
+        if found is not None:
+            message.leg = found[1]
+
+    @hookimpl(tryfirst=True)
+    def nbws_message_received(self, conn: BaseConnection) -> Awaitable[Any] | None:
+        # The handlers ran (one of them forwarded the message): before this leg reads the next
+        # one, wait while the other side has too much to write, or has not joined yet.
+        found = _legs.get(conn)
+        return found[0]._backpressure(found[1]) if found is not None else None
+
+    @hookimpl(tryfirst=True)
+    def nbws_message_sent(self, conn: BaseConnection, message: Message) -> None:
+        found = _legs.get(conn)
+        if found is None:
+            return
+        pair, leg = found
+        if message.leg is None:
+            message.leg = leg
+        if not message.dropped:
+            # What a leg writes travels towards its own side.
+            flow: Flow = "client->upstream" if leg == "upstream" else "upstream->client"
+            pair.counts[flow] += 1
+            if message.injected:
+                pair.injected[flow] += 1
+        pair._drained[leg].set()
 
 
 class Relay:
@@ -649,7 +656,6 @@ class Relay:
             return
         pair.upstream_side = up
         _legs[up] = (pair, "upstream")
-        up.plugins.register(_LegHooks(pair, "upstream"), "relay-leg")
         up.on("message", lambda message: pair._forward(message, "upstream"))
         up.on("close", pair._upstream_closed)
         up.on("error", lambda event: self._leg_error(pair, event))

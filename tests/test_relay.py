@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from _node import NodePeer
@@ -294,3 +296,69 @@ async def test_a_slow_client_slows_the_upstream_instead_of_filling_memory(upstre
     assert pair.counts["upstream->client"] < 5000
     raw.close()
     await relay.stop()
+
+
+async def test_recording_a_relay_keeps_both_legs_in_one_file_as_jsonl_and_har(
+    upstream: tuple[NodePeer, str], tmp_path: Path
+) -> None:
+    peer, url = upstream
+    recorder = nbws.Recorder(tmp_path / "session.jsonl")
+    relay = nbws.Relay(url, plugins=[recorder])
+    await relay.start()
+    ws = nbws.WebSocket(relay.url + "feed")
+    assert (await ws.recv(timeout=timeout())).data == "hello "
+    ws.send("sub ticks")
+    assert (await ws.recv(timeout=timeout())).data == "echo: sub ticks"
+    await until(lambda: relay.pairs, what="the pair")
+    [pair] = relay.pairs
+    pair.inject("injected!", to="client")
+    assert (await ws.recv(timeout=timeout())).data == "injected!"
+    ws.close(4000, "done")
+    await pair.wait_closed(timeout=timeout())
+    await relay.stop()
+    recorder.close()
+
+    loaded = nbws.Recording.load(tmp_path / "session.jsonl")
+    assert loaded == recorder.recording
+    assert pair.client_side is not None
+    client_leg, upstream_leg = pair.client_side.id, pair.upstream_side.id
+    assert set(loaded.connections) == {client_leg, upstream_leg}
+    assert {e.pair for e in loaded} == {pair.id}
+    flows = [(e.connection, e.direction, e.flow, e.data, e.injected) for e in loaded.messages()]
+    assert (upstream_leg, "send", "client->upstream", "sub ticks", False) in flows
+    assert (client_leg, "send", "upstream->client", "injected!", True) in flows
+    closes = {e.leg: (e.code, e.reason) for e in loaded if e.type == "close"}
+    assert closes == {"client": (4000, "done"), "upstream": (4000, "done")}
+
+    # As HAR: one entry per leg, the injected frame marked; it loads back with the same messages.
+    har = loaded.to_har(tmp_path / "session.har")
+    again = nbws.Recording.load(har)
+    assert [(e.direction, e.data) for e in again.messages()] == [(e.direction, e.data) for e in loaded.messages()]
+    frames = [f for entry in json.loads(har.read_text())["log"]["entries"] for f in entry["_webSocketMessages"]]
+    assert [f["data"] for f in frames if f.get("_injected")] == ["injected!"]
+
+    # Replay what the client sent to the upstream, straight to the upstream.
+    await peer.expect("connection")
+    direct = nbws.WebSocket(url)
+    await direct.opened(timeout=timeout())
+    replayer = await nbws.replay(loaded, direct, connection=upstream_leg, speed=100)
+    assert [m.data for m in replayer.sent] == ["sub ticks"]
+    assert (await peer.expect("message"))["data"] == "sub ticks"  # the relayed one
+    await peer.expect("close")
+    await peer.expect("connection")
+    assert (await peer.expect("message"))["data"] == "sub ticks"  # the replayed one
+    direct.close()
+
+
+def test_old_recordings_without_relay_fields_still_load_and_bad_ones_say_why(tmp_path: Path) -> None:
+    header = '{"format": "nbws-recording", "version": 1, "created": 1.0}\n'
+    old = tmp_path / "old.jsonl"
+    old.write_text(header + '{"type": "message", "time": 2.0, "connection": "c1", "direction": "send", "opcode": 1, "data": "x"}\n')
+    [event] = nbws.Recording.load(old)
+    assert (event.leg, event.pair, event.injected, event.flow) == (None, "", False, None)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        header + '{"type": "message", "time": 2.0, "connection": "c1", "direction": "send", "opcode": 1, "data": "x", "leg": "side"}\n'
+    )
+    with pytest.raises(nbws.RecordingError, match="'leg' must be 'client' or 'upstream'"):
+        nbws.Recording.load(bad)
