@@ -353,12 +353,15 @@ async def test_recording_a_relay_keeps_both_legs_in_one_file_as_jsonl_and_har(
 def test_old_recordings_without_relay_fields_still_load_and_bad_ones_say_why(tmp_path: Path) -> None:
     header = '{"format": "nbws-recording", "version": 1, "created": 1.0}\n'
     old = tmp_path / "old.jsonl"
-    old.write_text(header + '{"type": "message", "time": 2.0, "connection": "c1", "direction": "send", "opcode": 1, "data": "x"}\n')
+    old.write_text(
+        header + '{"type": "message", "time": 2.0, "connection": "c1", "direction": "send", "opcode": 1, "data": "x"}\n'
+    )
     [event] = nbws.Recording.load(old)
     assert (event.leg, event.pair, event.injected, event.flow) == (None, "", False, None)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
-        header + '{"type": "message", "time": 2.0, "connection": "c1", "direction": "send", "opcode": 1, "data": "x", "leg": "side"}\n'
+        header
+        + '{"type": "message", "time": 2.0, "connection": "c1", "direction": "send", "opcode": 1, "data": "x", "leg": "side"}\n'
     )
     with pytest.raises(nbws.RecordingError, match="'leg' must be 'client' or 'upstream'"):
         nbws.Recording.load(bad)
