@@ -381,6 +381,17 @@ class _RelayCore:
         pair._drained[leg].set()
 
 
+class _RelayTab:
+    """A global plugin while the relay runs: it adds the relay's panel to every new dashboard."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    @hookimpl
+    def nbws_panel(self, dashboard: Any) -> tuple[str, Any]:
+        return ("Relay", self.relay.panel())
+
+
 class Relay:
     """
     Relay WebSocket clients to an upstream server, through nbws's hooks, like a debugging proxy.
@@ -475,6 +486,8 @@ class Relay:
         self.closed_pairs: deque[Pair] = deque(maxlen=100)
         """The last 100 pairs that closed, oldest first."""
         self._watchers = Watchers("relay")
+        self._tab = _RelayTab(self)
+        self._tab_id = next(_ids)
 
     # -- state ------------------------------------------------------------------
 
@@ -572,6 +585,9 @@ class Relay:
 
     async def _started(self, serving: Pending[Server]) -> Relay:
         await serving
+        if global_plugins.name_of(self._tab) is None:
+            global_plugins.register(self._tab, f"relay-panel-{self._tab_id}")
+        self._watchers.notify()
         return self
 
     def stop(self, code: int = 1001, reason: str = "") -> Pending[None]:
@@ -591,6 +607,9 @@ class Relay:
         await self.server.stop(code, reason)
         for pair in pairs + list(self._pending.values()):
             await pair.upstream_side.closed()
+        if global_plugins.name_of(self._tab) is not None:
+            global_plugins.unregister(self._tab)
+        self._watchers.notify()
 
     async def __aenter__(self) -> Relay:
         return await self.start()
