@@ -357,10 +357,11 @@ class _RelayCore:
         if found is not None:
             message.leg = found[1]
 
-    @hookimpl(tryfirst=True)
+    @hookimpl(trylast=True)
     def nbws_message_received(self, conn: BaseConnection) -> Awaitable[Any] | None:
-        # The handlers ran (one of them forwarded the message): before this leg reads the next
-        # one, wait while the other side has too much to write, or has not joined yet.
+        # The handlers ran (one of them forwarded the message) and the observers saw it: before
+        # this leg reads the next one, wait while the other side has too much to write, or has
+        # not joined yet.
         found = _legs.get(conn)
         return found[0]._backpressure(found[1]) if found is not None else None
 
