@@ -365,3 +365,34 @@ def test_old_recordings_without_relay_fields_still_load_and_bad_ones_say_why(tmp
     )
     with pytest.raises(nbws.RecordingError, match="'leg' must be 'client' or 'upstream'"):
         nbws.Recording.load(bad)
+
+
+async def test_a_client_that_drops_closes_the_upstream_with_1001(
+    upstream: tuple[NodePeer, str], relay: nbws.Relay
+) -> None:
+    peer, _ = upstream
+    raw = socket.create_connection(("127.0.0.1", relay.port))
+    raw.sendall(
+        b"GET /x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert (await peer.expect("connection"))["path"] == "/x"
+    await until(lambda: relay.pairs, what="the pair")
+    raw.close()  # no closing handshake
+    assert await peer.expect("close") == {"event": "close", "code": 1001, "reason": "client went away"}
+
+
+async def test_a_routing_function_that_raises_refuses_with_502() -> None:
+    def route(request: nbws.Request) -> str:
+        raise RuntimeError("routing table is empty")
+
+    relay = nbws.Relay(route)
+    errors: list[nbws.ErrorEvent] = []
+    relay.on("error", lambda pair, event: errors.append(event))
+    await relay.start()
+    ws = nbws.WebSocket(relay.url)
+    with pytest.raises(nbws.ConnectError, match="HTTP 502"):
+        await ws.opened(timeout=timeout())
+    assert "routing table is empty" in ws.last_error.response.body.decode()  # type: ignore[union-attr]
+    assert errors and "routing / failed" in errors[0].message
+    await relay.stop()
