@@ -93,6 +93,8 @@ async def test_the_page_talks_to_the_in_kernel_server(tmp_path: Path) -> None:
         await page.screenshot(path=str(ARTIFACTS / "notebook-08-browser.png"), full_page=True)
 
 
+# One JupyterLab runs every tutorial in turn: 10-30 s each, more than the default 120 s in all.
+@pytest.mark.timeout(timeout(60) * 12)
 async def test_every_tutorial_runs_in_jupyterlab(tmp_path: Path) -> None:
     root = tmp_path / "notebooks"
     names = copy_notebooks(root)
