@@ -48,16 +48,19 @@ from .fake import FakeServer
 from .intercept import Held, Intercept
 from .logger import Logger
 from .recording import RecordedEvent, Recorder, Recording, RecordingWarning
+from .relay import Pair, Relay
 from .replay import Replayer, replay
 from .server import Connection, Request, Server
 
 if TYPE_CHECKING:
     from .widgets import ClientPanel, Dashboard, MessageLog, PluginPanel, ServerPanel
+    from .widgets._relay import RelayPanel
 
 __version__ = "0.1.0"
 
 # The widgets import ipywidgets: load them on first use so that `import nbws` stays fast.
 _WIDGETS = frozenset({"ClientPanel", "Dashboard", "MessageLog", "PluginPanel", "ServerPanel"})
+_RELAY_WIDGETS = frozenset({"RelayPanel"})
 
 
 def __getattr__(name: str) -> object:
@@ -65,6 +68,10 @@ def __getattr__(name: str) -> object:
         from . import widgets
 
         return getattr(widgets, name)
+    if name in _RELAY_WIDGETS:
+        from .widgets import _relay
+
+        return getattr(_relay, name)
     raise AttributeError(f"module 'nbws' has no attribute {name!r}")
 
 
@@ -96,6 +103,7 @@ __all__ = [
     "MismatchError",
     "NbwsError",
     "OpenEvent",
+    "Pair",
     "Pending",
     "PluginError",
     "PluginInfo",
@@ -108,6 +116,8 @@ __all__ = [
     "Recording",
     "RecordingError",
     "RecordingWarning",
+    "Relay",
+    "RelayPanel",
     "Replayer",
     "Request",
     "Server",

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["CloseEvent", "Direction", "ErrorEvent", "Listeners", "Message", "OpenEvent", "Watchers"]
 
 Direction = Literal["send", "receive"]
+Leg = Literal["client", "upstream"]
+Flow = Literal["client->upstream", "upstream->client"]
 Data = str | bytes
 
 
@@ -39,9 +41,26 @@ class Message:
         original: The data as it was before any plugin changed it.
         replayed: True for a message re-sent by :func:`nbws.replay`.
         meta: A dict where plugins may keep notes about the message.
+        leg: On a :class:`nbws.Relay`, the leg it travels on: ``"client"``
+            (between the client and the relay) or ``"upstream"`` (between
+            the relay and the upstream server); None elsewhere.
+        injected: True for a message a relay injected
+            (:meth:`nbws.relay.Pair.inject`) rather than forwarded.
     """
 
-    __slots__ = ("_data", "_dropped", "connection", "direction", "meta", "original", "replayed", "seq", "time")
+    __slots__ = (
+        "_data",
+        "_dropped",
+        "connection",
+        "direction",
+        "injected",
+        "leg",
+        "meta",
+        "original",
+        "replayed",
+        "seq",
+        "time",
+    )
 
     type = "message"
 
@@ -54,6 +73,8 @@ class Message:
         connection: str = "",
         time: float | None = None,
         replayed: bool = False,
+        leg: Leg | None = None,
+        injected: bool = False,
     ) -> None:
         if not isinstance(data, (str, bytes)):
             raise TypeError(f"message data must be str or bytes, not {type(data).__name__}")
@@ -64,6 +85,8 @@ class Message:
         self.seq = seq
         self.connection = connection
         self.replayed = replayed
+        self.leg = leg
+        self.injected = injected
         self._dropped = False
         self.meta: dict[str, Any] = {}
 
@@ -82,6 +105,19 @@ class Message:
         if not isinstance(value, (str, bytes)):
             raise TypeError(f"message data must be str or bytes, not {type(value).__name__}")
         self._data = value
+
+    @property
+    def flow(self) -> Flow | None:
+        """
+        On a relay, which way the message travels: ``"client->upstream"`` or ``"upstream->client"``; else None.
+
+        A message the client leg receives, or the upstream leg sends, goes
+        to the upstream; the other two go to the client.
+        """
+        leg = self.leg
+        if leg is None:
+            return None
+        return "client->upstream" if (leg == "client") == (self.direction == "receive") else "upstream->client"
 
     @property
     def is_binary(self) -> bool:
@@ -117,6 +153,7 @@ class Message:
         if len(self._data) > 60:
             preview += "..."
         flag = " dropped" if self._dropped else ""
+        flag += " injected" if self.injected else ""
         return f"<Message {self.direction} #{self.seq} on {self.connection}{flag}: {preview}>"
 
 

@@ -101,6 +101,11 @@ def nbws_handshake(server: Server, request: Request) -> Any:
     request is rejected the remaining implementations are not called.
 
     The server's own ``origins=`` and ``token=`` checks run before this hook.
+    It runs before the response is sent, so an ``async def`` implementation
+    may await something first (a relay opens its upstream connection here).
+    It may also set ``request.subprotocol`` to one the client offered (it
+    overrides the server's own choice) and append ``(name, value)`` pairs to
+    ``request.response_headers`` to add them to the response.
 
     Args:
         server: The :class:`nbws.Server` receiving the request.

@@ -22,6 +22,7 @@ The JSON-lines format, version 1::
     {"type": "message", ..., "opcode": 2, "data": "AAEC"}           (binary: base64)
     {"type": "message", ..., "original": "hi", "original_opcode": 1}   (a transform changed it)
     {"type": "message", ..., "dropped": true}                          (a transform dropped it)
+    {"type": "message", ..., "leg": "upstream", "pair": "p1", "injected": true}   (on a relay; optional)
     {"type": "close", "time": ..., "connection": "c1", "role": "client", "code": 1000, "reason": "", "was_clean": true}
     {"type": "error", "time": ..., "connection": "c1", "role": "client", "phase": "receive", "error": "...", "plugin": null}
 
@@ -58,6 +59,7 @@ from ._connection import OPEN
 from ._events import Direction, Message, Watchers, describe
 from ._plugins import hookimpl
 from .exceptions import RecordingError
+from .relay import leg_of
 
 if TYPE_CHECKING:
     from ._connection import BaseConnection
@@ -113,6 +115,10 @@ class RecordedEvent:
         code, reason, was_clean: For a close event.
         phase, error, plugin: For an error event: where it happened, what
             went wrong, and the plugin at fault (for phase ``"plugin"``).
+        leg, pair: On a :class:`nbws.Relay`, the leg (``"client"`` or
+            ``"upstream"``) and the pair id of the connection; None and ``""``
+            elsewhere (and in files written before relays existed).
+        injected: True for a message a relay injected.
     """
 
     type: EventType
@@ -132,6 +138,16 @@ class RecordedEvent:
     phase: str = ""
     error: str = ""
     plugin: str | None = None
+    leg: str | None = None
+    pair: str = ""
+    injected: bool = False
+
+    @property
+    def flow(self) -> str | None:
+        """On a relay, ``"client->upstream"`` or ``"upstream->client"`` for a message; else None."""
+        if self.leg is None or self.direction is None:
+            return None
+        return "client->upstream" if (self.leg == "client") == (self.direction == "receive") else "upstream->client"
 
     @property
     def opcode(self) -> int | None:
@@ -159,8 +175,8 @@ class RecordedEvent:
         return self.original is not None
 
     @classmethod
-    def from_message(cls, message: Message, role: str = "") -> RecordedEvent:
-        """Record a :class:`nbws.Message` as it is now (after the transforms that ran)."""
+    def from_message(cls, message: Message, role: str = "", pair: str = "") -> RecordedEvent:
+        """Record a :class:`nbws.Message` as it is now (after the transforms that ran); ``pair`` is its relay pair's id."""
         return cls(
             "message",
             message.time,
@@ -172,6 +188,9 @@ class RecordedEvent:
             message.original if message.changed else None,
             message.dropped,
             message.replayed,
+            leg=message.leg,
+            pair=pair,
+            injected=message.injected,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -199,6 +218,11 @@ class RecordedEvent:
             obj["phase"] = self.phase
             obj["error"] = redact.text(self.error)
             obj["plugin"] = self.plugin
+        if self.leg is not None:
+            obj["leg"] = self.leg
+            obj["pair"] = self.pair
+        if self.injected:
+            obj["injected"] = True
         return obj
 
     @classmethod
@@ -217,6 +241,7 @@ class RecordedEvent:
         when = _number(obj, "time")
         connection = _string(obj, "connection", "")
         role = _string(obj, "role", "")
+        relay = _relay_fields(obj)
         if kind == "message":
             direction = obj.get("direction")
             if direction not in ("send", "receive"):
@@ -237,9 +262,10 @@ class RecordedEvent:
                 original,
                 _bool(obj, "dropped"),
                 _bool(obj, "replayed"),
+                **relay,
             )
         if kind == "open":
-            return cls("open", when, connection, role, url=redact.url(_string(obj, "url", "")))
+            return cls("open", when, connection, role, url=redact.url(_string(obj, "url", "")), **relay)
         if kind == "close":
             code = obj.get("code")
             if not isinstance(code, int) or isinstance(code, bool):
@@ -248,7 +274,14 @@ class RecordedEvent:
             if was_clean is not None and not isinstance(was_clean, bool):
                 raise RecordingError(f"'was_clean' must be true, false or null, not {was_clean!r}")
             return cls(
-                "close", when, connection, role, code=code, reason=_string(obj, "reason", ""), was_clean=was_clean
+                "close",
+                when,
+                connection,
+                role,
+                code=code,
+                reason=_string(obj, "reason", ""),
+                was_clean=was_clean,
+                **relay,
             )
         plugin = obj.get("plugin")
         if plugin is not None and not isinstance(plugin, str):
@@ -261,6 +294,7 @@ class RecordedEvent:
             phase=_string(obj, "phase", ""),
             error=_string(obj, "error", ""),
             plugin=plugin,
+            **relay,
         )
 
     def __repr__(self) -> str:
@@ -271,6 +305,7 @@ class RecordedEvent:
             preview = repr(data if len(data) <= 40 else data[:37]) + ("..." if len(data) > 40 else "")
             flags = " dropped" if self.dropped else ""
             flags += " replayed" if self.replayed else ""
+            flags += " injected" if self.injected else ""
             flags += " changed" if self.changed else ""
             return f"<RecordedEvent {where}{self.direction} #{self.seq}{flags}: {preview}>"
         if self.type == "close":
@@ -278,6 +313,26 @@ class RecordedEvent:
         if self.type == "error":
             return f"<RecordedEvent {where}error {self.phase}: {self.error}>"
         return f"<RecordedEvent {where}open {redact.url(self.url)}>"
+
+
+def _relay_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """The optional relay fields of a line (``leg``, ``pair``, ``injected``), checked."""
+    fields: dict[str, Any] = {}
+    if "leg" in obj:
+        leg = obj["leg"]
+        if leg not in ("client", "upstream"):
+            raise RecordingError(f"'leg' must be 'client' or 'upstream', not {leg!r}")
+        fields["leg"] = leg
+        fields["pair"] = _string(obj, "pair", "")
+    if "injected" in obj:
+        fields["injected"] = _bool(obj, "injected")
+    return fields
+
+
+def _relay_of(conn: BaseConnection | None) -> dict[str, Any]:
+    """The relay fields of a connection's events: its leg and pair, if it is a relay's leg."""
+    found = leg_of(conn) if conn is not None else None
+    return {"leg": found[1], "pair": found[0].id} if found is not None else {}
 
 
 def _encode(data: str | bytes) -> tuple[int, str]:
@@ -900,6 +955,8 @@ def _har_entry(connection: str, events: list[RecordedEvent]) -> dict[str, Any]:
                 frame["_originalOpcode"], frame["_original"] = _encode(event.original)
             if event.replayed:
                 frame["_replayed"] = True
+            if event.injected:
+                frame["_injected"] = True
             frames.append(frame)
         elif event.type == "error":
             frames.append({"type": "error", "time": event.time, "opcode": -1, "data": redact.text(event.error)})
@@ -910,6 +967,8 @@ def _har_entry(connection: str, events: list[RecordedEvent]) -> dict[str, Any]:
         pairs = redact.query(parse_qsl(url.split("?", 1)[1], keep_blank_values=True))
         query = [{"name": k, "value": v} for k, v in pairs]
     extra: dict[str, Any] = {"connection": connection, "role": role, "openTime": start}
+    if events[0].leg is not None:
+        extra["leg"], extra["pair"] = events[0].leg, events[0].pair
     if closed is not None:
         extra["close"] = {
             "time": closed.time,
@@ -1235,19 +1294,19 @@ class Recorder:
         """Record the opening of ``conn`` (hook)."""
         self._live[conn.id] = conn
         if self._active:
-            self.record(RecordedEvent("open", _time.time(), conn.id, conn.role, url=redact.url(url_of(conn))))
+            self.record(RecordedEvent("open", _time.time(), conn.id, conn.role, url=redact.url(url_of(conn)), **_relay_of(conn)))
 
     @hookimpl
     def nbws_message_sent(self, conn: BaseConnection, message: Message) -> None:
         """Record a message as sent, or as dropped (hook)."""
         if self._active:
-            self.record(RecordedEvent.from_message(message, conn.role))
+            self.record(RecordedEvent.from_message(message, conn.role, _relay_of(conn).get("pair", "")))
 
     @hookimpl
     def nbws_message_received(self, conn: BaseConnection, message: Message) -> None:
         """Record a message as delivered, or as dropped (hook)."""
         if self._active:
-            self.record(RecordedEvent.from_message(message, conn.role))
+            self.record(RecordedEvent.from_message(message, conn.role, _relay_of(conn).get("pair", "")))
 
     @hookimpl
     def nbws_close(self, conn: BaseConnection, code: int, reason: str, was_clean: bool) -> None:
@@ -1255,7 +1314,16 @@ class Recorder:
         self._live.pop(conn.id, None)
         if self._active:
             self.record(
-                RecordedEvent("close", _time.time(), conn.id, conn.role, code=code, reason=reason, was_clean=was_clean)
+                RecordedEvent(
+                    "close",
+                    _time.time(),
+                    conn.id,
+                    conn.role,
+                    code=code,
+                    reason=reason,
+                    was_clean=was_clean,
+                    **_relay_of(conn),
+                )
             )
 
     @hookimpl

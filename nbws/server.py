@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request as _WsRequest
 from websockets.http11 import Response as _WsResponse
+from websockets.server import ServerProtocol
 
 from ._connection import (
     DEFAULT_MAX_BUFFERED,
@@ -35,7 +36,7 @@ from ._events import ErrorEvent, Listeners, call_listener, describe
 from ._loop import Pending, detached, get_loop, running_loop
 from ._plugins import HookRelay, PluginRegistry
 from ._plugins import plugins as global_plugins
-from .client import _check_protocols
+from .client import _check_header, _check_protocols
 from .exceptions import BufferFullError, InvalidStateError, ServerError
 
 if TYPE_CHECKING:
@@ -67,9 +68,11 @@ class Request:
         headers: The HTTP headers (case-insensitive look-up).
         remote_address: The client's (host, port).
         rejected: ``(status, reason)`` once :meth:`reject` was called, else None.
+        response_headers: ``(name, value)`` pairs a ``nbws_handshake`` hook
+            appends to add them to the handshake response.
     """
 
-    __slots__ = ("_raw", "headers", "path", "query", "rejected", "remote_address")
+    __slots__ = ("_raw", "_subprotocol", "headers", "path", "query", "rejected", "remote_address", "response_headers")
 
     def __init__(self, raw: _WsRequest, remote_address: tuple[str, int] | None) -> None:
         self._raw = raw
@@ -83,6 +86,29 @@ class Request:
         self.headers = raw.headers
         self.remote_address = remote_address
         self.rejected: tuple[int, str] | None = None
+        self.response_headers: list[tuple[str, str]] = []
+        self._subprotocol: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The request target as the client sent it: the path and the query string, still percent-encoded."""
+        return self._raw.path
+
+    @property
+    def subprotocol(self) -> str | None:
+        """
+        The subprotocol to answer with, if a ``nbws_handshake`` hook chose one; None lets the server choose.
+
+        It must be one the client offered (:attr:`subprotocols`), else
+        ``ValueError``; it overrides the server's ``protocols=`` preference.
+        """
+        return self._subprotocol
+
+    @subprotocol.setter
+    def subprotocol(self, name: str | None) -> None:
+        if name is not None and name not in self.subprotocols:
+            raise ValueError(f"subprotocol {name!r} was not offered by the client (it offered {self.subprotocols!r})")
+        self._subprotocol = name
 
     @property
     def origin(self) -> str | None:
@@ -458,6 +484,8 @@ class Server:
             origins=self.origins,  # type: ignore[arg-type]
             subprotocols=self.protocols or None,  # type: ignore[arg-type]
             process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,  # type: ignore[arg-type]
+            process_response=self._process_response,
             **self._options,
         )
         await self._call_hooks("nbws_server_start", {"server": self})
@@ -484,6 +512,24 @@ class Server:
             response = ws.respond(http.HTTPStatus.FORBIDDEN, reason + "\n")
             return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
         return None
+
+    def _select_subprotocol(self, ws: ServerConnection, offered: Sequence[str]) -> str | None:
+        request: Request | None = getattr(ws, "nbws_request", None)
+        if request is not None and request.subprotocol is not None:
+            return request.subprotocol
+        return ServerProtocol.select_subprotocol(ws.protocol, offered)  # type: ignore[arg-type]
+
+    def _process_response(self, ws: ServerConnection, raw: _WsRequest, response: _WsResponse) -> None:
+        request: Request | None = getattr(ws, "nbws_request", None)
+        if request is None:
+            return
+        for name, value in request.response_headers:
+            try:
+                _check_header(name, value)
+            except (TypeError, ValueError) as exc:
+                self._report(None, exc, "handshake", f"response header {name!r} not sent: {exc}")
+            else:
+                response.headers[name] = value
 
     def _origin_ok(self, request: Request) -> bool:
         assert self.origins is not None

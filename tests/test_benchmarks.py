@@ -31,3 +31,4 @@ def test_quick_benchmark_run_prints_every_ratio() -> None:
     assert "x raw websockets" in out
     assert "-> FakeServer replay: " in out and "x nbws echo server" in out
     assert "front-end updates:" in out
+    assert "## Relay throughput" in out and "nbws hops (aim: at most 2)" in out

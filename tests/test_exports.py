@@ -15,6 +15,8 @@ PUBLIC = {
     # Built-in plugins
     "Logger", "transforms", "Recorder", "Recording", "RecordedEvent", "RecordingWarning",
     "replay", "Replayer", "Intercept", "Held",
+    # The relay
+    "Relay", "Pair", "RelayPanel",
     # Widgets
     "ClientPanel", "ServerPanel", "MessageLog", "PluginPanel", "Dashboard",
     # Errors
