@@ -14,6 +14,7 @@ import inspect
 import logging
 import operator
 import os
+import re
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from ._events import Watchers
+from ._events import Watchers, same_value
 from .exceptions import PluginError
 
 __all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "hookimpl", "plugins"]
@@ -39,6 +40,19 @@ ENTRY_POINT_GROUP = "nbws"
 DISABLE_AUTOLOAD_ENV = "NBWS_DISABLE_PLUGIN_AUTOLOAD"
 
 HOOK_NAMES = frozenset(name for name in hookspecs.__all__ if name.startswith("nbws_"))
+
+
+def _same_state(a: object, b: object) -> bool:
+    """Whether two plugin objects hold the same settings (their names aside): the same plugin made twice."""
+    state_a = {k: v for k, v in getattr(a, "__dict__", {}).items() if k != "__name__"}
+    state_b = {k: v for k, v in getattr(b, "__dict__", {}).items() if k != "__name__"}
+    return state_a.keys() == state_b.keys() and all(same_value(state_a[k], state_b[k]) for k in state_a)
+
+
+def _family(name: str) -> str:
+    """A plugin name without the ``-2``, ``-3`` that makes a second instance's name unique."""
+    return re.sub(r"-\d+$", "", name)
+
 
 # Changes to any registry so far: the hook relays' caches are valid while it stays the same.
 _changes = 0
@@ -125,7 +139,36 @@ class PluginRegistry:
                 hook wrapper.
         """
         self._ensure_loaded()
+        if self._pm.is_registered(plugin):
+            # The same object again (a re-run cell that registers a plugin made in another cell): nothing to do.
+            registered = self._pm.get_name(plugin)
+            assert registered is not None
+            return registered
+        earlier = self._same_kind(plugin, name)
+        if earlier is not None:
+            # A re-run cell registers a new instance of the same plugin: replace it rather than run both.
+            self.unregister(earlier)
+            logger.warning(
+                "nbws: replaced plugin %r registered earlier with a new one of the same class %s; "
+                "to run both, register the new one with name=...",
+                earlier,
+                type(plugin).__qualname__,
+            )
         return self._register(plugin, name, enabled)
+
+    def _same_kind(self, plugin: object, name: str | None) -> str | None:
+        """The name of a registered plugin that ``plugin`` replaces: same class (by name) and same name, if any."""
+        kind = (type(plugin).__module__, type(plugin).__qualname__)
+        wanted = _family(name if name is not None else getattr(plugin, "__name__", None) or type(plugin).__name__)
+        for info in self._infos.values():
+            other = info.plugin
+            if _family(info.name) != wanted or (type(other).__module__, type(other).__qualname__) != kind:
+                continue
+            if type(other) is not type(plugin) or _same_state(plugin, other):
+                # Its class was defined again (the cell that defines it ran again), or it is the
+                # same plugin made again with the same arguments: it is the earlier one's new version.
+                return info.name
+        return None
 
     def _register(self, plugin: object, name: str | None, enabled: bool = True) -> str:
         if plugin is None or isinstance(plugin, (str, bytes, int, float)):
@@ -136,6 +179,11 @@ class PluginRegistry:
         try:
             registered = self._pm.register(plugin, name)
         except ValueError as exc:
+            if name is not None and name in self._infos:
+                raise PluginError(
+                    f"a plugin named {name!r} is already registered: remove it first with "
+                    f"plugins.unregister({name!r}), or choose another name"
+                ) from None
             raise PluginError(f"cannot register plugin: {exc}") from None
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"invalid plugin {exc.plugin!r}: {exc}") from None
