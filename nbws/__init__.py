@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from . import transforms
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
 from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
+from ._live import close_all, endpoints
 from ._loop import Pending
 from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, hookimpl, plugins
 from .client import Reconnect, WebSocket
@@ -108,6 +109,8 @@ __all__ = [
     "TimeoutError",
     "WebSocket",
     "__version__",
+    "close_all",
+    "endpoints",
     "hookimpl",
     "plugins",
     "replay",

@@ -23,6 +23,7 @@ from websockets.uri import parse_uri
 
 from ._connection import CONNECTING, DEFAULT_MAX_BUFFERED, DEFAULT_RECV_BUFFER, BaseConnection
 from ._events import describe
+from ._live import track
 from ._loop import detached, get_loop
 from ._plugins import PluginRegistry
 from .exceptions import ConnectError, InvalidURLError
@@ -226,6 +227,7 @@ class WebSocket(BaseConnection):
         self.reconnect_attempt = 0
         """The current reconnection attempt (0 while open or never dropped)."""
         self._task: asyncio.Task[None] | None = None
+        track(self)
         self._loop.call_soon_threadsafe(self._start)
 
     @property
