@@ -428,7 +428,9 @@ class BaseConnection:
         if state is not OPEN and not (state is CONNECTING and self._can_queue()):
             raise InvalidStateError(self._not_open_message(state))
         size = data_size(data)
-        if self._outbox_bytes + size > self._max_buffered:
+        # One message of any size may go out on an idle connection, as in the browser: the limit
+        # bounds what piles up behind a slow reader, not the size of a message.
+        if self._outbox_bytes and self._outbox_bytes + size > self._max_buffered:
             raise BufferFullError(
                 f"{self.id}: {self._outbox_bytes} bytes are already waiting to be sent and "
                 f"max_buffered is {self._max_buffered}; the peer is not reading fast enough"

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Reconnect", "WebSocket"]
 
+DEFAULT_CLIENT_MAX_SIZE = 64 * 2**20
+"""A client's default ``max_size``: far above a server's 1 MiB, as a browser takes large messages."""
+
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _UNSAFE_URL = re.compile(r"[\x00-\x20\x7f]")
 _HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
@@ -163,7 +166,9 @@ class WebSocket(BaseConnection):
         close_timeout: Seconds to wait for the closing handshake to complete
             before dropping the TCP connection (None: forever).
         max_size: Largest incoming message in bytes; a larger one closes the
-            connection with 1009. None: no limit.
+            connection with 1009. None: no limit. The default, 64 MiB, takes
+            what real services send (browsers take hundreds of MB) while
+            still bounding memory; a server keeps 1 MiB.
         max_buffered: Bytes that may wait to be sent before ``send()`` raises
             :class:`~nbws.BufferFullError`.
         recv_buffer: Messages kept for ``recv()`` before the oldest is discarded.
@@ -191,7 +196,7 @@ class WebSocket(BaseConnection):
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
-        max_size: int | None = 2**20,
+        max_size: int | None = DEFAULT_CLIENT_MAX_SIZE,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
         compression: Literal["deflate"] | None = "deflate",
