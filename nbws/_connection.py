@@ -781,6 +781,7 @@ class BaseConnection:
             self._outbox.append(self._local_close)
             self._wakeup.set()
         else:
+            self._state = CLOSING  # as the browser's close() while CONNECTING does
             self._abort_connecting()
 
     def _abort_connecting(self) -> None:
@@ -827,12 +828,15 @@ class BaseConnection:
         assert self.close_event is not None
         return self.close_event
 
-    def recv(self, timeout: float | None = None) -> Pending[Message]:
+    def recv(self, timeout: float | None = None, *, latest: bool = False) -> Pending[Message]:
         """
         Wait for the next message not yet taken by ``recv()`` and return it.
 
         Messages are kept for ``recv()`` from the moment the connection opens,
         up to ``recv_buffer`` of them, whether or not handlers also see them.
+        With ``latest=True`` the older ones waiting are discarded and the
+        newest is returned (or the next one, if none waits): for live feeds
+        where only the current value matters. See also :meth:`drain`.
 
         Raises:
             nbws.ConnectionClosed: once the connection is closed and every
@@ -840,14 +844,43 @@ class BaseConnection:
             nbws.TimeoutError: after ``timeout`` seconds.
         """
         if running_loop() is self._loop:
+            if latest:
+                self._keep_newest()
             # On the connection's own loop the wait is a plain future the reader fulfils:
             # no task to start and finish, so the message reaches its caller a turn sooner.
             return Pending.of_future(self._loop, self._recv_future(timeout), "recv")
-        return self._pending(self._recv(), timeout, "recv")
+        return self._pending(self._recv(latest), timeout, "recv")
 
-    async def _recv(self) -> Message:
+    async def _recv(self, latest: bool = False) -> Message:
+        if latest:
+            self._keep_newest()
         message: Message = await self._recv_future(None)
         return message
+
+    def _keep_newest(self) -> None:
+        inbox = self._inbox
+        while len(inbox) > 1:
+            inbox.popleft()
+
+    def drain(self) -> int:
+        """
+        Discard the messages waiting for ``recv()`` and return how many there were.
+
+        For live feeds: after ``drain()``, ``recv()`` returns what arrives
+        next, not what piled up meanwhile. Handlers and plugins saw them all.
+        """
+        inbox = self._inbox
+        count = len(inbox)
+        if running_loop() is self._loop:
+            inbox.clear()
+        else:
+            self._loop.call_soon_threadsafe(self._drop_oldest, count)
+        return count
+
+    def _drop_oldest(self, count: int) -> None:
+        inbox = self._inbox
+        for _ in range(min(count, len(inbox))):
+            inbox.popleft()
 
     def _recv_future(self, timeout: float | None) -> asyncio.Future[Message]:
         """

@@ -95,6 +95,12 @@ def _reconnect_policy(value: object) -> Reconnect | None:
 def _check_url(url: object) -> str:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'ws://127.0.0.1:8765/', not {type(url).__name__}")
+    if not url.strip():
+        raise InvalidURLError("the URL is empty: use ws://host:port/path or wss://...")
+    # As current browsers do (WHATWG WebSockets standard): http:// means ws://, https:// means wss://.
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("http", "https"):
+        url = ("ws" if scheme.lower() == "http" else "wss") + "://" + rest
     if "#" in url:
         raise InvalidURLError(f"{url!r} has a fragment (#...), which WebSocket URLs cannot have")
     if _UNSAFE_URL.search(url):
@@ -262,7 +268,7 @@ class WebSocket(BaseConnection):
         if self._task is None:
             # close() before the first attempt even started.
             self._loop.create_task(self._closed_before_start())
-        elif self._state is CONNECTING:
+        elif not self._task.done():
             self._task.cancel()
 
     async def _closed_before_start(self) -> None:
