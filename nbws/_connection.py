@@ -789,8 +789,10 @@ class BaseConnection:
 
     # -- waiting --------------------------------------------------------------
 
-    def _pending(self, coro: Coroutine[Any, Any, Any], timeout: float | None, what: str) -> Pending[Any]:
-        return Pending(self._loop, with_timeout(coro, timeout, f"{self.id} {what}"), what)
+    def _pending(
+        self, coro: Coroutine[Any, Any, Any], timeout: float | None, what: str, hint: str | None = None
+    ) -> Pending[Any]:
+        return Pending(self._loop, with_timeout(coro, timeout, f"{self.id} {what}"), what, hint)
 
     def opened(self, timeout: float | None = None) -> Pending[Any]:
         """
@@ -800,7 +802,9 @@ class BaseConnection:
             nbws.ConnectError: if it closes for good before opening.
             nbws.TimeoutError: after ``timeout`` seconds.
         """
-        return self._pending(self._wait_open(), timeout, "opening")
+        return self._pending(
+            self._wait_open(), timeout, "opening", "write 'await ws.opened()' (or ws.opened().wait() in a script)"
+        )
 
     async def _wait_open(self) -> Any:
         while self._state is not OPEN:

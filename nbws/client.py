@@ -149,6 +149,14 @@ def _check_header(name: str, value: str) -> None:
         )
 
 
+def _body_excerpt(body: bytes | bytearray | None, limit: int = 300) -> str:
+    """The start of an HTTP response body, as text on one line: servers say there why they refused."""
+    if not body:
+        return ""
+    text = " ".join(body.decode("utf-8", errors="replace").split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class WebSocket(BaseConnection):
     """
     A WebSocket client that connects as soon as it is created, like ``new WebSocket(url)``.
@@ -326,9 +334,18 @@ class WebSocket(BaseConnection):
         where = f"could not connect to {self.url}"
         if isinstance(exc, InvalidStatus):
             response = exc.response
+            status = f"HTTP {response.status_code} {response.reason_phrase}"
+            if 200 <= response.status_code < 400:
+                # A web page or a redirect: an HTTP server, but no WebSocket endpoint at this URL.
+                return (
+                    "handshake",
+                    f"{where}: it answered {status} instead of switching protocols: "
+                    "the URL is not a WebSocket endpoint (check the host, port and path)",
+                )
+            body = _body_excerpt(response.body)
             return (
                 "handshake",
-                f"{where}: the server rejected the handshake with HTTP {response.status_code} {response.reason_phrase}",
+                f"{where}: the server rejected the handshake with {status}" + (f": {body}" if body else ""),
             )
         if isinstance(exc, InvalidHandshake):
             return "handshake", f"{where}: invalid handshake: {exc}"

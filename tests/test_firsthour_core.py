@@ -5,6 +5,8 @@ large messages (item 4), browser parity (item 7) and errors that teach (item 6).
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -117,6 +119,56 @@ async def test_drain_discards_what_waits_for_recv_and_says_how_many(fed: nbws.We
 
 
 # -- item 6: errors that teach ------------------------------------------------------------------
+
+
+async def http_server(status: str, body: bytes) -> asyncio.Server:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+
+async def connect_error(url: str) -> str:
+    ws = nbws.WebSocket(url)
+    events: list[str] = []
+    ws.onerror = lambda event: events.append(event.message)
+    await ws.closed(timeout=timeout())
+    assert len(events) == 1, events
+    return events[0]
+
+
+async def test_an_http_page_is_said_to_be_no_websocket_endpoint() -> None:
+    http = await http_server("200 OK", b"<html>hello</html>")
+    port = http.sockets[0].getsockname()[1]
+    message = await connect_error(f"ws://127.0.0.1:{port}/")
+    assert "is not a WebSocket endpoint" in message and "HTTP 200 OK" in message
+    http.close()
+
+
+async def test_a_400_shows_the_servers_response_body() -> None:
+    http = await http_server("400 Bad Request", b"expected subprotocol: chat.v2\n")
+    port = http.sockets[0].getsockname()[1]
+    message = await connect_error(f"ws://127.0.0.1:{port}/")
+    assert "HTTP 400 Bad Request" in message and "expected subprotocol: chat.v2" in message
+    http.close()
+
+
+async def test_forgetting_await_is_explained(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url)
+    pending = ws.recv()
+    with pytest.raises(AttributeError, match=r"did you forget 'await'\? .*await ws.recv\(\)"):
+        pending.data  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.warns(RuntimeWarning, match=r"opening was never awaited: write 'await ws.opened\(\)'"):
+        ws.opened()
+        gc.collect()
+    await ws.opened(timeout=timeout())  # awaited: no warning
+    ws.close()
+    await ws.closed(timeout=timeout())
 
 
 def test_an_empty_url_reads_cleanly() -> None:
