@@ -58,7 +58,8 @@ CLOSED = ReadyState.CLOSED
 DEFAULT_MAX_BUFFERED = 4 * 2**20
 DEFAULT_RECV_BUFFER = 4096
 
-_ids = itertools.count(1)
+# One count per kind, so that a notebook's clients read c1, c2, c3 and its server's connections s1, s2.
+_ids: dict[str, itertools.count[int]] = {}
 
 # Codes websockets closes with when it fails a connection for what the peer sent (RFC 6455 7.4.1).
 _FAIL_CODES = frozenset({1002, 1007, 1009})
@@ -174,7 +175,7 @@ class BaseConnection:
             raise ValueError(f"max_buffered must be a positive number of bytes, not {max_buffered!r}")
         if not isinstance(recv_buffer, int) or recv_buffer < 1:
             raise ValueError(f"recv_buffer must be a positive number of messages, not {recv_buffer!r}")
-        self.id = f"{self._id_prefix}{next(_ids)}"
+        self.id = f"{self._id_prefix}{next(_ids.setdefault(self._id_prefix, itertools.count(1)))}"
         self._loop = loop
         self.plugins = plugin_registry or PluginRegistry()
         chain = (self.plugins, parent_registry, plugins) if parent_registry else (self.plugins, plugins)

@@ -175,3 +175,17 @@ def test_an_empty_url_reads_cleanly() -> None:
     with pytest.raises(nbws.InvalidURLError) as info:
         nbws.WebSocket("")
     assert str(info.value) == "the URL is empty: use ws://host:port/path or wss://..."
+
+
+async def test_connection_ids_are_consecutive_per_kind(server: nbws.Server) -> None:
+    first = nbws.WebSocket(server.url)
+    second = nbws.WebSocket(server.url)
+    assert int(second.id[1:]) == int(first.id[1:]) + 1, "no server-side id in between"
+    for ws in (first, second):
+        await ws.opened(timeout=timeout())
+    await until(lambda: len(server.clients) == 2, what="two connections")
+    ids = [int(conn.id[1:]) for conn in server.clients]
+    assert ids[1] == ids[0] + 1 and all(conn.id.startswith("s") for conn in server.clients)
+    for ws in (first, second):
+        ws.close()
+        await ws.closed(timeout=timeout())
