@@ -169,3 +169,34 @@ async def test_inspector_scroll_export_and_kernel_restart_in_jupyterlab(tmp_path
         await expect(page.get_by_text("Error displaying widget")).to_have_count(0)
         assert not errors, errors
         await context.close()
+
+
+RUN_SAVED_SCRIPT = """
+(code) => {
+  window.opened = 0;
+  window.WebSocket = class { constructor() { window.opened += 1; } };
+  const element = document.getElementById("out");
+  new Function("element", code)(element);
+  return [window.opened, element.textContent];
+}
+"""
+
+
+async def test_notebook_8s_saved_page_script_does_not_connect_when_the_notebook_is_reopened() -> None:
+    notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / "08-talking-to-the-world.ipynb", 4)
+    [script] = [
+        "".join(output["data"]["application/javascript"])
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "application/javascript" in output.get("data", {})
+    ]
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.set_content('<div id="out"></div>')
+        opened, text = await page.evaluate(RUN_SAVED_SCRIPT, script)
+        assert opened == 0 and "output saved with the notebook: run the cell to connect again" in text
+        # The same script, fresh from a run, does connect.
+        fresh = re.sub(r"const made = \d+;", "const made = Date.now();", script)
+        await page.set_content('<div id="out"></div>')
+        opened, text = await page.evaluate(RUN_SAVED_SCRIPT, fresh)
+        assert opened == 1 and text == ""
