@@ -304,12 +304,20 @@ class BaseConnection:
             except Exception:
                 logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
         # An error handler that raises is logged only: reporting it again could loop.
-        handled = self._emit_error_safely(event)
+        handled = self._emit_error_safely(event) or self._a_waiter_will_raise(phase)
         # Like an 'error' event nobody listens to in Node, an unhandled error must be seen:
         # it is logged as a warning. Once a listener took it, the log only keeps a debug line.
         tb = error if phase in ("handler", "plugin") else None
         logger.log(
             logging.DEBUG if handled else logging.WARNING, "%s %s error: %s", self.id, phase, event.message, exc_info=tb
+        )
+
+    def _a_waiter_will_raise(self, phase: str) -> bool:
+        """Whether a failure to connect reaches the user as the exception of an ``opened()`` or ``recv()`` they await (then it is not also logged)."""
+        return (
+            phase in ("connect", "handshake")
+            and not self._can_queue()
+            and bool(self._open_waiters or self._recv_waiters)
         )
 
     def _emit_error_safely(self, event: ErrorEvent) -> int:

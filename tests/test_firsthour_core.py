@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -189,3 +190,23 @@ async def test_connection_ids_are_consecutive_per_kind(server: nbws.Server) -> N
     for ws in (first, second):
         ws.close()
         await ws.closed(timeout=timeout())
+
+
+async def test_a_failure_to_connect_is_told_once(caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{sock.getsockname()[1]}/"  # bound, not listening: refused
+        with caplog.at_level(logging.WARNING, logger="nbws"):
+            awaited = nbws.WebSocket(url)
+            with pytest.raises(nbws.ConnectError, match="connection refused"):
+                await awaited.opened(timeout=timeout())
+        assert caplog.records == [], "the exception says it: no warning as well"
+
+        with caplog.at_level(logging.WARNING, logger="nbws"):
+            unwatched = nbws.WebSocket(url)
+            await unwatched.closed(timeout=timeout())
+        assert [r.getMessage() for r in caplog.records] == [
+            f"{unwatched.id} connect error: could not connect to {url}: connection refused, nothing is listening there"
+        ]
