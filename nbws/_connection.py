@@ -923,6 +923,14 @@ class BaseConnection:
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()
 
+    def __getitem__(self, index: object) -> Any:
+        # Not __iter__: that would make a connection an Iterable, which it is not. 'for m in ws'
+        # still lands here (the sequence protocol), and so can say what to write instead.
+        raise TypeError(
+            f"{type(self).__name__} messages arrive over time: read them with 'async for message in ws' "
+            "(or 'message = await ws.recv()'), not 'for' or [...]"
+        )
+
     async def _iterate(self) -> AsyncIterator[Message]:
         while True:
             try:

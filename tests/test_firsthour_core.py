@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import pytest
 from _waits import until
@@ -164,6 +164,10 @@ async def test_forgetting_await_is_explained(server: nbws.Server) -> None:
     pending = ws.recv()
     with pytest.raises(AttributeError, match=r"did you forget 'await'\? .*await ws.recv\(\)"):
         pending.data  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(TypeError, match="read them with 'async for message in ws'"):
+        for _message in ws:  # type: ignore[attr-defined]
+            pass
+    assert not isinstance(ws, Iterable), "a connection is not an Iterable (code that accepts one or many relies on it)"
     with pytest.warns(RuntimeWarning, match=r"opening was never awaited: write 'await ws.opened\(\)'"):
         ws.opened()
         gc.collect()
