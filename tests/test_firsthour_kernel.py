@@ -58,6 +58,26 @@ def test_re_running_server_plugin_and_handler_cells_replaces_instead_of_failing_
 
         server.plugins.register(Tag());
     """
+    defined_elsewhere = """
+        class Count:
+            @nbws.hookimpl
+            def nbws_open(self):
+                pass
+
+        def shout(text):
+            return text.upper()
+    """
+    register_cell = """
+        nbws.plugins.register(Count())
+        nbws.plugins.register(nbws.transforms.map_text(shout, direction="send"))
+        names = [info.name for info in nbws.plugins if info.name.startswith(("Count", "map_text"))]
+        print(names)
+    """
+    loop_cell = """
+        for _ in range(3):
+            server.plugins.register(Count())
+        print(len([info for info in server.plugins if info.name.startswith("Count")]))
+    """
     handler_cell = """
         def show(message):
             got.append(message.data)
@@ -86,6 +106,10 @@ def test_re_running_server_plugin_and_handler_cells_replaces_instead_of_failing_
             closed = await nbws.close_all()
             print(len(closed), nbws.endpoints(), ws.close_event.code)
             """,
+            defined_elsewhere,
+            register_cell,
+            register_cell,  # run again: the same plugins, not two of each
+            loop_cell,  # one run registering three: all three are meant
         ]
     )
     assert outputs[1] == ("", "")
@@ -94,6 +118,9 @@ def test_re_running_server_plugin_and_handler_cells_replaces_instead_of_failing_
     assert "replaced the 'message' listener show" in outputs[8][1]
     assert outputs[9][0] == "echo: hi +tag\n['echo: hi +tag']\n['Server', 'WebSocket']\n"
     assert outputs[10][0] == "2 [] 1001\n"
+    assert outputs[12][0] == outputs[13][0] == "['Count', 'map_text:shout']\n"
+    assert "replaced plugin 'Count'" in outputs[13][1] and "replaced plugin 'map_text:shout'" in outputs[13][1]
+    assert outputs[14][0] == "3\n"
 
 
 @pytest.mark.parametrize("how", ["restart", "shutdown"])

@@ -146,39 +146,26 @@ def test_the_same_plugin_object_registered_again_is_a_no_op_and_a_named_one_keep
         registry.register(object(), name="second")
 
 
-def test_instances_with_different_settings_are_kept_and_the_same_settings_again_replace() -> None:
+def test_plugins_registered_by_one_run_of_code_are_all_kept() -> None:
+    # Outside a re-run cell (a script, one execution of a loop), several equal plugins are meant.
     registry = nbws.PluginRegistry()
 
-    class Tag:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
+    class Observer:
         @nbws.hookimpl
         def nbws_open(self) -> None:
             pass
 
-    registry.register(Tag("a"))
-    registry.register(Tag("b"))
-    assert [info.name for info in registry] == ["Tag", "Tag-2"]
-    registry.register(Tag("a"))  # a re-run cell that makes Tag("a") again
-    assert sorted(info.plugin.name for info in registry) == ["a", "b"]  # type: ignore[attr-defined]
-
-
-def test_built_in_transforms_of_the_same_function_replace_each_other() -> None:
-    registry = nbws.PluginRegistry()
-
-    def tag(text: str) -> str:
-        return text + " +tag"
-
-    registry.register(nbws.transforms.map_text(tag))
-    registry.register(nbws.transforms.map_text(tag))
+    for _ in range(3):
+        registry.register(Observer())
     registry.register(nbws.transforms.map_text(str.upper))
-    assert len(list(registry)) == 2
-    namespace: dict[str, object] = {}
-    for _ in range(2):  # a cell that defines the function and registers it, run twice
-        exec("def shout(text):\n    return text.upper()\n", namespace)
-        registry.register(nbws.transforms.map_text(namespace["shout"]))  # type: ignore[arg-type]
-    assert len(list(registry)) == 3
+    registry.register(nbws.transforms.map_text(str.upper))
+    assert [info.name for info in registry] == [
+        "Observer",
+        "Observer-2",
+        "Observer-3",
+        "map_text:upper",
+        "map_text:upper-2",
+    ]
 
 
 async def test_a_handler_added_again_by_a_re_run_cell_is_replaced_not_stacked(
