@@ -199,3 +199,19 @@ async def test_export_button_offers_what_the_filter_shows_as_a_browser_download(
     ws.close()
     await ws.closed(timeout=timeout())
     panel.close()
+
+
+async def test_more_views_can_be_added_to_the_inspector(panel: nbws.ClientPanel) -> None:
+    log = panel.message_log
+
+    def upper(row: LogRow) -> tuple[str, str] | None:
+        return ("Upper", row.data.upper()) if isinstance(row.data, str) else None
+
+    def broken(row: LogRow) -> tuple[str, str]:
+        raise ValueError("cannot decode")
+
+    log.add_view(upper)
+    log.add_view(broken)
+    panel.send("hello")
+    row = await log.wait_for(lambda r: r.direction == "receive", timeout())
+    assert log.select(row)["views"] == [["Upper", "ECHO: HELLO"], ["broken", "this view failed: ValueError: cannot decode"]]

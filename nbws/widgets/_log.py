@@ -383,6 +383,7 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         self._generation = 0
         self.on_resend: Callable[[LogRow], Any] | None = None
         self.on_edit: Callable[[LogRow], Any] | None = None
+        self._views: list[Callable[[LogRow], tuple[str, str] | None]] = []
 
         self.direction = widgets.Dropdown(
             options=[("all", "all"), ("↑ sent", "send"), ("↓ received", "receive"), ("● events", "event")],
@@ -735,6 +736,14 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         found = self.row(row_id) if row_id >= 0 else None
         self.body.detail = self.inspect(found) if found is not None else {}
 
+    def add_view(self, view: Callable[[LogRow], tuple[str, str] | None]) -> None:
+        """
+        Add a tab to the inspector: ``view(row)`` returns ``(title, text)``
+        for the rows it can show (a decoded form of the message, say), or None.
+        A view that raises shows its error in its tab instead.
+        """
+        self._views.append(view)
+
     def inspect(self, row: LogRow) -> dict[str, Any]:
         """
         The whole of ``row`` as the inspector shows it: its text (and whether
@@ -778,6 +787,15 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             detail["original"] = original.hex(" ")
         elif original is not None:
             detail["original"] = original
+        extra = []
+        for view in self._views:
+            try:
+                shown = view(row)
+            except Exception as exc:
+                shown = (getattr(view, "__name__", "view"), f"this view failed: {describe(exc)}")
+            if shown is not None:
+                extra.append([str(shown[0]), str(shown[1])])
+        detail["views"] = extra
         return detail
 
     def _page_action(self, _widget: Any, content: Any, _buffers: Any) -> None:

@@ -176,6 +176,7 @@ function render({ model, el: root }) {
     }
     if (d.detail) views.push(["Event", () => el("pre", "", d.detail), () => d.detail]);
     if (typeof d.original === "string") views.push(["Original", () => el("pre", "", d.original), () => d.original]);
+    for (const [title, text] of d.views || []) views.push([title, () => el("pre", "", text), () => text]);
     const tabs = el("div", "nbws-inspector-tabs");
     const content = el("div", "nbws-inspector-content");
     let current = views[0];
