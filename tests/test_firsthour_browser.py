@@ -52,6 +52,7 @@ FEED_CELL = textwrap.dedent(
 ).strip()
 
 
+@pytest.mark.timeout(timeout(240))  # JupyterLab, two kernels and a restart, on a shared 2-core machine
 async def test_inspector_scroll_export_and_kernel_restart_in_jupyterlab(tmp_path: Path) -> None:
     root = tmp_path / "notebooks"
     root.mkdir()

@@ -93,6 +93,7 @@ async def test_the_page_talks_to_the_in_kernel_server(tmp_path: Path) -> None:
         await page.screenshot(path=str(ARTIFACTS / "notebook-08-browser.png"), full_page=True)
 
 
+@pytest.mark.timeout(timeout(300))  # eight notebooks, one after the other, on a shared 2-core machine
 async def test_every_tutorial_runs_in_jupyterlab(tmp_path: Path) -> None:
     root = tmp_path / "notebooks"
     names = copy_notebooks(root)
