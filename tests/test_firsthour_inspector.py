@@ -214,4 +214,38 @@ async def test_more_views_can_be_added_to_the_inspector(panel: nbws.ClientPanel)
     log.add_view(broken)
     panel.send("hello")
     row = await log.wait_for(lambda r: r.direction == "receive", timeout())
-    assert log.select(row)["views"] == [["Upper", "ECHO: HELLO"], ["broken", "this view failed: ValueError: cannot decode"]]
+    assert log.select(row)["views"] == [
+        ["Upper", "ECHO: HELLO"],
+        ["broken", "this view failed: ValueError: cannot decode"],
+    ]
+
+
+async def test_a_panel_shown_late_shows_what_a_recorder_kept(server: nbws.Server) -> None:
+    rec = nbws.Recorder()
+    ws = nbws.WebSocket(server.url, plugins=[rec])
+    await ws.opened(timeout=timeout())
+    for word in ("one", "two"):
+        ws.send(word)
+        await ws.recv(timeout=timeout())
+    panel = ws.panel()  # displayed only now
+    log = panel.message_log
+    assert [(r.direction, r.kind, r.data) for r in log.rows[:5]] == [
+        ("event", "open", None),
+        ("send", "text", "one"),
+        ("receive", "text", "echo: one"),
+        ("send", "text", "two"),
+        ("receive", "text", "echo: two"),
+    ]
+    assert "the 5 events above happened before this log was shown" in log.rows[5].detail
+    ws.send("three")
+    await log.wait_for(lambda r: r.data == "echo: three", timeout())
+    assert [r.data for r in log.rows if r.direction == "send"] == ["one", "two", "three"], "nothing twice"
+    ws.close()
+    await ws.closed(timeout=timeout())
+    panel.close()
+
+    plain = nbws.WebSocket(server.url)  # no recorder: nothing to show, nothing said
+    await plain.opened(timeout=timeout())
+    assert nbws.MessageLog().show_history(plain) == 0
+    plain.close()
+    await plain.closed(timeout=timeout())

@@ -26,6 +26,7 @@ import ipywidgets as widgets
 
 from .._events import Message, describe
 from .._plugins import PluginRegistry, hookimpl
+from .._plugins import plugins as global_plugins
 from ..exceptions import TimeoutError
 from ._common import Throttle, close_widgets, close_words, format_size, format_time, on_change, on_click, style
 from ._log_view import LogView
@@ -432,13 +433,82 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
 
     # -- following endpoints ------------------------------------------------------
 
-    def attach(self, endpoint: Any) -> None:
-        """Log every event of ``endpoint`` (a :class:`nbws.WebSocket`, :class:`nbws.Server` or connection)."""
+    def attach(self, endpoint: Any, *, history: bool = True) -> None:
+        """
+        Log every event of ``endpoint`` (a :class:`nbws.WebSocket`, :class:`nbws.Server` or connection).
+
+        With ``history`` (the default), a log attached late first shows the
+        endpoint's earlier events that a :class:`nbws.Recorder` kept (one
+        registered on the endpoint or globally), up to ``max_rows``.
+        """
         registry: PluginRegistry = endpoint.plugins
         if any(r is registry for r, _ in self._attached):
             return
+        if history:
+            self.show_history(endpoint)
         name = registry.register(self._hooks, name=f"nbws.widgets.log-{self._id}")
         self._attached.append((registry, name))
+
+    def show_history(self, endpoint: Any) -> int:
+        """Add rows for the earlier events of ``endpoint`` that recorders kept; return how many."""
+        from ..recording import Recorder
+
+        found: dict[int, Any] = {}
+        own = [info.plugin for info in endpoint.plugins if isinstance(info.plugin, Recorder)]
+        shared = [info.plugin for info in global_plugins if isinstance(info.plugin, Recorder)]
+        server_side = isinstance(getattr(endpoint, "clients", None), list)
+        ids = {conn.id for conn in endpoint.clients} if server_side else {endpoint.id}
+        for recorder in own + shared:
+            mine = recorder in own and server_side  # a server's own recorder saw only its connections
+            for event in recorder.recording:
+                if mine or event.connection in ids:
+                    found.setdefault(id(event), event)
+        events = sorted(found.values(), key=lambda event: event.time)[-self.max_rows :]
+        for event in events:
+            self.add(self._history_row(event))
+        if events:
+            self.note(f"the {len(events)} events above happened before this log was shown (kept by a recorder)")
+        return len(events)
+
+    def _history_row(self, event: Any) -> LogRow:
+        connection = event.connection or "server"
+        if event.type == "message":
+            data = event.data
+            size = len(data) if isinstance(data, bytes) else len(data.encode())
+            marks = tuple(
+                mark
+                for mark, on in (
+                    ("edited", event.original is not None),
+                    ("dropped", event.dropped),
+                    ("replayed", event.replayed),
+                )
+                if on
+            )
+            kept = (
+                data[: self.keep_bytes]
+                if isinstance(data, bytes)
+                else data.encode()[: self.keep_bytes].decode(errors="ignore")
+            )
+            direction: RowDirection = "send" if event.direction == "send" else "receive"
+            return LogRow(
+                direction,
+                connection,
+                "binary" if isinstance(data, bytes) else "text",
+                time=event.time,
+                size=size,
+                data=kept,
+                dropped=event.dropped,
+                seq=event.seq,
+                marks=marks,
+                original=event.original,
+            )
+        if event.type == "open":
+            detail = f"connected to {event.url}" if event.role == "client" and event.url else "client connected"
+            return LogRow("event", connection, "open", time=event.time, detail=detail)
+        if event.type == "close":
+            words = close_words(event.code or 1006, event.reason, event.was_clean)
+            return LogRow("event", connection, "close", time=event.time, detail=words, code=event.code)
+        return LogRow("event", connection, event.type, time=event.time, detail=f"{event.phase}: {event.error}")
 
     def detach(self, endpoint: Any) -> None:
         """Stop logging the events of ``endpoint``."""
