@@ -21,12 +21,26 @@ $(STAMP): pyproject.toml $(PLUGIN_DIRS)
 
 install: $(STAMP)
 
+# What the lab needs and no more: nbws with JupyterLab (.[lab]) and the example plugins,
+# not the test tool chain. A venv made by `make install` already has all of it, and is used as it is.
+LAB_STAMP := $(VENV)/.nbws-lab-installed
+$(LAB_STAMP): pyproject.toml $(PLUGIN_DIRS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/python -m pip install -q -e '.[lab]' $(EDITABLE_PLUGINS)
+	touch $(LAB_STAMP)
+
 system-deps:
 	scripts/system-deps
 
-# JupyterLab serves notebooks/ and opens the first tutorial; root (CI machines, containers) needs --allow-root.
-lab: install
-	cd notebooks && $(abspath $(BIN))/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) \
+# JupyterLab serves scratch/ (git-ignored), where the tutorials are copied (again when notebooks/ has a
+# newer version), and opens the first: running and saving them, Export and Recorder files never touch
+# the committed notebooks. Root (CI machines, containers) needs --allow-root.
+SCRATCH ?= scratch
+lab: $(if $(wildcard $(STAMP)),$(STAMP),$(LAB_STAMP))
+	mkdir -p $(SCRATCH)
+	cp -u notebooks/*.ipynb $(SCRATCH)/
+	cd $(SCRATCH) && $(abspath $(BIN))/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) \
 		$(LAB_ARGS) $(notdir $(firstword $(wildcard notebooks/01-*.ipynb)))
 
 check: install

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from . import transforms
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
 from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
+from ._live import close_all, endpoints
 from ._loop import Pending
 from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, hookimpl, plugins
 from .cassette import Cassette, cassette
@@ -127,6 +128,8 @@ __all__ = [
     "WebSocket",
     "__version__",
     "cassette",
+    "close_all",
+    "endpoints",
     "hookimpl",
     "plugins",
     "replay",

@@ -58,7 +58,8 @@ CLOSED = ReadyState.CLOSED
 DEFAULT_MAX_BUFFERED = 4 * 2**20
 DEFAULT_RECV_BUFFER = 4096
 
-_ids = itertools.count(1)
+# One count per kind, so that a notebook's clients read c1, c2, c3 and its server's connections s1, s2.
+_ids: dict[str, itertools.count[int]] = {}
 
 # Codes websockets closes with when it fails a connection for what the peer sent (RFC 6455 7.4.1).
 _FAIL_CODES = frozenset({1002, 1007, 1009})
@@ -174,7 +175,7 @@ class BaseConnection:
             raise ValueError(f"max_buffered must be a positive number of bytes, not {max_buffered!r}")
         if not isinstance(recv_buffer, int) or recv_buffer < 1:
             raise ValueError(f"recv_buffer must be a positive number of messages, not {recv_buffer!r}")
-        self.id = f"{self._id_prefix}{next(_ids)}"
+        self.id = f"{self._id_prefix}{next(_ids.setdefault(self._id_prefix, itertools.count(1)))}"
         self._loop = loop
         self.plugins = plugin_registry or PluginRegistry()
         chain = (self.plugins, parent_registry, plugins) if parent_registry else (self.plugins, plugins)
@@ -303,12 +304,20 @@ class BaseConnection:
             except Exception:
                 logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
         # An error handler that raises is logged only: reporting it again could loop.
-        handled = self._emit_error_safely(event)
+        handled = self._emit_error_safely(event) or self._a_waiter_will_raise(phase)
         # Like an 'error' event nobody listens to in Node, an unhandled error must be seen:
         # it is logged as a warning. Once a listener took it, the log only keeps a debug line.
         tb = error if phase in ("handler", "plugin") else None
         logger.log(
             logging.DEBUG if handled else logging.WARNING, "%s %s error: %s", self.id, phase, event.message, exc_info=tb
+        )
+
+    def _a_waiter_will_raise(self, phase: str) -> bool:
+        """Whether a failure to connect reaches the user as the exception of an ``opened()`` or ``recv()`` they await (then it is not also logged)."""
+        return (
+            phase in ("connect", "handshake")
+            and not self._can_queue()
+            and bool(self._open_waiters or self._recv_waiters)
         )
 
     def _emit_error_safely(self, event: ErrorEvent) -> int:
@@ -428,7 +437,9 @@ class BaseConnection:
         if state is not OPEN and not (state is CONNECTING and self._can_queue()):
             raise InvalidStateError(self._not_open_message(state))
         size = data_size(data)
-        if self._outbox_bytes + size > self._max_buffered:
+        # One message of any size may go out on an idle connection, as in the browser: the limit
+        # bounds what piles up behind a slow reader, not the size of a message.
+        if self._outbox_bytes and self._outbox_bytes + size > self._max_buffered:
             raise BufferFullError(
                 f"{self.id}: {self._outbox_bytes} bytes are already waiting to be sent and "
                 f"max_buffered is {self._max_buffered}; the peer is not reading fast enough"
@@ -779,6 +790,7 @@ class BaseConnection:
             self._outbox.append(self._local_close)
             self._wakeup.set()
         else:
+            self._state = CLOSING  # as the browser's close() while CONNECTING does
             self._abort_connecting()
 
     def _abort_connecting(self) -> None:
@@ -786,8 +798,10 @@ class BaseConnection:
 
     # -- waiting --------------------------------------------------------------
 
-    def _pending(self, coro: Coroutine[Any, Any, Any], timeout: float | None, what: str) -> Pending[Any]:
-        return Pending(self._loop, with_timeout(coro, timeout, f"{self.id} {what}"), what)
+    def _pending(
+        self, coro: Coroutine[Any, Any, Any], timeout: float | None, what: str, hint: str | None = None
+    ) -> Pending[Any]:
+        return Pending(self._loop, with_timeout(coro, timeout, f"{self.id} {what}"), what, hint)
 
     def opened(self, timeout: float | None = None) -> Pending[Any]:
         """
@@ -797,7 +811,9 @@ class BaseConnection:
             nbws.ConnectError: if it closes for good before opening.
             nbws.TimeoutError: after ``timeout`` seconds.
         """
-        return self._pending(self._wait_open(), timeout, "opening")
+        return self._pending(
+            self._wait_open(), timeout, "opening", "write 'await ws.opened()' (or ws.opened().wait() in a script)"
+        )
 
     async def _wait_open(self) -> Any:
         while self._state is not OPEN:
@@ -825,12 +841,15 @@ class BaseConnection:
         assert self.close_event is not None
         return self.close_event
 
-    def recv(self, timeout: float | None = None) -> Pending[Message]:
+    def recv(self, timeout: float | None = None, *, latest: bool = False) -> Pending[Message]:
         """
         Wait for the next message not yet taken by ``recv()`` and return it.
 
         Messages are kept for ``recv()`` from the moment the connection opens,
         up to ``recv_buffer`` of them, whether or not handlers also see them.
+        With ``latest=True`` the older ones waiting are discarded and the
+        newest is returned (or the next one, if none waits): for live feeds
+        where only the current value matters. See also :meth:`drain`.
 
         Raises:
             nbws.ConnectionClosed: once the connection is closed and every
@@ -838,14 +857,43 @@ class BaseConnection:
             nbws.TimeoutError: after ``timeout`` seconds.
         """
         if running_loop() is self._loop:
+            if latest:
+                self._keep_newest()
             # On the connection's own loop the wait is a plain future the reader fulfils:
             # no task to start and finish, so the message reaches its caller a turn sooner.
             return Pending.of_future(self._loop, self._recv_future(timeout), "recv")
-        return self._pending(self._recv(), timeout, "recv")
+        return self._pending(self._recv(latest), timeout, "recv")
 
-    async def _recv(self) -> Message:
+    async def _recv(self, latest: bool = False) -> Message:
+        if latest:
+            self._keep_newest()
         message: Message = await self._recv_future(None)
         return message
+
+    def _keep_newest(self) -> None:
+        inbox = self._inbox
+        while len(inbox) > 1:
+            inbox.popleft()
+
+    def drain(self) -> int:
+        """
+        Discard the messages waiting for ``recv()`` and return how many there were.
+
+        For live feeds: after ``drain()``, ``recv()`` returns what arrives
+        next, not what piled up meanwhile. Handlers and plugins saw them all.
+        """
+        inbox = self._inbox
+        count = len(inbox)
+        if running_loop() is self._loop:
+            inbox.clear()
+        else:
+            self._loop.call_soon_threadsafe(self._drop_oldest, count)
+        return count
+
+    def _drop_oldest(self, count: int) -> None:
+        inbox = self._inbox
+        for _ in range(min(count, len(inbox))):
+            inbox.popleft()
 
     def _recv_future(self, timeout: float | None) -> asyncio.Future[Message]:
         """
@@ -874,6 +922,14 @@ class BaseConnection:
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()
+
+    def __getitem__(self, index: object) -> Any:
+        # Not __iter__: that would make a connection an Iterable, which it is not. 'for m in ws'
+        # still lands here (the sequence protocol), and so can say what to write instead.
+        raise TypeError(
+            f"{type(self).__name__} messages arrive over time: read them with 'async for message in ws' "
+            "(or 'message = await ws.recv()'), not 'for' or [...]"
+        )
 
     async def _iterate(self) -> AsyncIterator[Message]:
         while True:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from ._connection import BaseConnection
 
-__all__ = ["CloseEvent", "Direction", "ErrorEvent", "Listeners", "Message", "OpenEvent", "Watchers"]
+__all__ = ["CloseEvent", "Direction", "ErrorEvent", "Listeners", "Message", "OpenEvent", "Watchers", "same_value"]
 
 Direction = Literal["send", "receive"]
 Leg = Literal["client", "upstream"]
@@ -252,6 +252,40 @@ def describe(error: BaseException) -> str:
 Listener = Callable[..., Any]
 
 
+def _same_function(a: Any, b: Any, depth: int = 0) -> bool:
+    """Whether two functions were made by the same code, with the same defaults and closure (a re-run cell)."""
+    code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
+    if code_a is None or code_b is None or code_a != code_b:
+        return False
+    if (a.__module__, a.__qualname__) != (b.__module__, b.__qualname__):
+        return False
+    if getattr(a, "__self__", None) is not getattr(b, "__self__", None):
+        return False  # the same method of two objects (two panels on one endpoint)
+    if a.__defaults__ != b.__defaults__ or a.__kwdefaults__ != b.__kwdefaults__:
+        return False
+    cells_a, cells_b = a.__closure__ or (), b.__closure__ or ()
+    try:
+        return len(cells_a) == len(cells_b) and all(
+            same_value(x.cell_contents, y.cell_contents, depth) for x, y in zip(cells_a, cells_b, strict=True)
+        )
+    except ValueError:  # a cell not filled yet
+        return False
+
+
+def same_value(a: Any, b: Any, depth: int = 0) -> bool:
+    """Whether two values are the same thing made again: identical, equal, or functions of the same code."""
+    if a is b:
+        return True
+    if depth > 3:
+        return False
+    if callable(a) and hasattr(a, "__code__"):
+        return _same_function(a, b, depth + 1)
+    try:
+        return bool(type(a) is type(b) and a == b)
+    except Exception:
+        return False
+
+
 class Listeners:
     """
     The listeners of an endpoint's events, by event name.
@@ -278,6 +312,17 @@ class Listeners:
         listeners = self.check(name)
         if not callable(fn):
             raise TypeError(f"a listener must be callable, not {type(fn).__name__}")
+        for index, other in enumerate(listeners):
+            if other is fn or _same_function(other, fn):
+                # A re-run cell adds the same handler again: replace it rather than call it twice.
+                listeners[index] = fn
+                if other is not fn:
+                    logging.getLogger("nbws").warning(
+                        "nbws: replaced the %r listener %s added earlier by the same code (a re-run cell?)",
+                        name,
+                        getattr(fn, "__qualname__", fn),
+                    )
+                return
         listeners.append(fn)
 
     def remove(self, name: str, fn: Listener | None) -> None:

@@ -103,7 +103,7 @@ class Pending(Generic[T]):
     through the endpoint's error event rather than lost.
     """
 
-    __slots__ = ("_future", "_loop", "_what")
+    __slots__ = ("_future", "_hint", "_loop", "_used", "_what")
 
     _future: asyncio.Future[T] | concurrent.futures.Future[T]
 
@@ -112,9 +112,12 @@ class Pending(Generic[T]):
         loop: asyncio.AbstractEventLoop,
         coro: Coroutine[Any, Any, T],
         what: str,
+        hint: str | None = None,
     ) -> None:
         self._loop = loop
         self._what = what
+        self._hint = hint
+        self._used = False
         fut: asyncio.Future[T] | concurrent.futures.Future[T]
         if running_loop() is loop:
             fut = loop.create_task(coro)
@@ -131,6 +134,8 @@ class Pending(Generic[T]):
         self = cls.__new__(cls)
         self._loop = loop
         self._what = what
+        self._hint = None
+        self._used = False
         future.add_done_callback(_retrieve)
         self._future = future
         return self
@@ -139,7 +144,24 @@ class Pending(Generic[T]):
         state = "done" if self._future.done() else "pending"
         return f"<Pending {self._what} {state}>"
 
+    def __getattr__(self, name: str) -> Any:
+        # Only for names a Pending does not have: most often the result's, used without 'await'.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        example = _EXAMPLES.get(self._what, "await it (result = await ...)")
+        raise AttributeError(
+            f"'Pending' object has no attribute {name!r}: did you forget 'await'? "
+            f"{self._what} is still under way; {example}, or .wait() it in a script"
+        )
+
+    def __del__(self) -> None:
+        if self._hint is not None and not self._used:
+            import warnings
+
+            warnings.warn(f"{self._what} was never awaited: {self._hint}", RuntimeWarning, stacklevel=2)
+
     def __await__(self) -> Generator[Any, None, T]:
+        self._used = True
         running = running_loop()
         fut = self._future
         if isinstance(fut, concurrent.futures.Future):
@@ -151,10 +173,12 @@ class Pending(Generic[T]):
 
     def done(self) -> bool:
         """Return whether the operation has finished, successfully or not."""
+        self._used = True
         return self._future.done()
 
     def result(self) -> T:
         """Return the result of a finished operation, or raise its error."""
+        self._used = True
         if not self._future.done():
             raise asyncio.InvalidStateError(f"{self._what} has not finished yet")
         return self._future.result()
@@ -170,6 +194,7 @@ class Pending(Generic[T]):
         Raises:
             nbws.TimeoutError: if ``timeout`` seconds pass first.
         """
+        self._used = True
         running = running_loop()
         fut = self._future
         if running is None:
@@ -188,6 +213,14 @@ class Pending(Generic[T]):
 
         nest_asyncio2.apply(running)
         return running.run_until_complete(_with_timeout(_await(fut), timeout))  # type: ignore[no-any-return]
+
+
+# What to write instead, by operation, for the "did you forget 'await'?" error.
+_EXAMPLES = {
+    "recv": "write 'message = await ws.recv()'",
+    "opening": "write 'await ws.opened()'",
+    "closing": "write 'await ws.closed()'",
+}
 
 
 async def _await(fut: Any) -> Any:

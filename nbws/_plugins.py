@@ -14,6 +14,8 @@ import inspect
 import logging
 import operator
 import os
+import re
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from ._events import Watchers
+from ._events import Watchers, same_value
 from .exceptions import PluginError
 
 __all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "hookimpl", "plugins"]
@@ -39,6 +41,38 @@ ENTRY_POINT_GROUP = "nbws"
 DISABLE_AUTOLOAD_ENV = "NBWS_DISABLE_PLUGIN_AUTOLOAD"
 
 HOOK_NAMES = frozenset(name for name in hookspecs.__all__ if name.startswith("nbws_"))
+
+
+def _same_state(a: object, b: object) -> bool:
+    """Whether two plugin objects hold the same settings (their names aside): the same plugin made again."""
+    state_a = {k: v for k, v in getattr(a, "__dict__", {}).items() if k != "__name__"}
+    state_b = {k: v for k, v in getattr(b, "__dict__", {}).items() if k != "__name__"}
+    return state_a.keys() == state_b.keys() and all(same_value(state_a[k], state_b[k]) for k in state_a)
+
+
+Site = tuple[str, int, object]
+"""Where a plugin was registered: the file and line of the calling code, and the IPython execution count (None outside IPython)."""
+
+
+def _call_site() -> Site | None:
+    """The first frame outside nbws that led to this registration, with the cell execution it belongs to."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "nbws":
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    execution: object = None
+    ipython = sys.modules.get("IPython")
+    if ipython is not None:
+        shell = ipython.get_ipython()
+        execution = getattr(shell, "execution_count", None)
+    return (frame.f_code.co_filename, frame.f_lineno, execution)
+
+
+def _family(name: str) -> str:
+    """A plugin name without the ``-2``, ``-3`` that makes a second instance's name unique."""
+    return re.sub(r"-\d+$", "", name)
+
 
 # Changes to any registry so far: the hook relays' caches are valid while it stays the same.
 _changes = 0
@@ -102,6 +136,7 @@ class PluginRegistry:
         self._pm = pluggy.PluginManager("nbws")
         self._pm.add_hookspecs(hookspecs)
         self._infos: dict[str, PluginInfo] = {}
+        self._sites: dict[str, Site] = {}
         self._autoload = autoload
         self._loaded = False
         self._watchers = Watchers("plugin registry")
@@ -125,7 +160,57 @@ class PluginRegistry:
                 hook wrapper.
         """
         self._ensure_loaded()
-        return self._register(plugin, name, enabled)
+        if self._pm.is_registered(plugin):
+            # The same object again (a re-run cell that registers a plugin made in another cell): nothing to do.
+            registered = self._pm.get_name(plugin)
+            assert registered is not None
+            return registered
+        site = _call_site()
+        earlier = self._same_kind(plugin, name, site)
+        if earlier is not None:
+            # A re-run cell registers a new instance of the same plugin: replace it rather than run both.
+            self.unregister(earlier)
+            logger.warning(
+                "nbws: replaced plugin %r registered earlier with a new one of the same class %s; "
+                "to run both, register the new one with name=...",
+                earlier,
+                type(plugin).__qualname__,
+            )
+        # The new version takes the earlier one's name, so that it reads the same in lists and panels.
+        registered = self._register(plugin, name if name is not None or earlier is None else earlier, enabled)
+        if site is not None:
+            self._sites[registered] = site
+        return registered
+
+    def _same_kind(self, plugin: object, name: str | None, site: Site | None) -> str | None:
+        """
+        The name of the registered plugin that ``plugin`` is a new version of, made by a re-run cell, if any.
+
+        That is one of the same class (by module and name) under the same name
+        (``-2``, ``-3`` aside) that was made by a class defined again (the
+        cell that defines it ran again), or that an earlier IPython execution
+        registered either from the same line of the same cell or with the same
+        settings. Several plugins registered by one execution, or by a script,
+        are all kept.
+        """
+        kind = (type(plugin).__module__, type(plugin).__qualname__)
+        wanted = _family(name if name is not None else getattr(plugin, "__name__", None) or type(plugin).__name__)
+        for info in self._infos.values():
+            other = info.plugin
+            if _family(info.name) != wanted or (type(other).__module__, type(other).__qualname__) != kind:
+                continue
+            if type(plugin) is type:
+                if plugin is not other:  # a class registered as the plugin, defined again
+                    return info.name
+                continue
+            if type(other) is not type(plugin):  # its class was defined again
+                return info.name
+            earlier = self._sites.get(info.name)
+            if site is None or earlier is None or site[2] is None or earlier[2] == site[2]:
+                continue  # one execution (or a script) registering several: all are meant
+            if earlier[:2] == site[:2] or _same_state(plugin, other):
+                return info.name  # the same line run again, or the same plugin made again
+        return None
 
     def _register(self, plugin: object, name: str | None, enabled: bool = True) -> str:
         if plugin is None or isinstance(plugin, (str, bytes, int, float)):
@@ -136,6 +221,11 @@ class PluginRegistry:
         try:
             registered = self._pm.register(plugin, name)
         except ValueError as exc:
+            if name is not None and name in self._infos:
+                raise PluginError(
+                    f"a plugin named {name!r} is already registered: remove it first with "
+                    f"plugins.unregister({name!r}), or choose another name"
+                ) from None
             raise PluginError(f"cannot register plugin: {exc}") from None
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"invalid plugin {exc.plugin!r}: {exc}") from None
@@ -175,6 +265,7 @@ class PluginRegistry:
             raise PluginError(f"plugin {plugin!r} is not registered")
         self._pm.unregister(name=name)
         del self._infos[name]
+        self._sites.pop(name, None)
         self._changed()
 
     def enable(self, name: str) -> None:

@@ -24,6 +24,7 @@ from websockets.uri import parse_uri
 from . import redact
 from ._connection import CONNECTING, DEFAULT_MAX_BUFFERED, DEFAULT_RECV_BUFFER, BaseConnection
 from ._events import describe
+from ._live import track
 from ._loop import detached, get_loop
 from ._plugins import PluginRegistry
 from .exceptions import ConnectError, InvalidURLError
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from .widgets import ClientPanel
 
 __all__ = ["Reconnect", "WebSocket"]
+
+DEFAULT_CLIENT_MAX_SIZE = 64 * 2**20
+"""A client's default ``max_size``: far above a server's 1 MiB, as a browser takes large messages."""
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _UNSAFE_URL = re.compile(r"[\x00-\x20\x7f]")
@@ -92,6 +96,12 @@ def _reconnect_policy(value: object) -> Reconnect | None:
 def _check_url(url: object) -> str:
     if not isinstance(url, str):
         raise TypeError(f"url must be a str such as 'ws://127.0.0.1:8765/', not {type(url).__name__}")
+    if not url.strip():
+        raise InvalidURLError("the URL is empty: use ws://host:port/path or wss://...")
+    # As current browsers do (WHATWG WebSockets standard): http:// means ws://, https:// means wss://.
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("http", "https"):
+        url = ("ws" if scheme.lower() == "http" else "wss") + "://" + rest
     shown = redact.url(url)  # error messages end up in logs and saved outputs
     if "#" in url:
         raise InvalidURLError(f"{shown!r} has a fragment (#...), which WebSocket URLs cannot have")
@@ -141,6 +151,14 @@ def _check_header(name: str, value: str) -> None:
         )
 
 
+def _body_excerpt(body: bytes | bytearray | None, limit: int = 300) -> str:
+    """The start of an HTTP response body, as text on one line: servers say there why they refused."""
+    if not body:
+        return ""
+    text = " ".join(body.decode("utf-8", errors="replace").split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class WebSocket(BaseConnection):
     """
     A WebSocket client that connects as soon as it is created, like ``new WebSocket(url)``.
@@ -164,7 +182,9 @@ class WebSocket(BaseConnection):
         close_timeout: Seconds to wait for the closing handshake to complete
             before dropping the TCP connection (None: forever).
         max_size: Largest incoming message in bytes; a larger one closes the
-            connection with 1009. None: no limit.
+            connection with 1009. None: no limit. The default, 64 MiB, takes
+            what real services send (browsers take hundreds of MB) while
+            still bounding memory; a server keeps 1 MiB.
         max_buffered: Bytes that may wait to be sent before ``send()`` raises
             :class:`~nbws.BufferFullError`.
         recv_buffer: Messages kept for ``recv()`` before the oldest is discarded.
@@ -192,7 +212,7 @@ class WebSocket(BaseConnection):
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
-        max_size: int | None = 2**20,
+        max_size: int | None = DEFAULT_CLIENT_MAX_SIZE,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
         compression: Literal["deflate"] | None = "deflate",
@@ -228,6 +248,7 @@ class WebSocket(BaseConnection):
         self.reconnect_attempt = 0
         """The current reconnection attempt (0 while open or never dropped)."""
         self._task: asyncio.Task[None] | None = None
+        track(self)
         self._loop.call_soon_threadsafe(self._start)
 
     @property
@@ -257,7 +278,7 @@ class WebSocket(BaseConnection):
         if self._task is None:
             # close() before the first attempt even started.
             self._loop.create_task(self._closed_before_start())
-        elif self._state is CONNECTING:
+        elif not self._task.done():
             self._task.cancel()
 
     async def _closed_before_start(self) -> None:
@@ -315,9 +336,18 @@ class WebSocket(BaseConnection):
         where = f"could not connect to {redact.url(self.url)}"
         if isinstance(exc, InvalidStatus):
             response = exc.response
+            status = f"HTTP {response.status_code} {response.reason_phrase}"
+            if 200 <= response.status_code < 400:
+                # A web page or a redirect: an HTTP server, but no WebSocket endpoint at this URL.
+                return (
+                    "handshake",
+                    f"{where}: it answered {status} instead of switching protocols: "
+                    "the URL is not a WebSocket endpoint (check the host, port and path)",
+                )
+            body = _body_excerpt(response.body)
             return (
                 "handshake",
-                f"{where}: the server rejected the handshake with HTTP {response.status_code} {response.reason_phrase}",
+                f"{where}: the server rejected the handshake with {status}" + (f": {body}" if body else ""),
             )
         if isinstance(exc, InvalidHandshake):
             return "handshake", f"{where}: invalid handshake: {redact.text(str(exc))}"

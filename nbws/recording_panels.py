@@ -236,8 +236,25 @@ class ReplayPanel(_Panel):
         """The messages the replay would send with the current choices (edits included)."""
         return list(self._messages)
 
+    def _recorded_role(self) -> str:
+        """The side (``"client"`` or ``"server"``) that recorded the connection chosen to replay, or ``""``."""
+        connection = self.connection_select.value
+        for event in self.recording:
+            if event.connection == connection and event.role:
+                return event.role
+        return ""
+
     def refresh(self) -> None:
         """Bring the panel up to date with the recording, the targets and the replayer."""
+        direction = self.direction_buttons.value
+        connections = self.recording.messages(direction).connections
+        if list(self.connection_select.options) != connections:
+            previous = self.connection_select.value
+            self.connection_select.options = connections
+            if previous in connections:
+                self.connection_select.value = previous
+            elif connections:
+                self.connection_select.value = connections[0]
         targets = self.targets
         current = self.target_select.value
         options = [(_connection_label(conn), conn) for conn in targets]
@@ -248,16 +265,10 @@ class ReplayPanel(_Panel):
             if any(value is current for _, value in options):
                 self.target_select.value = current
             elif options:
-                self.target_select.value = options[0][1]
-        direction = self.direction_buttons.value
-        connections = self.recording.messages(direction).connections
-        if list(self.connection_select.options) != connections:
-            previous = self.connection_select.value
-            self.connection_select.options = connections
-            if previous in connections:
-                self.connection_select.value = previous
-            elif connections:
-                self.connection_select.value = connections[0]
+                # By default, what a client sent is replayed from a client, what a server sent from a server.
+                role = self._recorded_role()
+                same_side = [value for _, value in options if value.role == role]
+                self.target_select.value = (same_side or [options[0][1]])[0]
         self._load_messages()
         self._show_progress()
 
@@ -288,6 +299,9 @@ class ReplayPanel(_Panel):
         state = replayer.state if replayer is not None else "ready"
         error = f" · {replayer.error}" if replayer is not None and replayer.error is not None else ""
         self.progress_label.value = f"{sent}/{total} sent · {state}{error}"
+        if replayer is not None and replayer.finished and "playing" in self.status.value:
+            # The status line ends where the progress bar does.
+            self._say(state + error, error=replayer.error is not None)
 
     # -- controls -------------------------------------------------------------------------
 
@@ -593,6 +607,9 @@ class InterceptPanel(_Panel):
         """Bring the list of held messages up to date."""
         intercept = self.intercept
         self.active_button.value = intercept.active
+        # The toggle shows its state plainly: a coloured button that says it holds messages.
+        self.active_button.button_style = "warning" if intercept.active else ""
+        self.active_button.description = "Intercepting: on" if intercept.active else "Intercepting: off"
         held = intercept.held
         options = [
             (
@@ -613,6 +630,8 @@ class InterceptPanel(_Panel):
         self.counts_label.value = (
             f"{len(held)} held · {counts['forward']} forwarded · {counts['edit']} edited · {counts['drop']} dropped"
         )
+        # One message per connection and direction is held at a time; the rest wait behind it, in order.
+        self.held_list.rows = max(2, min(12, len(options)))
         self._show_selected()
 
     def select(self, held_id: int) -> None:

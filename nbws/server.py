@@ -33,6 +33,7 @@ from ._connection import (
     coerce_data,
 )
 from ._events import ErrorEvent, Listeners, call_listener, describe
+from ._live import from_a_cell, listening_on, track
 from ._loop import Pending, detached, get_loop, running_loop
 from ._plugins import HookRelay, PluginRegistry
 from ._plugins import plugins as global_plugins
@@ -293,6 +294,7 @@ class Server:
         self._stopping: Pending[None] | None = None
         self.port: int | None = None
         """The port it listens on, known once ``start()`` returned."""
+        track(self)
 
     # -- listeners ----------------------------------------------------------
 
@@ -451,7 +453,13 @@ class Server:
         self._stopping = None
         try:
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            sock = socket.create_server((self.host, self._requested_port), family=family)
+            try:
+                sock = socket.create_server((self.host, self._requested_port), family=family)
+            except OSError as exc:
+                # A re-run notebook cell: the port is held by an earlier Server of this process.
+                if exc.errno != errno.EADDRINUSE or not self._replace_orphan():
+                    raise
+                sock = socket.create_server((self.host, self._requested_port), family=family)
         except OSError as exc:
             error = self._bind_error(exc)
             self._report(None, error, "listen", str(error))
@@ -463,8 +471,46 @@ class Server:
         self._serving = detached(Pending, self._loop, self._serve(sock), f"starting server on port {self.port}")
         return self._serving
 
+    def _replace_orphan(self) -> bool:
+        """
+        Stop the earlier server of this process that holds our explicit port, with a notice; return whether one did.
+
+        Re-running ``server = nbws.Server(port=8765); server.start()`` must not
+        fail against the user's own server of the previous run, which no
+        variable may name any more. Its clients are closed with 1001.
+        """
+        old = listening_on(self.host, self._requested_port) if self._requested_port else None
+        if old is None or old is self or not (from_a_cell(old) and from_a_cell(self)):
+            return False
+        count = len(old.clients)
+        old._release_port()
+        old.stop()
+        logger.warning(
+            "nbws: stopped the earlier server on %s:%d (%d client(s) closed with 1001, going away) "
+            "to start this one; nbws.endpoints() lists what is still running",
+            self.host,
+            self._requested_port,
+            count,
+        )
+        return True
+
+    def _release_port(self) -> None:
+        """Close the listening socket now, so that the port can be bound again before stop() finishes."""
+        server = self._server
+        if server is not None:
+            server.server.close()  # the asyncio server: closes its listening sockets at once
+        elif self._sock is not None:
+            self._sock.close()
+
     def _bind_error(self, exc: OSError) -> ServerError:
         port = self._requested_port
+        holder = listening_on(self.host, port) if exc.errno == errno.EADDRINUSE else None
+        if holder is not None:
+            return ServerError(
+                f"port {port} on {self.host} is already in use by {holder!r} of this process: "
+                "stop it with its .stop() (nbws.endpoints() lists them all, nbws.close_all() closes them), "
+                "or use another port"
+            )
         if exc.errno == errno.EADDRINUSE:
             return ServerError(
                 f"port {port} on {self.host} is already in use: stop what uses it, choose another port, or use port=0 for a free one"

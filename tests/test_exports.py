@@ -8,6 +8,8 @@ PUBLIC = {
     # Endpoints and their parts
     "WebSocket", "Server", "Connection", "BaseConnection", "Request", "Reconnect", "Pending",
     "ReadyState", "CONNECTING", "OPEN", "CLOSING", "CLOSED",
+    # Every endpoint of the process (re-run cells, kernel restarts)
+    "endpoints", "close_all",
     # What handlers and plugins receive
     "Message", "OpenEvent", "CloseEvent", "ErrorEvent",
     # Plugins

@@ -349,8 +349,9 @@ def test_registration_errors_are_explained() -> None:
 
     tag = Tag("x")
     registry.register(tag, name="x")
-    with pytest.raises(nbws.PluginError, match="already registered"):
-        registry.register(tag)
+    assert registry.register(tag) == "x", "the same object again (a re-run cell) is a no-op"
+    with pytest.raises(nbws.PluginError, match=r"already registered: remove it first with plugins.unregister\('x'\)"):
+        registry.register(object(), name="x")
     with pytest.raises(nbws.PluginError, match="no plugin named 'y'"):
         registry.disable("y")
     with pytest.raises(nbws.PluginError, match="not registered"):

@@ -248,7 +248,7 @@ async def test_bad_url_is_shown_and_nothing_connects(cleanup: list[Any]) -> None
     cleanup.append(panel)
     panel.connect_button.click()
     assert panel.status.text == "enter a ws:// or wss:// URL to connect to"
-    panel.url.value = "http://127.0.0.1:1/"
+    panel.url.value = "ftp://127.0.0.1:1/"
     panel.connect_button.click()
     assert panel.status.kind == "error" and "is not a valid WebSocket URL" in panel.status.text
     assert panel.ws is None and panel.state == "idle"

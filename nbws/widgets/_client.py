@@ -177,6 +177,8 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
         self.send_button.on_click(on_click(self.send))
         self.reconnect_toggle.observe(on_change(self._reconnect_changed), "value")
         self.message_log._after_flush.append(self.refresh)
+        self.message_log.on_resend = lambda row: self.send(row.data)
+        self.message_log.on_edit = self._edit
         self._ready = True
 
         if isinstance(ws_or_url, WebSocket):
@@ -349,6 +351,11 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
         ws.send(payload)
         self.status.info(f"sent {describe_payload(payload)}")
         return payload
+
+    def _edit(self, row: Any) -> None:
+        """The inspector's "Edit and send": the message goes into the composer."""
+        self.composer.load(row.data)
+        self.status.info(f"{row.kind} message #{row.seq or row.id} is in the composer: edit it, then Send")
 
     def _reconnect_changed(self, value: bool) -> None:
         ws = self._ws

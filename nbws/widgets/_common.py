@@ -71,13 +71,57 @@ CSS = """
 .nbws-hint-ok { color: #16a34a; font-size: 12px; }
 .nbws-hint-bad { color: #dc2626; font-size: 12px; }
 .nbws-composer textarea { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
-/* column-reverse keeps the newest row in view at the bottom, as a terminal does. */
+/* The page keeps the newest row in view at the bottom, as a terminal does, unless the user scrolled up. */
+.nbws-log-view { position: relative; width: 100%; }
 .nbws-log-body { font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.45;
   box-sizing: border-box; width: 100%; min-height: 48px; max-height: 280px; overflow-y: auto;
-  display: flex; flex-direction: column-reverse;
   border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px; background: var(--jp-layout-color1, #fff); }
+.nbws-jump { position: absolute; right: 18px; top: 246px; font-size: 12px; padding: 2px 10px; border-radius: 11px;
+  border: none; background: #2563eb; color: #fff; cursor: pointer; box-shadow: 0 1px 4px rgba(0,0,0,0.3); }
+.nbws-row { cursor: pointer; }
+.nbws-row.nbws-selected { background: rgba(37, 99, 235, 0.14); outline: 1px solid rgba(37, 99, 235, 0.5); }
+.nbws-cell { min-width: 0; display: flex; align-items: baseline; gap: 4px; }
+.nbws-cell pre { flex: 1 1 auto; min-width: 0; }
+.nbws-mark { font-size: 10px; padding: 0 5px; border-radius: 7px; white-space: nowrap; flex: none;
+  background: var(--jp-layout-color3, #eee); color: var(--jp-ui-font-color1, #333); }
+.nbws-mark-edited { background: #fef3c7; color: #92400e; }
+.nbws-mark-dropped { background: #fee2e2; color: #991b1b; }
+.nbws-mark-replayed { background: #e0e7ff; color: #3730a3; }
+.nbws-mark-injected { background: #dcfce7; color: #166534; }
+.nbws-inspector { margin-top: 6px; border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px;
+  padding: 6px 8px; font-size: 12px; background: var(--jp-layout-color1, #fff); }
+.nbws-inspector-head { display: flex; gap: 6px; align-items: baseline; }
+.nbws-inspector-close { margin-left: auto; border: none; background: none; font-size: 16px; cursor: pointer;
+  color: var(--jp-ui-font-color2, #666); }
+.nbws-inspector-facts { display: grid; grid-template-columns: max-content 1fr; column-gap: 10px; margin: 4px 0;
+  color: var(--jp-ui-font-color2, #666); }
+.nbws-fact-value { font-family: var(--jp-code-font-family, monospace); }
+.nbws-inspector-tabs { display: flex; gap: 2px; border-bottom: 1px solid var(--jp-border-color2, #ddd); }
+.nbws-tab, .nbws-action { font-size: 12px; padding: 2px 10px; border: 1px solid var(--jp-border-color2, #ccc);
+  background: var(--jp-layout-color2, #f3f3f3); color: var(--jp-ui-font-color1, #222); cursor: pointer;
+  border-radius: 4px 4px 0 0; }
+.nbws-action { border-radius: 4px; margin-right: 4px; }
+.nbws-tab.nbws-tab-on { background: var(--jp-layout-color1, #fff); font-weight: 600; border-bottom-color: transparent; }
+.nbws-inspector-content { max-height: 300px; overflow: auto; padding: 4px 0;
+  font-family: var(--jp-code-font-family, monospace); }
+.nbws-inspector-content pre { margin: 0; white-space: pre-wrap; word-break: break-all; font-size: 12px; }
+.nbws-inspector-actions { display: flex; align-items: center; padding-top: 4px; }
+.nbws-inspector-note { color: var(--jp-ui-font-color2, #666); margin-left: 6px; }
+.nbws-json-node { padding-left: 14px; }
+.nbws-json-node > summary { margin-left: -14px; cursor: pointer; }
+.nbws-json-line { padding-left: 14px; }
+.nbws-json-key { color: #7c3aed; }
+.nbws-json-string { color: #b91c1c; }
+.nbws-json-number, .nbws-json-bool { color: #1d4ed8; }
+.nbws-json-null, .nbws-json-count { color: var(--jp-ui-font-color2, #777); }
+/* After a kernel restart the page keeps the panels; ipywidgets marks their views disconnected. */
+.nbws-panel.jupyter-widgets-disconnected { opacity: 0.75; }
+.nbws-panel.jupyter-widgets-disconnected::before { content: "⚠ kernel gone: this panel shows the state before the kernel stopped; run the cell again";
+  display: block; color: #dc2626; font-weight: 600; font-size: 12px; padding: 2px 0 4px 0; }
+.nbws-panel .jupyter-widgets-disconnected::before { content: none !important; display: none !important; }
+.nbws-panel.jupyter-widgets-disconnected .nbws-badge { background: #6b7280 !important; text-decoration: line-through; }
 .nbws-empty { color: var(--jp-ui-font-color3, #999); padding: 12px; font-style: italic; }
-.nbws-row { display: grid; grid-template-columns: 1.3em 7.4em 3.4em 9.5em minmax(0, 1fr); column-gap: 8px;
+.nbws-row { display: grid; grid-template-columns: 1.3em 7.4em 3.4em 7.5em minmax(0, 1fr); column-gap: 8px;
   padding: 2px 8px; border-bottom: 1px solid var(--jp-border-color3, #f0f0f0); align-items: baseline; }
 .nbws-row:hover { background: var(--jp-layout-color2, #f6f6f6); }
 .nbws-row pre { margin: 0; padding: 0; white-space: pre-wrap; word-break: break-all; font-family: inherit;
@@ -371,6 +415,22 @@ class Composer(widgets.VBox):  # type: ignore[misc]
         self.add_class("nbws-composer")
         self.mode.observe(on_change(lambda _: self._validate()), "value")
         self.text.observe(on_change(lambda _: self._validate()), "value")
+
+    def load(self, data: str | bytes) -> None:
+        """Put a message in the composer to be edited: JSON or text as it is, binary as hex (base64 when large)."""
+        if isinstance(data, bytes):
+            if len(data) <= 4096:
+                self.mode.value, self.text.value = "hex", data.hex(" ")
+            else:
+                self.mode.value, self.text.value = "base64", base64.b64encode(data).decode()
+            return
+        try:
+            json.loads(data)
+        except ValueError:
+            self.mode.value = "text"
+        else:
+            self.mode.value = "json"
+        self.text.value = data
 
     def payload(self, mode: str | None = None) -> str | bytes:
         """The message as it would be sent: see :func:`parse_payload` for the errors."""

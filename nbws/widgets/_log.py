@@ -18,7 +18,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,8 +27,10 @@ import ipywidgets as widgets
 from .. import redact
 from .._events import Message, describe
 from .._plugins import PluginRegistry, hookimpl
+from .._plugins import plugins as global_plugins
 from ..exceptions import TimeoutError
 from ._common import Throttle, close_widgets, close_words, format_size, format_time, on_change, on_click, style
+from ._log_view import LogView
 
 __all__ = ["LogRow", "MessageLog"]
 
@@ -61,9 +63,30 @@ class LogRow:
         detail: What an event was, in words (the close code, the error, ...).
         dropped: True for a message a plugin dropped.
         code: A close event's code (None otherwise).
+        id: The row's number in its log, from 1 (what the page sends back when a row is clicked).
+        seq: A message's number among those of its connection and direction (0 for an event).
+        marks: What happened to a message on its way: ``"edited"`` (a plugin
+            changed it; ``original`` holds what it was), ``"dropped"``,
+            ``"replayed"``, ``"injected"`` (``message.meta["injected"]``).
+        original: A message's data before a plugin edited it (None if not edited).
     """
 
-    __slots__ = ("_preview", "code", "connection", "data", "detail", "direction", "dropped", "kind", "size", "time")
+    __slots__ = (
+        "_preview",
+        "code",
+        "connection",
+        "data",
+        "detail",
+        "direction",
+        "dropped",
+        "id",
+        "kind",
+        "marks",
+        "original",
+        "seq",
+        "size",
+        "time",
+    )
 
     def __init__(
         self,
@@ -77,7 +100,14 @@ class LogRow:
         detail: str = "",
         dropped: bool = False,
         code: int | None = None,
+        seq: int = 0,
+        marks: tuple[str, ...] = (),
+        original: str | bytes | None = None,
     ) -> None:
+        self.id = 0
+        self.seq = seq
+        self.marks = marks
+        self.original = original
         self.time = _now() if time is None else time
         self.direction = direction
         self.connection = connection
@@ -133,6 +163,14 @@ class LogRow:
             record["truncated"] = True
         if self.dropped:
             record["dropped"] = True
+        if self.seq:
+            record["seq"] = self.seq
+        if self.marks:
+            record["marks"] = list(self.marks)
+        if isinstance(self.original, bytes):
+            record["original_base64"] = base64.b64encode(self.original).decode()
+        elif self.original is not None:
+            record["original_text"] = self.original
         if self.code is not None:
             record["code"] = self.code
         if self.detail:
@@ -145,6 +183,16 @@ class LogRow:
 
 def _now() -> float:
     return time.time()
+
+
+def _is_json(text: str) -> bool:
+    if text[:1] not in ("{", "[") and text.strip()[:1] not in ("{", "["):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _preview(row: LogRow) -> str:
@@ -178,19 +226,39 @@ def _preview(row: LogRow) -> str:
 
 
 def _row_html(row: LogRow) -> str:
+    """One row: arrow, time, connection, kind and size, then the marks and the preview (in that column, so nothing overlaps)."""
     direction = row.direction
     arrow = _ARROWS.get(direction) or _EVENT_MARKS.get(row.kind, "•")
     classes = f"nbws-row nbws-{direction} nbws-kind-{row.kind}"
     if row.dropped:
         classes += " nbws-dropped"
-    label = row.label + (" dropped" if row.dropped else "")
+    marks = "".join(f'<span class="nbws-mark nbws-mark-{mark}">{mark}</span>' for mark in row.marks)
     return (
-        f'<div class="{classes}"><span class="nbws-arrow">{arrow}</span>'
+        f'<div class="{classes}" data-row="{row.id}" title="click to inspect"><span class="nbws-arrow">{arrow}</span>'
         f'<span class="nbws-time">{format_time(row.time)}</span>'
         f'<span class="nbws-conn">{html.escape(row.connection)}</span>'
-        f'<span class="nbws-kind">{html.escape(label)}</span>'
-        f"<pre>{html.escape(row.preview)}</pre></div>"
+        f'<span class="nbws-kind">{html.escape(row.label)}</span>'
+        f'<div class="nbws-cell">{marks}<pre>{html.escape(row.preview)}</pre></div></div>'
     )
+
+
+def _hex_dump(data: bytes) -> str:
+    """Offset, 16 bytes in hex and their printable ASCII, a line each, as hex editors and developer tools show them."""
+    lines = []
+    for offset in range(0, len(data), 16):
+        chunk = data[offset : offset + 16]
+        hexes = " ".join(f"{b:02x}" for b in chunk)
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset:08x}  {hexes:<47}  {text}")
+    return "\n".join(lines)
+
+
+def _search_text(row: LogRow) -> str:
+    """What the filter searches besides the preview: the whole message kept, and an event's words."""
+    data = row.data
+    if isinstance(data, bytes):
+        return data.hex(" ")
+    return data if data is not None else row.detail
 
 
 class _LogHooks:
@@ -269,8 +337,14 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         search: The text filter; with ``regex`` ticked, a regular expression.
         regex: Whether ``search`` is a regular expression.
         pause_button, clear_button, export_button: The toolbar buttons; their
-            twins are :meth:`pause`/:meth:`resume`, :meth:`clear` and :meth:`export`.
-        body: The rendered rows (an HTML widget).
+            twins are :meth:`pause`/:meth:`resume`, :meth:`clear` and
+            :meth:`download` (Export offers the rows the filter shows as a
+            browser download; :meth:`export` writes a file in the kernel).
+        body: The rendered rows and the inspector (a :class:`LogView`): click
+            a row to see the whole message (:meth:`select` is the twin).
+        on_resend, on_edit: What the inspector's Resend and "Edit and send"
+            do with a row (the panels set them: send it again, or put it in
+            their composer); None hides those buttons.
         info: The footer: rows held, events seen, what is shown.
         seen: Events logged since the log was created.
         renders: How many times the rows were rendered for the page.
@@ -312,6 +386,11 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         self._throttle = Throttle(self._flush, interval)
         self._syncing = False
         self._shown = 0
+        self._next_id = 1
+        self._generation = 0
+        self.on_resend: Callable[[LogRow], Any] | None = None
+        self.on_edit: Callable[[LogRow], Any] | None = None
+        self._views: list[Callable[[LogRow], tuple[str, str] | None]] = []
 
         self.direction = widgets.Dropdown(
             options=[("all", "all"), ("↑ sent", "send"), ("↓ received", "receive"), ("● events", "event")],
@@ -329,12 +408,12 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         )
         self.clear_button = widgets.Button(description="Clear", icon="trash", tooltip="forget every row")
         self.export_button = widgets.Button(
-            description="Export", icon="download", tooltip="write the rows held to a JSON Lines file"
+            description="Export", icon="download", tooltip="download the rows the filter shows as a JSON Lines file"
         )
         for button in (self.pause_button, self.clear_button, self.export_button):
             button.layout = widgets.Layout(width="88px")
-        self.body = widgets.HTML("")
-        self.body.layout = widgets.Layout(width="auto")  # HTML widgets have a margin: 100% would overflow
+        self.body = LogView()
+        self.body.layout = widgets.Layout(width="auto")
         self.info = widgets.HTML("")
         self.info.add_class("nbws-muted")
         toolbar = widgets.HBox(
@@ -352,19 +431,90 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         self.regex.observe(on_change(lambda value: self._from_widgets(regex=value)), "value")
         self.pause_button.observe(on_change(lambda value: self.pause() if value else self.resume()), "value")
         self.clear_button.on_click(on_click(self.clear))
-        self.export_button.on_click(on_click(self.export))
+        self.export_button.on_click(on_click(self.download))
+        self.body.observe(on_change(self._selected), "selected")
+        self.body.on_msg(self._page_action)
         self._ready = True
         self._flush()
 
     # -- following endpoints ------------------------------------------------------
 
-    def attach(self, endpoint: Any) -> None:
-        """Log every event of ``endpoint`` (a :class:`nbws.WebSocket`, :class:`nbws.Server` or connection)."""
+    def attach(self, endpoint: Any, *, history: bool = True) -> None:
+        """
+        Log every event of ``endpoint`` (a :class:`nbws.WebSocket`, :class:`nbws.Server` or connection).
+
+        With ``history`` (the default), a log attached late first shows the
+        endpoint's earlier events that a :class:`nbws.Recorder` kept (one
+        registered on the endpoint or globally), up to ``max_rows``.
+        """
         registry: PluginRegistry = endpoint.plugins
         if any(r is registry for r, _ in self._attached):
             return
+        if history:
+            self.show_history(endpoint)
         name = registry.register(self._hooks, name=f"nbws.widgets.log-{self._id}")
         self._attached.append((registry, name))
+
+    def show_history(self, endpoint: Any) -> int:
+        """Add rows for the earlier events of ``endpoint`` that recorders kept; return how many."""
+        from ..recording import Recorder
+
+        found: dict[int, Any] = {}
+        own = [info.plugin for info in endpoint.plugins if isinstance(info.plugin, Recorder)]
+        shared = [info.plugin for info in global_plugins if isinstance(info.plugin, Recorder)]
+        server_side = isinstance(getattr(endpoint, "clients", None), list)
+        ids = {conn.id for conn in endpoint.clients} if server_side else {endpoint.id}
+        for recorder in own + shared:
+            mine = recorder in own and server_side  # a server's own recorder saw only its connections
+            for event in recorder.recording:
+                if mine or event.connection in ids:
+                    found.setdefault(id(event), event)
+        events = sorted(found.values(), key=lambda event: event.time)[-self.max_rows :]
+        for event in events:
+            self.add(self._history_row(event))
+        if events:
+            self.note(f"the {len(events)} events above happened before this log was shown (kept by a recorder)")
+        return len(events)
+
+    def _history_row(self, event: Any) -> LogRow:
+        connection = event.connection or "server"
+        if event.type == "message":
+            data = event.data
+            size = len(data) if isinstance(data, bytes) else len(data.encode())
+            marks = tuple(
+                mark
+                for mark, on in (
+                    ("edited", event.original is not None),
+                    ("dropped", event.dropped),
+                    ("replayed", event.replayed),
+                )
+                if on
+            )
+            kept = (
+                data[: self.keep_bytes]
+                if isinstance(data, bytes)
+                else data.encode()[: self.keep_bytes].decode(errors="ignore")
+            )
+            direction: RowDirection = "send" if event.direction == "send" else "receive"
+            return LogRow(
+                direction,
+                connection,
+                "binary" if isinstance(data, bytes) else "text",
+                time=event.time,
+                size=size,
+                data=kept,
+                dropped=event.dropped,
+                seq=event.seq,
+                marks=marks,
+                original=event.original,
+            )
+        if event.type == "open":
+            detail = f"connected to {event.url}" if event.role == "client" and event.url else "client connected"
+            return LogRow("event", connection, "open", time=event.time, detail=detail)
+        if event.type == "close":
+            words = close_words(event.code or 1006, event.reason, event.was_clean)
+            return LogRow("event", connection, "close", time=event.time, detail=words, code=event.code)
+        return LogRow("event", connection, event.type, time=event.time, detail=f"{event.phase}: {event.error}")
 
     def detach(self, endpoint: Any) -> None:
         """Stop logging the events of ``endpoint``."""
@@ -384,6 +534,8 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
 
     def add(self, row: LogRow) -> None:
         """Append a row; the page shows it at the next rendering."""
+        row.id = self._next_id
+        self._next_id += 1
         self._rows.append(row)
         self.seen += 1
         self._dirty = True
@@ -407,6 +559,19 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             if size > self.keep_bytes:
                 data = data.encode()[: self.keep_bytes].decode(errors="ignore")
         direction: RowDirection = "send" if message.direction == "send" else "receive"
+        marks = []
+        original: str | bytes | None = None
+        if message.changed:
+            marks.append("edited")
+            original = message.original
+            if len(original) > self.keep_bytes:
+                original = original[: self.keep_bytes]
+        if message.dropped:
+            marks.append("dropped")
+        if message.replayed:
+            marks.append("replayed")
+        if message.meta.get("injected"):
+            marks.append("injected")
         self.add(
             LogRow(
                 direction,
@@ -416,6 +581,9 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
                 size=size,
                 data=data,
                 dropped=message.dropped,
+                seq=message.seq,
+                marks=tuple(marks),
+                original=original,
             )
         )
 
@@ -428,6 +596,8 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         self._rows.clear()
         self._new_while_paused = 0
         self._export_note = ""
+        self._generation += 1
+        self.body.selected = -1
         self._dirty = True
         self._throttle.request()
 
@@ -472,6 +642,7 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
                 self._pattern = re.compile(self._search, re.IGNORECASE)
             except re.error as exc:
                 self._filter_error = f"invalid regular expression {self._search!r}: {exc}"
+        self._generation += 1
         self._dirty = True
         self._throttle.request()
 
@@ -480,8 +651,9 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             return False
         if not self._search or self._filter_error:
             return True
-        # The preview, the connection id and the kind are searched apart, so that ^ and $ mean what they say.
-        fields = (row.preview, row.connection, row.label)
+        # The whole message (as kept), the preview, the connection id, the kind and the marks are
+        # searched apart, so that ^ and $ mean what they say.
+        fields = (_search_text(row), row.preview, row.connection, row.label, *row.marks)
         pattern = self._pattern
         if pattern is not None:
             return any(pattern.search(field) for field in fields)
@@ -553,7 +725,10 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         else:
             inner = '<div class="nbws-empty">No events yet.</div>'
         self._shown = len(shown)
-        self.body.value = f'<div class="nbws-log-body"><div>{inner}</div></div>'
+        # The page keeps a scrolled-up view still while the generation (filter, clear) stays the same.
+        self.body.value = (
+            f'<div class="nbws-log-rows" data-newest="{self._next_id - 1}" data-gen="{self._generation}">{inner}</div>'
+        )
 
     def _render_info(self) -> None:
         held = len(self._rows)
@@ -617,23 +792,160 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             except Exception as exc:
                 future.set_exception(exc)
 
+    # -- the inspector ---------------------------------------------------------------
+
+    def row(self, row_id: int) -> LogRow | None:
+        """The row held with this id, or None if it was forgotten."""
+        for row in reversed(self._rows):
+            if row.id == row_id:
+                return row
+        return None
+
+    def select(self, row: LogRow | int | None) -> dict[str, Any]:
+        """Show ``row`` (or the row with that id) in the inspector, as a click on it does; None closes it. Returns :meth:`inspect`'s dict."""
+        row_id = -1 if row is None else (row if isinstance(row, int) else row.id)
+        self.body.selected = row_id
+        self._selected(row_id)
+        return dict(self.body.detail)
+
+    def _selected(self, row_id: int) -> None:
+        found = self.row(row_id) if row_id >= 0 else None
+        self.body.detail = self.inspect(found) if found is not None else {}
+
+    def add_view(self, view: Callable[[LogRow], tuple[str, str] | None]) -> None:
+        """
+        Add a tab to the inspector: ``view(row)`` returns ``(title, text)``
+        for the rows it can show (a decoded form of the message, say), or None.
+        A view that raises shows its error in its tab instead.
+        """
+        self._views.append(view)
+
+    def inspect(self, row: LogRow) -> dict[str, Any]:
+        """
+        The whole of ``row`` as the inspector shows it: its text (and whether
+        it is JSON), or its hex dump and base64; size, times, marks, the
+        original before an edit. JSON-ready.
+        """
+        detail: dict[str, Any] = {
+            "id": row.id,
+            "direction": row.direction,
+            "connection": row.connection,
+            "label": row.label,
+            "marks": list(row.marks),
+            "can_send": row.data is not None and self.on_resend is not None,
+        }
+        facts = [
+            ("time", datetime.fromtimestamp(row.time).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]),
+            ("timestamp", f"{row.time:.6f} ({datetime.fromtimestamp(row.time, timezone.utc).isoformat()})"),
+        ]
+        if row.size is not None:
+            facts.insert(0, ("size", f"{row.size:,} bytes ({format_size(row.size)})"))
+        if row.seq:
+            facts.append(
+                ("number", f"#{row.seq} {'sent' if row.direction == 'send' else 'received'} on {row.connection}")
+            )
+        data = row.data
+        if row.truncated and data is not None:
+            kept = len(data) if isinstance(data, bytes) else len(data.encode())
+            facts.append(("kept", f"the first {kept:,} bytes (keep_bytes): the rest was not kept"))
+            detail["note"] = "only the start of this message was kept"
+        detail["facts"] = facts
+        if isinstance(data, bytes):
+            detail["base64"] = base64.b64encode(data).decode()
+            detail["hex"] = _hex_dump(data)
+        elif data is not None:
+            detail["text"] = data
+            detail["json"] = _is_json(data)
+        else:
+            detail["detail"] = row.detail
+        original = row.original
+        if isinstance(original, bytes):
+            detail["original"] = original.hex(" ")
+        elif original is not None:
+            detail["original"] = original
+        extra = []
+        for view in self._views:
+            try:
+                shown = view(row)
+            except Exception as exc:
+                shown = (getattr(view, "__name__", "view"), f"this view failed: {describe(exc)}")
+            if shown is not None:
+                extra.append([str(shown[0]), str(shown[1])])
+        detail["views"] = extra
+        return detail
+
+    def _page_action(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """Resend and "Edit and send" from the inspector."""
+        if not isinstance(content, dict):
+            return
+        row = self.row(int(content.get("id", -1)))
+        action = content.get("action")
+        try:
+            if row is None:
+                raise ValueError("that row is no longer held")
+            if action == "resend":
+                self.resend(row)
+            elif action == "edit":
+                self.edit(row)
+        except Exception as exc:
+            self._export_note = f"{action} failed: {exc}"
+            self._render_info()
+
+    def resend(self, row: LogRow) -> None:
+        """Send ``row``'s message again (the inspector's Resend), through :attr:`on_resend`."""
+        self._check_sendable(row)
+        assert self.on_resend is not None
+        self.on_resend(row)
+
+    def edit(self, row: LogRow) -> None:
+        """Put ``row``'s message in the composer to be edited and sent (the inspector's "Edit and send")."""
+        self._check_sendable(row)
+        if self.on_edit is None:
+            raise ValueError("this log has no composer to edit in")
+        self.on_edit(row)
+
+    def _check_sendable(self, row: LogRow) -> None:
+        if row.data is None:
+            raise ValueError("an event row has no message to send")
+        if self.on_resend is None:
+            raise ValueError("this log is not in a panel that can send")
+        if row.truncated:
+            raise ValueError(f"only the first {self.keep_bytes:,} bytes of this message were kept (keep_bytes)")
+
     # -- export ----------------------------------------------------------------------
+
+    def download(self, *, filtered: bool = True) -> str:
+        """
+        Offer the rows the filter shows (or every row held, with
+        ``filtered=False``) to the page as a JSON Lines download (the Export
+        button); nothing is written in the kernel. Returns the file name.
+        """
+        rows = self.filtered() if filtered else self.rows
+        name = f"nbws-log-{datetime.now().strftime('%Y%m%d-%H%M%S')}.jsonl"
+        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in self.records(rows))
+        self.body.offer_download(name, text)
+        which = "the rows the filter shows" if filtered and len(rows) < len(self._rows) else "every row held"
+        self._export_note = f"downloading {len(rows):,} rows ({which}) as {name}"
+        self._render_info()
+        return name
 
     def records(self, rows: Iterable[LogRow] | None = None) -> list[dict[str, Any]]:
         """The rows held (or ``rows``) as JSON-ready dicts."""
         return [row.to_dict() for row in (self._rows if rows is None else rows)]
 
-    def export(self, path: str | Path | None = None) -> Path:
+    def export(self, path: str | Path | None = None, *, filtered: bool = False) -> Path:
         """
-        Write every row held to a JSON Lines file and return its path (the Export button).
+        Write the rows held to a JSON Lines file in the kernel and return its path.
 
-        Without ``path`` the file is ``nbws-log-<date>-<time>.jsonl`` in the
-        current directory (the notebook's, in Jupyter).
+        With ``filtered=True`` only the rows the filter shows. Without
+        ``path`` the file is ``nbws-log-<date>-<time>.jsonl`` in the current
+        directory (the notebook's, in Jupyter). The Export button offers a
+        browser download instead (:meth:`download`).
         """
         if path is None:
             path = f"nbws-log-{datetime.now().strftime('%Y%m%d-%H%M%S')}.jsonl"
         target = Path(path)
-        records = self.records()
+        records = self.records(self.filtered() if filtered else None)
         with target.open("w", encoding="utf-8") as out:
             for record in records:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")

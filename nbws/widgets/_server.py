@@ -203,6 +203,8 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         self.server.plugins.register(self._hooks, name=f"nbws.widgets.server-{id(self)}")
         self.server._panel = self  # type: ignore[attr-defined]
         self.message_log._after_flush.append(self.refresh)
+        self.message_log.on_resend = self._resend
+        self.message_log.on_edit = self._edit
         self._ready = True
         if self.server.listening:
             self.message_log.note(f"showing the server listening on {self.server.url}", "server")
@@ -306,6 +308,18 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
             if conn.id == chosen:
                 return conn
         raise InvalidStateError(f"client {chosen!r} is not connected")
+
+    def _resend(self, row: Any) -> None:
+        """The inspector's Resend: to the row's client if it is still connected, else to the one chosen."""
+        ids = {conn.id for conn in self.server.clients}
+        self.send(row.connection if row.connection in ids else None, row.data)
+
+    def _edit(self, row: Any) -> None:
+        """The inspector's "Edit and send": the message goes into the composer, its client is chosen."""
+        self.composer.load(row.data)
+        if row.connection in {conn.id for conn in self.server.clients}:
+            self.target.value = row.connection
+        self.status.info(f"{row.kind} message is in the composer: edit it, then Send or Broadcast")
 
     def _payload(self, data: str | bytes | None, mode: str | None) -> str | bytes:
         if data is None:

@@ -211,21 +211,42 @@ class Stats:
         return ("Stats", self.panel().widget)
 
 
-def sparkline(series: list[tuple[int, int]], width: int = 360, height: int = 60) -> str:
-    """An SVG plot of (sent, received) messages per second: two polylines, sent in blue, received in orange."""
+def sparkline(series: list[tuple[int, int]], width: int = 360, height: int = 90) -> str:
+    """
+    An SVG plot of (sent, received) messages per second, oldest first: sent in blue, received in
+    orange, with a y axis in messages per second (0 to the peak), an x axis in seconds before now,
+    and a legend.
+    """
+    left, right, top, bottom = 40, 8, 16, 16
+    plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([1, *(max(pair) for pair in series)])
-    step = width / max(len(series) - 1, 1)
+    step = plot_w / max(len(series) - 1, 1)
 
     def points(index: int) -> str:
         return " ".join(
-            f"{i * step:.1f},{height - 2 - (pair[index] / peak) * (height - 4):.1f}" for i, pair in enumerate(series)
+            f"{left + i * step:.1f},{top + plot_h - (pair[index] / peak) * plot_h:.1f}" for i, pair in enumerate(series)
         )
 
+    x0, x1, y0, y1 = left, left + plot_w, top + plot_h, top
+    span = max(len(series) - 1, 0)
+    grey = 'stroke="#999" stroke-width="1"'
     return (
-        f'<svg class="nbws-stats-plot" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f'<svg class="nbws-stats-plot" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="sans-serif" font-size="9" fill="#666">'
+        f'<line class="nbws-axis-y" x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" {grey}/>'
+        f'<line class="nbws-axis-x" x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" {grey}/>'
+        f'<text x="{x0 - 3}" y="{y1 + 3}" text-anchor="end">{peak}</text>'
+        f'<text x="{x0 - 3}" y="{y0 + 3}" text-anchor="end">0</text>'
+        f'<text x="2" y="{top + plot_h / 2 + 3:.0f}">msg/s</text>'
+        f'<text x="{x0}" y="{height - 3}">-{span} s</text>'
+        f'<text x="{x1}" y="{height - 3}" text-anchor="end">now</text>'
         f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{points(0)}"/>'
         f'<polyline fill="none" stroke="#ff7f0e" stroke-width="1.5" points="{points(1)}"/>'
-        f'<text x="2" y="10" font-size="9">peak {peak} msg/s</text></svg>'
+        f'<g class="nbws-legend"><rect x="{x1 - 120}" y="3" width="10" height="3" fill="#1f77b4"/>'
+        f'<text x="{x1 - 106}" y="8">sent</text>'
+        f'<rect x="{x1 - 70}" y="3" width="10" height="3" fill="#ff7f0e"/>'
+        f'<text x="{x1 - 56}" y="8">received</text></g>'
+        f'<text x="{x0 + 4}" y="8">peak {peak} msg/s</text></svg>'
     )
 
 

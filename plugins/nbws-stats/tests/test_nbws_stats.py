@@ -164,7 +164,15 @@ async def test_it_joins_the_dashboard() -> None:
 
 
 def test_sparkline_scales_to_the_peak() -> None:
-    svg = sparkline([(0, 0), (5, 10), (10, 0)], width=100, height=50)
+    svg = sparkline([(0, 0), (5, 10), (10, 0)], width=148, height=50)
     assert "peak 10 msg/s" in svg
-    assert 'points="0.0,48.0 50.0,25.0 100.0,2.0"' in svg  # sent
-    assert 'points="0.0,48.0 50.0,2.0 100.0,48.0"' in svg  # received
+    # The plot area runs from x 40 to 140 and from y 34 (0 msg/s) up to y 16 (the peak).
+    assert 'points="40.0,34.0 90.0,25.0 140.0,16.0"' in svg  # sent
+    assert 'points="40.0,34.0 90.0,16.0 140.0,34.0"' in svg  # received
+
+
+def test_the_plot_has_axes_and_a_legend() -> None:
+    svg = sparkline([(1, 2)] * 61)
+    assert 'class="nbws-axis-x"' in svg and 'class="nbws-axis-y"' in svg
+    assert ">msg/s</text>" in svg and ">-60 s</text>" in svg and ">now</text>" in svg
+    assert ">sent</text>" in svg and ">received</text>" in svg and 'fill="#1f77b4"' in svg
