@@ -1294,7 +1294,9 @@ class Recorder:
         """Record the opening of ``conn`` (hook)."""
         self._live[conn.id] = conn
         if self._active:
-            self.record(RecordedEvent("open", _time.time(), conn.id, conn.role, url=redact.url(url_of(conn)), **_relay_of(conn)))
+            self.record(
+                RecordedEvent("open", _time.time(), conn.id, conn.role, url=redact.url(url_of(conn)), **_relay_of(conn))
+            )
 
     @hookimpl
     def nbws_message_sent(self, conn: BaseConnection, message: Message) -> None:
