@@ -12,7 +12,8 @@ The tree::
     ├── ServerError               a server could not start (address in use, bad host)
     ├── TimeoutError              (also the builtin TimeoutError) a wait ran out of time
     ├── PluginError               a plugin could not be loaded or registered
-    └── RecordingError            (also a ValueError) a recording file is malformed
+    ├── RecordingError            (also a ValueError) a recording file is malformed
+    └── CodecError                (also a ValueError) a message cannot be decoded or encoded
 
 Arguments of the wrong type or value raise the builtin :class:`TypeError` and
 :class:`ValueError`, as the browser's ``WebSocket`` does; those of them that
@@ -28,6 +29,7 @@ import builtins
 
 __all__ = [
     "BufferFullError",
+    "CodecError",
     "ConnectError",
     "ConnectionClosed",
     "InvalidStateError",
@@ -111,3 +113,13 @@ class PluginError(NbwsError):
 
 class RecordingError(NbwsError, ValueError):
     """A recording file is malformed; the message names the line or entry at fault."""
+
+
+class CodecError(NbwsError, ValueError):
+    """
+    A message cannot be decoded or encoded by its protocol's codec.
+
+    Decoding never raises it to the connection: a message that fails to decode
+    gets a view whose ``error`` says why. :meth:`nbws.codecs.Decoded.encode`
+    raises it for a view that cannot be put back on the wire.
+    """
