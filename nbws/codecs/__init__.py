@@ -30,7 +30,22 @@ message.decoded.encode()``, or :func:`nbws.transforms.map_decoded`.
 from __future__ import annotations
 
 from ..exceptions import CodecError
-from ._core import COMMON_FIELDS, Codec, Decoded, Session, available, decode, encode, forget, get, session_for, track
+from ._core import (
+    COMMON_FIELDS,
+    Codec,
+    Decoded,
+    Session,
+    available,
+    decode,
+    encode,
+    forget,
+    get,
+    jsonable,
+    session_for,
+    track,
+)
+from ._query import parse_query
+from ._tables import decode_events
 
 __all__ = [
     "COMMON_FIELDS",
@@ -40,9 +55,12 @@ __all__ = [
     "Session",
     "available",
     "decode",
+    "decode_events",
     "encode",
     "forget",
     "get",
+    "jsonable",
+    "parse_query",
     "session_for",
     "track",
 ]

@@ -11,6 +11,8 @@ packet split across frames, requests waiting for their response).
 
 from __future__ import annotations
 
+import base64
+import copy
 import logging
 import weakref
 from collections import OrderedDict
@@ -226,17 +228,17 @@ class Decoded:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain dict of the view (no links to other views), for display and export."""
+        """A JSON-ready dict of the view (no links to other views; bytes as ``{"base64": ...}``), for display and export."""
         record: dict[str, Any] = {"protocol": self.protocol, "kind": self.kind}
         for key in ("name", "id", "role", "latency", "error"):
             value = getattr(self, key)
             if value is not None:
                 record[key] = value
         if self.payload is not None:
-            record["payload"] = self.payload
+            record["payload"] = jsonable(self.payload)
         fields = {k: ("…" if k in _SECRET_FIELDS else v) for k, v in self.fields.items() if not k.startswith("_")}
         if fields:
-            record["fields"] = fields
+            record["fields"] = jsonable(fields)
         if self.parts:
             record["parts"] = [part.to_dict() for part in self.parts]
         return record
@@ -353,21 +355,34 @@ class Session:
                     logger.debug("codec %r raised in sniff", codec, exc_info=True)
         return self.codec
 
-    def decode(self, data: Data, direction: str, time: float) -> Decoded | None:
-        """Decode one message of this connection; None if no codec recognises the connection."""
+    def decode(self, data: Data, direction: str, time: float, *, previous: Decoded | None = None) -> Decoded | None:
+        """
+        Decode one message of this connection; None if no codec recognises the connection.
+
+        With ``previous`` (the view of the same message before its data was
+        edited), the new data is decoded on a copy of the state, so that the
+        connection's state sees each message once, and keeps the previous
+        view's correlation.
+        """
         codec = self.choose(data)
         if codec is None:
             return None
         if not self._has_state:
             self._state, self._has_state = codec.new_state(), True
+        state = self._state if previous is None else copy.deepcopy(self._state)
         try:
-            decoded = codec.decode(data, self._state, direction)
+            decoded = codec.decode(data, state, direction)
         except Exception as exc:
             decoded = Decoded(codec.name, "invalid", error=_words(exc), codec=codec)
         decoded.codec = codec
         decoded.time = time
         decoded.direction = direction
-        self._correlate(decoded, direction, time)
+        for part in decoded.parts:
+            part.codec = part.codec or codec
+        if previous is None:
+            self._correlate(decoded, direction, time)
+        else:
+            decoded.latency, decoded.request, decoded.response = previous.latency, previous.request, previous.response
         return decoded
 
     def _correlate(self, decoded: Decoded, direction: str, time: float) -> None:
@@ -400,6 +415,17 @@ class Session:
     def pending(self) -> list[Decoded]:
         """Requests decoded on this connection that have no (final) response yet, oldest first."""
         return [p.decoded for p in self._pending.values()]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with bytes as ``{"base64": ...}`` and tuples as lists, so that ``json.dumps`` takes it."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"base64": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def _key(decoded: Decoded) -> Any:
@@ -557,8 +583,12 @@ def decode(message: Message, conn: BaseConnection | None = None) -> Decoded | No
     if conn is not None and _connections.get(conn.id) is not conn:
         track(conn)
     session = session_for(conn if conn is not None else message.connection)
+    previous = cached[1] if cached is not None else None
+    if cached is not None and previous is None:  # edited, but no codec knew it before: still none
+        message._decoded = (message.data, None)
+        return None
     try:
-        decoded = session.decode(message.data, message.direction, message.time)
+        decoded = session.decode(message.data, message.direction, message.time, previous=previous)
     except Exception as exc:  # a faulty codec must not break whoever asked
         logger.warning("codec session %r raised: %s", session, exc, exc_info=True)
         decoded = None

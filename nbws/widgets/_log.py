@@ -24,8 +24,10 @@ from typing import Any, Literal
 
 import ipywidgets as widgets
 
+from .. import codecs
 from .._events import Message, describe
 from .._plugins import PluginRegistry, hookimpl
+from ..codecs import Decoded
 from ..exceptions import TimeoutError
 from ._common import Throttle, close_widgets, close_words, format_size, format_time, on_change, on_click, style
 
@@ -60,9 +62,23 @@ class LogRow:
         detail: What an event was, in words (the close code, the error, ...).
         dropped: True for a message a plugin dropped.
         code: A close event's code (None otherwise).
+        decoded: A message's decoded view (:class:`nbws.codecs.Decoded`), or
+            None if no codec recognises it: the protocol columns and the detail.
     """
 
-    __slots__ = ("_preview", "code", "connection", "data", "detail", "direction", "dropped", "kind", "size", "time")
+    __slots__ = (
+        "_preview",
+        "code",
+        "connection",
+        "data",
+        "decoded",
+        "detail",
+        "direction",
+        "dropped",
+        "kind",
+        "size",
+        "time",
+    )
 
     def __init__(
         self,
@@ -76,7 +92,9 @@ class LogRow:
         detail: str = "",
         dropped: bool = False,
         code: int | None = None,
+        decoded: Decoded | None = None,
     ) -> None:
+        self.decoded = decoded
         self.time = _now() if time is None else time
         self.direction = direction
         self.connection = connection
@@ -136,6 +154,8 @@ class LogRow:
             record["code"] = self.code
         if self.detail:
             record["detail"] = self.detail
+        if self.decoded is not None:
+            record["decoded"] = self.decoded.to_dict()
         return record
 
     def __repr__(self) -> str:
@@ -188,7 +208,19 @@ def _row_html(row: LogRow) -> str:
         f'<span class="nbws-time">{format_time(row.time)}</span>'
         f'<span class="nbws-conn">{html.escape(row.connection)}</span>'
         f'<span class="nbws-kind">{html.escape(label)}</span>'
-        f"<pre>{html.escape(row.preview)}</pre></div>"
+        f"{_decoded_html(row)}<pre>{html.escape(row.preview)}</pre>{'</div>' if row.decoded is not None else ''}</div>"
+    )
+
+
+def _decoded_html(row: LogRow) -> str:
+    # The protocol column: inside the last grid cell, above the payload, so the row keeps its five columns.
+    decoded = row.decoded
+    if decoded is None:
+        return ""
+    colour = "#dc2626" if decoded.error is not None else "#7c3aed"
+    return (
+        f'<div><span class="nbws-decoded" style="font-weight:600;color:{colour}">'
+        f"{html.escape(decoded.summary())}</span>"
     )
 
 
@@ -227,12 +259,12 @@ class _LogHooks:
         self._log.add(LogRow("event", conn.id, "reconnect", detail=f"attempt {attempt} in {delay:.1f} s"))
 
     @hookimpl
-    def nbws_message_sent(self, message: Message) -> None:
-        self._log.add_message(message)
+    def nbws_message_sent(self, conn: Any, message: Message) -> None:
+        self._log.add_message(message, conn)
 
     @hookimpl
-    def nbws_message_received(self, message: Message) -> None:
-        self._log.add_message(message)
+    def nbws_message_received(self, conn: Any, message: Message) -> None:
+        self._log.add_message(message, conn)
 
     @hookimpl
     def nbws_server_start(self, server: Any) -> None:
@@ -261,6 +293,9 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
     Attributes:
         direction: The direction filter (``"all"``, ``"send"``, ``"receive"``, ``"event"``).
         search: The text filter; with ``regex`` ticked, a regular expression.
+            A query on decoded fields (``event == "price"``,
+            ``method:eth_subscribe``, ``latency > 0.1``; see
+            :func:`nbws.codecs.parse_query`) filters on the protocol instead.
         regex: Whether ``search`` is a regular expression.
         pause_button, clear_button, export_button: The toolbar buttons; their
             twins are :meth:`pause`/:meth:`resume`, :meth:`clear` and :meth:`export`.
@@ -297,6 +332,9 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         self._regex = False
         self._pattern: re.Pattern[str] | None = None
         self._filter_error = ""
+        self._query: Callable[[Decoded | None], bool] | None = None
+        self.decode = True
+        """Whether message rows are decoded by protocol (:mod:`nbws.codecs`)."""
         self._export_note = ""
         self._waiters: list[tuple[Callable[[LogRow], bool], asyncio.Future[LogRow]]] = []
         self._after_flush: list[Callable[[], None]] = []
@@ -387,8 +425,8 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             self._wake(row)
         self._throttle.request()
 
-    def add_message(self, message: Message) -> None:
-        """Append a row for a message sent or received."""
+    def add_message(self, message: Message, conn: Any = None) -> None:
+        """Append a row for a message sent or received, decoded by its protocol's codec if one knows it."""
         data = message.data
         if isinstance(data, bytes):
             size = len(data)
@@ -410,6 +448,7 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
                 size=size,
                 data=data,
                 dropped=message.dropped,
+                decoded=codecs.decode(message, conn) if self.decode else None,
             )
         )
 
@@ -461,6 +500,12 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         self._regex = self.regex.value
         self._pattern = None
         self._filter_error = ""
+        self._query = None
+        if self._search and not self._regex:
+            try:
+                self._query = codecs.parse_query(self._search)
+            except ValueError as exc:
+                self._filter_error = str(exc)
         if self._search and self._regex:
             try:
                 self._pattern = re.compile(self._search, re.IGNORECASE)
@@ -474,6 +519,8 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             return False
         if not self._search or self._filter_error:
             return True
+        if self._query is not None:
+            return self._query(row.decoded)
         # The preview, the connection id and the kind are searched apart, so that ^ and $ mean what they say.
         fields = (row.preview, row.connection, row.label)
         pattern = self._pattern
