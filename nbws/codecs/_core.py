@@ -388,7 +388,7 @@ class Session:
     def _correlate(self, decoded: Decoded, direction: str, time: float) -> None:
         for item in decoded.parts or (decoded,):
             item.time, item.direction = time, direction
-            if item.id is None or item.role is None:
+            if item.role is None or (item.id is None and "_corr" not in item.fields):
                 continue
             if item.role == "request":
                 self._pending[(direction, _key(item))] = _Pending(item, time)
@@ -430,8 +430,9 @@ def jsonable(value: Any) -> Any:
 
 def _key(decoded: Decoded) -> Any:
     # Correlation is within one protocol's id space; a codec may scope it (a Socket.IO namespace).
+    # A message with no id of its own (a connect, a ping) is paired by a key the codec sets in _corr.
     scope = decoded.fields.get("_scope")
-    return (scope, str(decoded.id))
+    return (scope, str(decoded.fields.get("_corr", decoded.id)))
 
 
 def _words(exc: BaseException) -> str:

@@ -67,16 +67,16 @@ class _GraphQL(Codec):
             final = self.responses[kind]
         decoded = Decoded(self.name, kind, name=name, id=msg_id, payload=payload, fields=fields, role=role, final=final)
         if kind == "connection_init":
-            decoded.role, decoded.id, decoded.fields["_scope"] = "request", "connection", "init"
+            decoded.role, decoded.fields["_corr"] = "request", "connection"
         elif kind == "connection_ack":
-            decoded.role, decoded.id, decoded.fields["_scope"] = "response", "connection", "init"
+            decoded.role, decoded.fields["_corr"] = "response", "connection"
         return decoded
 
     def encode(self, decoded: Decoded) -> str:
         if decoded.kind not in self.types:
             raise CodecError(f"unknown message type {decoded.kind!r} for {self.name}")
         obj: dict[str, Any] = {"type": decoded.kind}
-        if decoded.id is not None and decoded.fields.get("_scope") != "init":
+        if decoded.id is not None:
             obj["id"] = decoded.id
         if not (decoded.payload is None and decoded.fields.get("no_payload")):
             obj["payload"] = decoded.payload

@@ -238,7 +238,7 @@ class Mqtt(Codec):
             return Decoded(self.name, "partial", fields={"buffered": len(st.buffer), "data": data, "prefix": prefix})
         fields: dict[str, Any] = {}
         if prefix:
-            fields["prefix"] = prefix
+            fields["_prefix"] = prefix  # bytes of the first packet that came in earlier messages
         if st.buffer:
             fields["incomplete"] = len(st.buffer)
             fields["_tail"] = st.buffer
@@ -292,13 +292,13 @@ class Mqtt(Codec):
                 fields["username"] = r.string()
             if cflags & 0x40:
                 fields["password"] = r.bin()
-            role, msg_id, fields["_scope"] = "request", "connect", "connect"
+            role, fields["_corr"] = "request", "connect"
         elif kind == "CONNACK":
             fields["session_present"] = bool(r.byte() & 1)
             fields["reason_code"] = r.byte()
             if v5 and r.left():
                 fields["properties"] = r.properties()
-            role, msg_id, fields["_scope"] = "response", "connect", "connect"
+            role, fields["_corr"] = "response", "connect"
         elif kind == "PUBLISH":
             qos = (flags >> 1) & 3
             if qos == 3:
@@ -346,7 +346,7 @@ class Mqtt(Codec):
             role, fields["_scope"] = "response", "sub"
         elif kind in ("PINGREQ", "PINGRESP"):
             role = "request" if kind == "PINGREQ" else "response"
-            msg_id, fields["_scope"] = "ping", "ping"
+            fields["_corr"] = "ping"
         elif kind in ("DISCONNECT", "AUTH") and r.left():
             fields["reason_code"] = r.byte()
             if r.left():
@@ -363,7 +363,7 @@ class Mqtt(Codec):
             return bytes(decoded.fields["data"])
         items = decoded.parts or [decoded]
         out = b"".join(self._encode_packet(item) for item in items)
-        return out[int(decoded.fields.get("prefix", 0)) :] + bytes(decoded.fields.get("_tail", b""))
+        return out[int(decoded.fields.get("_prefix", 0)) :] + bytes(decoded.fields.get("_tail", b""))
 
     def _encode_packet(self, d: Decoded) -> bytes:
         kind = d.kind

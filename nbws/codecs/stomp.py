@@ -129,9 +129,9 @@ class Stomp(Codec):
         name = first.get("destination")
         role, msg_id = None, None
         if command in ("CONNECT", "STOMP"):
-            role, msg_id, fields["_scope"] = "request", "connect", "connect"
+            role, fields["_corr"] = "request", "connect"
         elif command == "CONNECTED":
-            role, msg_id, fields["_scope"] = "response", "connect", "connect"
+            role, fields["_corr"] = "response", "connect"
         elif "receipt" in first:
             role, msg_id = "request", first["receipt"]
         elif command in ("RECEIPT", "ERROR") and "receipt-id" in first:

@@ -108,7 +108,7 @@ class SocketIO(Codec):
             fields: dict[str, Any] = {"engineio": kind}
             d = Decoded(self.name, kind, payload=packet.data if packet.data != "" else None, fields=fields)
             if kind in ("ping", "pong"):
-                d.id, fields["_scope"] = "ping", "ping"
+                fields["_corr"] = "ping"
                 d.role = "request" if kind == "ping" else "response"
             return d
         return self._socketio(data[1:], state, direction)
@@ -141,7 +141,7 @@ class SocketIO(Codec):
                 raise CodecError("an ack without an id")
             role = "response"
         elif kind in ("connect", "connect_error"):
-            msg_id = "connect"
+            fields["_corr"] = "connect"
             fields["_scope"] = f"{namespace} connect"
             role = "request" if kind == "connect" and direction == "send" else "response"
         decoded = Decoded(self.name, kind, name=name, id=msg_id, payload=payload, fields=fields, role=role)
