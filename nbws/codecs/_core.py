@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._plugins import hookimpl
 from ..exceptions import CodecError
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Codec",
     "Decoded",
+    "Decoder",
     "Session",
     "available",
     "decode",
@@ -383,6 +385,13 @@ class Session:
             self._correlate(decoded, direction, time)
         else:
             decoded.latency, decoded.request, decoded.response = previous.latency, previous.request, previous.response
+            # An edited request still waiting for its response: the response will point at the edited view.
+            for old, new in zip(previous.parts or (previous,), decoded.parts or (decoded,), strict=False):
+                if old.role == "request" and new.role == "request":
+                    pending = self._pending.get((direction, _key(old)))
+                    if pending is not None and pending.decoded is old:
+                        del self._pending[(direction, _key(old))]
+                        self._pending[(direction, _key(new))] = _Pending(new, pending.time)
         return decoded
 
     def _correlate(self, decoded: Decoded, direction: str, time: float) -> None:
@@ -606,3 +615,33 @@ def walk(decoded: Decoded) -> Iterator[Decoded]:
     """The view itself, then each of its parts."""
     yield decoded
     yield from decoded.parts
+
+
+class Decoder:
+    """
+    A plugin that decodes every message of its endpoint as it passes, in order.
+
+    ``message.decoded`` is lazy: a message nobody asks about is never decoded.
+    Correlation (a response's ``latency`` and ``request``) and protocols with
+    state (Socket.IO attachments, MQTT packets split across messages) need the
+    messages decoded in the order they went; a :class:`nbws.MessageLog` does
+    that for the endpoints it follows, and so does this plugin::
+
+        ws.plugins.register(nbws.codecs.Decoder())
+
+    It decodes before the other plugins and the handlers (``tryfirst``), so
+    they find ``message.decoded`` ready, and it uses the connection's
+    subprotocol and URL to pick the codec. It costs one decode per message.
+    """
+
+    @hookimpl(tryfirst=True)
+    def nbws_open(self, conn: BaseConnection) -> None:
+        track(conn)
+
+    @hookimpl(tryfirst=True)
+    def nbws_message_send(self, conn: BaseConnection, message: Message) -> None:
+        decode(message, conn)
+
+    @hookimpl(tryfirst=True)
+    def nbws_message_receive(self, conn: BaseConnection, message: Message) -> None:
+        decode(message, conn)

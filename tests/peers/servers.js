@@ -68,7 +68,9 @@ if (kind === "graphql") {
   const StompServer = require("stomp-broker-js");
   const server = http.createServer();
   const broker = new StompServer({ server, path: "/stomp", heartbeat: [0, 0] });
-  broker.on("send", (ev) => report({ event: "send", dest: ev.dest, body: String(ev.frame.body) }));
+  const text = (body) => (typeof body === "string" ? body : JSON.stringify(body));
+  broker.on("subscribe", (sub) => report({ event: "subscribe", topic: sub.topic }));
+  broker.on("send", (ev) => report({ event: "send", dest: ev.dest, body: text(ev.frame.body) }));
   listening(server, "/stomp");
 } else if (kind === "mqtt") {
   // aedes, the MQTT broker, over websocket-stream on /mqtt.
