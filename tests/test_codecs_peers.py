@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -80,8 +81,8 @@ async def peer(kind: str) -> AsyncIterator[tuple[Peer, str]]:
 class Session:
     """A client with a recorder, an intercept on what it sends, and everything it receives kept."""
 
-    def __init__(self, url: str, protocols: list[str] | None = None) -> None:
-        self.ws = nbws.WebSocket(url, protocols)
+    def __init__(self, url: str, protocols: list[str] | None = None, headers: dict[str, str] | None = None) -> None:
+        self.ws = nbws.WebSocket(url, protocols, headers=headers)
         self.recorder = nbws.Recorder()
         self.intercept = nbws.Intercept(direction="send", match=lambda m: False)
         self.ws.plugins.register(nbws.codecs.Decoder())  # decode as they go, so responses meet their requests
@@ -299,3 +300,133 @@ async def test_mqtt_over_websocket_with_aedes(mqtt: tuple[Peer, str], tmp_path: 
     received = frame[(frame["type"] == "message") & (frame["direction"] == "receive")]
     # PUBACK and PINGRESP may come merged in one message (kind "packets"), as aedes often sends them.
     assert {"CONNACK", "SUBACK", "PUBLISH"} <= set(received["kind"])
+
+
+# -- the Jupyter server's kernel channels --------------------------------------------------------------
+
+
+@pytest.fixture
+async def jupyter_kernel(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """A Jupyter server (jupyter_server, not written by us) with one python3 kernel: its channels URL and auth header."""
+    import re
+    import secrets
+    import sys
+    import urllib.request
+
+    token = secrets.token_hex(16)  # sent in a header, never in a URL that a recording would keep
+    auth = {"Authorization": f"token {token}"}
+
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "NBWS_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "jupyter_server", "--allow-root", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
+        f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={tmp_path}",
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    lines: list[str] = []
+
+    async def until_url() -> str:
+        assert proc.stderr is not None
+        while line := (await proc.stderr.readline()).decode(errors="replace"):
+            lines.append(line)
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+            if found:
+                return found.group(1)
+        raise AssertionError("jupyter server exited:\n" + "".join(lines))
+
+    async def drain() -> None:
+        assert proc.stderr is not None
+        while line := await proc.stderr.readline():
+            lines.append(line.decode(errors="replace"))
+
+    drainer = None
+    try:
+        base = await asyncio.wait_for(until_url(), timeout(30))
+        drainer = asyncio.create_task(drain())
+
+        def start_kernel() -> str:
+            request = urllib.request.Request(
+                f"{base}/api/kernels", data=b'{"name":"python3"}', method="POST", headers=auth
+            )
+            for _ in range(100):  # it prints its URL a moment before it answers on it
+                try:
+                    with urllib.request.urlopen(request, timeout=timeout(30)) as response:
+                        kernel_id: str = json.loads(response.read())["id"]
+                        return kernel_id
+                except ConnectionRefusedError:
+                    continue
+                except urllib.error.URLError as exc:
+                    if not isinstance(exc.reason, ConnectionRefusedError):
+                        raise
+            raise AssertionError("the Jupyter server never answered")
+
+        kernel = await asyncio.to_thread(start_kernel)
+        yield base.replace("http://", "ws://") + f"/api/kernels/{kernel}/channels", auth
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), timeout(15))
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if drainer is not None:
+            await drainer
+
+
+def kernel_request(msg_type: str, content: dict[str, Any], framing: str, msg_id: str) -> str | bytes:
+    header = {
+        "msg_id": msg_id,
+        "msg_type": msg_type,
+        "session": "nbws-test",
+        "username": "nbws",
+        "date": "2026-01-01T00:00:00.000Z",
+        "version": "5.3",
+    }
+    fields = {
+        "channel": "shell",
+        "framing": framing,
+        "header": header,
+        "parent_header": {},
+        "metadata": {},
+        "buffers": [],
+    }
+    return get("jupyter").encode(Decoded("jupyter", msg_type, name=msg_type, payload=content, fields=fields))
+
+
+EXECUTE = {"silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}
+
+
+async def test_jupyter_kernel_channels(jupyter_kernel: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    url, auth = jupyter_kernel
+    for framing in ("v1", "json"):  # the v1 binary framing, then the legacy JSON one, on the same kernel
+        protocols = ["v1.kernel.websocket.jupyter.org"] if framing == "v1" else None
+        async with Session(url, protocols, auth) as s:
+            assert s.ws.protocol == ("v1.kernel.websocket.jupyter.org" if framing == "v1" else "")
+            s.ws.send(kernel_request("kernel_info_request", {}, framing, f"info-{framing}"))
+            info = await s.reply(lambda d, f=framing: d.kind == "kernel_info_reply" and d.id == f"info-{f}", seconds=30)
+            assert info.latency is not None and info.payload["status"] == "ok"
+            assert info.fields["framing"] == framing and info.fields["channel"] == "shell"
+
+            def change_code(view: Decoded) -> None:
+                view.payload["code"] = "6 * 9"
+
+            request = kernel_request("execute_request", {"code": "6 * 7", **EXECUTE}, framing, f"run-{framing}")
+            edited = await s.edit_next(change_code, request)
+            assert edited.payload["code"] == "6 * 9" and edited.id == f"run-{framing}"
+            reply = await s.reply(lambda d, f=framing: d.kind == "execute_reply" and d.id == f"run-{f}", seconds=30)
+            assert reply.payload["status"] == "ok" and reply.request is not None and reply.latency is not None
+            result = await s.reply(lambda d, f=framing: d.kind == "execute_result" and d.id == f"run-{f}", seconds=30)
+            assert result.payload["data"]["text/plain"] == "54"  # the kernel ran the edited code
+            assert result.fields["channel"] == "iopub"
+        frame = s.har_frame(tmp_path)
+        assert set(frame["protocol"].dropna()) == {"jupyter"}
+        assert {"kernel_info_request", "execute_request", "execute_reply", "execute_result", "status"} <= set(
+            frame["kind"]
+        )
+        assert not any(auth["Authorization"].split()[1] in str(v) for v in frame["data"])
