@@ -23,7 +23,7 @@ Plugins implement the hooks of :mod:`nbws.hookspecs` and are registered with
 
 from typing import TYPE_CHECKING
 
-from . import transforms
+from . import codecs, transforms
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
 from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
 from ._loop import Pending
@@ -31,6 +31,7 @@ from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, hookimpl, p
 from .client import Reconnect, WebSocket
 from .exceptions import (
     BufferFullError,
+    CodecError,
     ConnectError,
     ConnectionClosed,
     InvalidStateError,
@@ -74,6 +75,7 @@ __all__ = [
     "BufferFullError",
     "ClientPanel",
     "CloseEvent",
+    "CodecError",
     "ConnectError",
     "Connection",
     "ConnectionClosed",
@@ -108,6 +110,7 @@ __all__ = [
     "TimeoutError",
     "WebSocket",
     "__version__",
+    "codecs",
     "hookimpl",
     "plugins",
     "replay",

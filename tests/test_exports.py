@@ -15,6 +15,8 @@ PUBLIC = {
     # Built-in plugins
     "Logger", "transforms", "Recorder", "Recording", "RecordedEvent", "RecordingWarning",
     "replay", "Replayer", "Intercept", "Held",
+    # Protocol codecs
+    "codecs", "CodecError",
     # Widgets
     "ClientPanel", "ServerPanel", "MessageLog", "PluginPanel", "Dashboard",
     # Errors
@@ -39,5 +41,6 @@ def test_errors_form_one_tree() -> None:
     assert all(issubclass(error, nbws.NbwsError) for error in errors)
     assert issubclass(nbws.InvalidURLError, ValueError)
     assert issubclass(nbws.RecordingError, ValueError)
+    assert issubclass(nbws.CodecError, ValueError)
     assert issubclass(nbws.TimeoutError, TimeoutError)
     assert issubclass(nbws.BufferFullError, nbws.InvalidStateError)
