@@ -1,7 +1,7 @@
 """
 Run the benchmarks: ``python -m benchmarks`` (``make bench``), or some of them by name.
 
-    python -m benchmarks                  # echo, broadcast, widgets
+    python -m benchmarks                  # echo, broadcast, widgets, codecs
     python -m benchmarks echo --repeat 5
     python -m benchmarks --quick          # smaller counts, for a smoke run
 
@@ -16,10 +16,10 @@ import asyncio
 import logging
 import os
 
-from . import broadcast, echo, widgets
+from . import broadcast, codecs, echo, widgets
 from ._common import machine
 
-BENCHMARKS = ("echo", "broadcast", "widgets")
+BENCHMARKS = ("echo", "broadcast", "widgets", "codecs")
 
 
 async def main(names: list[str], repeat: int, quick: bool) -> None:
@@ -30,6 +30,8 @@ async def main(names: list[str], repeat: int, quick: bool) -> None:
         await broadcast.run(clients=100 if quick else 1_000, rounds=5 if quick else 20, repeat=repeat)
     if "widgets" in names:
         await widgets.run(seconds=1.0 if quick else 3.0)
+    if "codecs" in names:
+        await codecs.run(messages=1_000 if quick else 10_000, rounds=200 if quick else 2_000, repeat=repeat)
 
 
 def cli() -> None:

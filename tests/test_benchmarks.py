@@ -23,8 +23,16 @@ def test_quick_benchmark_run_prints_every_ratio() -> None:
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for section in ("## Echo throughput", "## Round-trip latency", "## Broadcast to 100 clients", "## Widget log"):
+    for section in (
+        "## Echo throughput",
+        "## Round-trip latency",
+        "## Broadcast to 100 clients",
+        "## Widget log",
+        "## Codecs on a JSON-RPC exchange",
+        "## Decoding, CPU per message",
+    ):
         assert section in out, f"{section!r} missing from:\n{out}"
     assert out.count("-> nbws: ") >= 5
     assert "x raw websockets" in out
     assert "front-end updates:" in out
+    assert "x json.loads of the same size" in out and "idle codecs vs nbws without them" in out

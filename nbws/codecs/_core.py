@@ -629,9 +629,12 @@ class Decoder:
 
         ws.plugins.register(nbws.codecs.Decoder())
 
-    It decodes before the other plugins and the handlers (``tryfirst``), so
-    they find ``message.decoded`` ready, and it uses the connection's
-    subprotocol and URL to pick the codec. It costs one decode per message.
+    It observes (``nbws_message_sent`` and ``nbws_message_received``, first
+    among observers), so it decodes each message once, as it finally went,
+    after any transform or intercept edited it, and it keeps nbws's fast send
+    path. Handlers that read ``message.decoded`` earlier simply decode it
+    first; the result is kept either way. It uses the connection's
+    subprotocol and URL to pick the codec, and costs one decode per message.
     """
 
     @hookimpl(tryfirst=True)
@@ -639,9 +642,11 @@ class Decoder:
         track(conn)
 
     @hookimpl(tryfirst=True)
-    def nbws_message_send(self, conn: BaseConnection, message: Message) -> None:
-        decode(message, conn)
+    def nbws_message_sent(self, conn: BaseConnection, message: Message) -> None:
+        if not message.dropped:
+            decode(message, conn)
 
     @hookimpl(tryfirst=True)
-    def nbws_message_receive(self, conn: BaseConnection, message: Message) -> None:
-        decode(message, conn)
+    def nbws_message_received(self, conn: BaseConnection, message: Message) -> None:
+        if not message.dropped:
+            decode(message, conn)
