@@ -305,3 +305,29 @@ def test_recording_dataframe_has_decoded_columns() -> None:
     assert list(frame["msg_id"].fillna("-")) == ["-", "9", "9", "-"]
     assert frame["latency"].iloc[2] == 0.25
     assert "protocol" not in recording.to_dataframe(decode=False)
+
+
+async def test_replay_re_encodes_an_edited_decoded_view(rpc_server: nbws.Server) -> None:
+    recorder = nbws.Recorder()
+    ws = nbws.WebSocket(rpc_server.url, plugins=[recorder])
+    await ws.opened(timeout=timeout())
+    ws.send(rpc("sum", [1, 2], 1))
+    ws.send(rpc("sum", [3, 4], 2))
+    for _ in range(2):
+        await ws.recv(timeout=timeout())
+    ws.close()
+    await ws.closed(timeout=timeout())
+
+    target = nbws.WebSocket(rpc_server.url)
+    await target.opened(timeout=timeout())
+    replayer = nbws.Replayer(recorder.recording, target, speed=float("inf"))
+    view = replayer.decoded(1)
+    assert view is not None and (view.method, view.id, view.payload) == ("sum", 2, [3, 4])
+    view.payload = [30, 40]
+    replayer.edit(1, view)
+    replayer.play()
+    await replayer.done(timeout=timeout())
+    answers = [json.loads((await target.recv(timeout=timeout())).data)["result"] for _ in range(2)]
+    assert answers == [3, 70]
+    target.close()
+    await target.closed(timeout=timeout())
