@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import logging
 import weakref
 from collections import OrderedDict
@@ -244,6 +245,10 @@ class Decoded:
         if self.parts:
             record["parts"] = [part.to_dict() for part in self.parts]
         return record
+
+    def pretty(self) -> str:
+        """The whole view as indented JSON, for a message's detail view."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=repr)
 
     def same(self, other: Decoded) -> bool:
         """True if ``other`` says the same thing: every field compared, links and timing ignored."""

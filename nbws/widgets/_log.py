@@ -241,6 +241,8 @@ class _LogHooks:
             detail = f"client {address[0]}:{address[1]} connected" if address else "client connected"
         if conn.protocol:
             detail += f" (subprotocol {conn.protocol})"
+        if self._log.decode:
+            codecs.track(conn)  # a new protocol session at each opening (a client that reconnects)
         self._log.add(LogRow("event", conn.id, "open", detail=detail))
 
     @hookimpl
