@@ -295,5 +295,7 @@ def nbws_codecs() -> Any:
     keeps per-connection state, marks requests and responses for correlation,
     and encodes an edited view back to the wire format.
 
-    The return value is the codecs to add.
+    Only plugins of the global registry (``nbws.plugins``, entry points
+    included) are asked: a codec decodes messages of any connection, and
+    recordings. The return value is the codecs to add.
     """

@@ -153,10 +153,11 @@ class Stomp(Codec):
         body = decoded.payload if decoded.payload is not None else ""
         body_bytes = body.encode() if isinstance(body, str) else bytes(body)
         headers = [(str(k), str(v)) for k, v in fields.get("headers", [])]
+        # The name is the destination: an edited name goes to the destination header, or makes one.
         if decoded.name is not None and command in ("SEND", "SUBSCRIBE", "MESSAGE"):
             if any(k == "destination" for k, _ in headers):
                 headers = [(k, decoded.name if k == "destination" else v) for k, v in headers]
-            elif command != "MESSAGE" or any(k == "destination" for k, _ in fields.get("headers", [])):
+            elif command != "MESSAGE":
                 headers.append(("destination", decoded.name))
         # An edited body must not keep a stale length: content-length follows the body.
         headers = [(k, str(len(body_bytes)) if k == "content-length" else v) for k, v in headers]
