@@ -67,6 +67,20 @@ def test_the_subprotocol_orders_the_candidates() -> None:
     assert current is not None and current.protocol == "graphql-transport-ws"
 
 
+def test_the_data_corrects_a_first_guess() -> None:
+    # No subprotocol (a HAR file keeps none): connection_init fits both GraphQL protocols, the current
+    # one is assumed; the legacy protocol's keep-alive then shows which it was.
+    session = session_for("guess1")
+    first = session.decode('{"type":"connection_init"}', "send", 0.0)
+    keep_alive = session.decode('{"type":"ka"}', "receive", 0.1)
+    start = session.decode('{"id":"1","type":"start","payload":{"query":"{ a }"}}', "send", 0.2)
+    assert first is not None and first.protocol == "graphql-transport-ws"
+    assert keep_alive is not None and (keep_alive.protocol, keep_alive.error) == ("subscriptions-transport-ws", None)
+    assert start is not None and start.protocol == "subscriptions-transport-ws" and start.kind == "start"
+    # Garbage changes nothing: no codec decodes it.
+    assert session.decode("{oops", "send", 0.3).protocol == "subscriptions-transport-ws"  # type: ignore[union-attr]
+
+
 class Upper(Codec):
     """A codec of our own: messages that start with 'UP ' carry an upper-cased word."""
 

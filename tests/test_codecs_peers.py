@@ -1,6 +1,6 @@
 """
 Codecs against real protocol servers nbws did not write: rpc-websockets (JSON-RPC 2.0),
-graphql-ws, stomp-broker-js (STOMP), aedes (MQTT over WebSocket), a python-socketio
+graphql-ws, subscriptions-transport-ws, stomp-broker-js (STOMP), aedes (MQTT over WebSocket), a python-socketio
 server, and the Jupyter server's kernel channels.
 
 For each: both directions decoded, requests correlated with their responses, a
@@ -40,7 +40,7 @@ class Peer:
     @classmethod
     async def start(cls, kind: str) -> tuple[Peer, str]:
         node = shutil.which("node")
-        if node is None or not (PEERS / "node_modules" / "aedes").is_dir():
+        if node is None or not (PEERS / "node_modules" / "subscriptions-transport-ws").is_dir():
             raise RuntimeError("the protocol servers are not installed: run scripts/system-deps (make test does)")
         process = await asyncio.create_subprocess_exec(
             node, str(PEERS / "servers.js"), kind, cwd=PEERS,
@@ -225,6 +225,38 @@ async def test_graphql_ws_subscription(graphql: tuple[Peer, str], tmp_path: Path
     frame = s.har_frame(tmp_path)
     assert set(frame["protocol"].dropna()) == {"graphql-transport-ws"}
     assert list(frame[frame["kind"] == "next"]["msg_id"]) == ["1", "1", "1"]
+
+
+@pytest.fixture
+async def graphql_legacy() -> AsyncIterator[tuple[Peer, str]]:
+    async for item in peer("graphql-legacy"):
+        yield item
+
+
+async def test_subscriptions_transport_ws_legacy_server(graphql_legacy: tuple[Peer, str], tmp_path: Path) -> None:
+    server, url = graphql_legacy
+    async with Session(url, ["graphql-ws"]) as s:
+        assert s.ws.protocol == "graphql-ws"
+        s.ws.send('{"type":"connection_init","payload":{}}')
+        ack = await s.reply(lambda d: d.kind == "connection_ack")
+        assert ack.protocol == "subscriptions-transport-ws" and ack.latency is not None
+
+        def retarget(view: Decoded) -> None:
+            view.payload["variables"]["to"] = "nbws"
+
+        query = "subscription Greet($to: String!) { greetings(to: $to) }"
+        start = json.dumps({"id": "1", "type": "start", "payload": {"query": query, "variables": {"to": "you"}}})
+        edited = await s.edit_next(retarget, start)
+        assert edited.kind == "start" and edited.name == "Greet"
+        report = await server.event()
+        assert report["event"] == "start" and report["payload"]["variables"] == {"to": "nbws"}
+        done = await s.reply(lambda d: d.kind == "complete" and d.id == "1")
+        assert done.latency is not None and done.request is not None and done.request.kind == "start"
+        data = [d for m in s.received if (d := m.decoded) is not None and d.kind == "data"]
+        assert [d.payload["data"]["greetings"] for d in data] == ["Hi nbws", "Bonjour nbws", "Hola nbws"]
+    frame = s.har_frame(tmp_path)
+    # The HAR file keeps no subprotocol: the legacy types (start, data, ka) still tell the protocol apart.
+    assert "subscriptions-transport-ws" in set(frame["protocol"].dropna())
 
 
 def stomp_frame(command: str, headers: dict[str, str], body: str = "") -> str:

@@ -333,6 +333,8 @@ class Session:
 
     Messages are decoded in the order they are asked for; everything that
     decodes for you (the log, recordings, filters) asks in arrival order.
+    If a message fails to decode with the connection's codec but another codec
+    recognises and decodes it, that codec takes over (unless :attr:`pinned`).
     """
 
     max_pending = 10_000
@@ -342,6 +344,8 @@ class Session:
         self.subprotocol = subprotocol
         self.url = url
         self.codec: Codec | None = None
+        self.pinned = False
+        """True when the codec was set by hand (``session_for(..., codec=...)``): the data cannot change it."""
         self._candidates = _order(codecs, subprotocol, url)
         self._state: Any = None
         self._has_state = False
@@ -381,6 +385,8 @@ class Session:
             decoded = codec.decode(data, state, direction)
         except Exception as exc:
             decoded = Decoded(codec.name, "invalid", error=_words(exc), codec=codec)
+            if previous is None and not self.pinned:
+                decoded, codec = self._switch(data, direction, decoded, codec)
         decoded.codec = codec
         decoded.time = time
         decoded.direction = direction
@@ -398,6 +404,24 @@ class Session:
                         del self._pending[(direction, _key(old))]
                         self._pending[(direction, _key(new))] = _Pending(new, pending.time)
         return decoded
+
+    def _switch(self, data: Data, direction: str, failed: Decoded, codec: Codec) -> tuple[Decoded, Codec]:
+        # The data says the first guess was wrong (both GraphQL protocols open with connection_init, and a
+        # recording keeps no subprotocol): another codec that recognises and decodes it takes over.
+        for other in self._candidates:
+            if other is codec:
+                continue
+            try:
+                if not other.sniff(data):
+                    continue
+                state = other.new_state()
+                decoded = other.decode(data, state, direction)
+            except Exception:
+                continue
+            if decoded.error is None:
+                self.codec, self._state = other, state
+                return decoded, other
+        return failed, codec
 
     def _correlate(self, decoded: Decoded, direction: str, time: float) -> None:
         for item in decoded.parts or (decoded,):
@@ -568,6 +592,7 @@ def session_for(
         session = Session(conn_id, subprotocol=subprotocol or "", url=url or "", codecs=available())
         if codec is not None:
             session.codec = get(codec) if isinstance(codec, str) else codec
+            session.pinned = True
         _sessions[conn_id] = session
         while len(_sessions) > _MAX_SESSIONS:
             _sessions.popitem(last=False)

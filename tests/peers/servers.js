@@ -1,6 +1,6 @@
 // Protocol servers nbws did not write, for the codec tests.
 //
-//   node servers.js graphql|jsonrpc|stomp|mqtt
+//   node servers.js graphql|graphql-legacy|jsonrpc|stomp|mqtt
 //
 // Each listens on 127.0.0.1, port 0, and reports on stdout one JSON object a
 // line: {"event": "listening", "port": N, "path": "/..."} first, then what the
@@ -49,6 +49,35 @@ if (kind === "graphql") {
       onSubscribe: (ctx, id, payload) => report({ event: "subscribe", id, payload }),
     },
     wss,
+  );
+  listening(server, "/graphql");
+} else if (kind === "graphql-legacy") {
+  // subscriptions-transport-ws (Apollo's legacy protocol, subprotocol graphql-ws) with a subscription.
+  const { SubscriptionServer } = require("subscriptions-transport-ws");
+  const { buildSchema, execute, subscribe } = require("graphql");
+  const schema = buildSchema(`
+    type Query { hello: String }
+    type Subscription { greetings(to: String!): String }
+  `);
+  const rootValue = {
+    hello: () => "Hello",
+    greetings: async function* ({ to }) {
+      for (const hi of ["Hi", "Bonjour", "Hola"]) yield { greetings: `${hi} ${to}` };
+    },
+  };
+  const server = http.createServer();
+  SubscriptionServer.create(
+    {
+      schema,
+      rootValue,
+      execute,
+      subscribe,
+      onOperation: (message, params) => {
+        report({ event: "start", id: message.id, payload: message.payload });
+        return params;
+      },
+    },
+    { server, path: "/graphql" },
   );
   listening(server, "/graphql");
 } else if (kind === "jsonrpc") {
