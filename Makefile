@@ -55,4 +55,4 @@ bench: install system-deps
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) tests/interop/node_modules tests/peers/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -23,7 +23,7 @@ Plugins implement the hooks of :mod:`nbws.hookspecs` and are registered with
 
 from typing import TYPE_CHECKING
 
-from . import transforms
+from . import codecs, transforms
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
 from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
 from ._live import close_all, endpoints
@@ -34,6 +34,7 @@ from .client import Reconnect, WebSocket
 from .exceptions import (
     BufferFullError,
     CassetteError,
+    CodecError,
     ConnectError,
     ConnectionClosed,
     InvalidStateError,
@@ -88,6 +89,7 @@ __all__ = [
     "CassetteError",
     "ClientPanel",
     "CloseEvent",
+    "CodecError",
     "ConnectError",
     "Connection",
     "ConnectionClosed",
@@ -129,6 +131,7 @@ __all__ = [
     "__version__",
     "cassette",
     "close_all",
+    "codecs",
     "endpoints",
     "hookimpl",
     "plugins",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from ._connection import BaseConnection
+    from .codecs import Decoded
 
 __all__ = ["CloseEvent", "Direction", "ErrorEvent", "Listeners", "Message", "OpenEvent", "Watchers", "same_value"]
 
@@ -50,6 +51,7 @@ class Message:
 
     __slots__ = (
         "_data",
+        "_decoded",
         "_dropped",
         "connection",
         "direction",
@@ -89,6 +91,7 @@ class Message:
         self.injected = injected
         self._dropped = False
         self.meta: dict[str, Any] = {}
+        self._decoded: tuple[Data, Decoded | None] | None = None
 
     @property
     def data(self) -> Data:
@@ -147,6 +150,19 @@ class Message:
     def json(self) -> Any:
         """Parse the payload as JSON and return the value."""
         return json.loads(self._data)
+
+    @property
+    def decoded(self) -> Decoded | None:
+        """
+        The message as its protocol sees it (:class:`nbws.codecs.Decoded`), or
+        None if no codec recognises its connection.
+
+        Decoded on first access only, then kept until ``data`` changes; bad
+        data gives a view whose ``error`` says why, never an exception.
+        """
+        from .codecs import decode
+
+        return decode(self)
 
     def __repr__(self) -> str:
         preview = repr(self._data if len(self._data) <= 60 else self._data[:57])

@@ -15,6 +15,7 @@ The tree::
     ├── RecordingError            (also a ValueError) a recording file is malformed
     └── CassetteError             a cassette cannot be used (missing in mode "none", bad options)
         └── MismatchError         (also an AssertionError) a client did not do what the recording shows
+    └── CodecError                (also a ValueError) a message cannot be decoded or encoded
 
 Arguments of the wrong type or value raise the builtin :class:`TypeError` and
 :class:`ValueError`, as the browser's ``WebSocket`` does; those of them that
@@ -31,6 +32,7 @@ import builtins
 __all__ = [
     "BufferFullError",
     "CassetteError",
+    "CodecError",
     "ConnectError",
     "ConnectionClosed",
     "InvalidStateError",
@@ -132,3 +134,13 @@ class MismatchError(CassetteError, AssertionError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n\n".join(self.problems))
+
+
+class CodecError(NbwsError, ValueError):
+    """
+    A message cannot be decoded or encoded by its protocol's codec.
+
+    Decoding never raises it to the connection: a message that fails to decode
+    gets a view whose ``error`` says why. :meth:`nbws.codecs.Decoded.encode`
+    raises it for a view that cannot be put back on the wire.
+    """

@@ -47,6 +47,7 @@ hookspec = pluggy.HookspecMarker("nbws")
 __all__ = [
     "hookspec",
     "nbws_close",
+    "nbws_codecs",
     "nbws_error",
     "nbws_handshake",
     "nbws_message_receive",
@@ -275,4 +276,31 @@ def nbws_panel(dashboard: Any) -> Any:
     Return ``(title, widget)`` to add ``widget`` (an ipywidgets widget) as a
     tab named ``title``, or None to add nothing. Every implementation's
     result is used, in hook order.
+    """
+
+
+# -------------------------------------------------------------------------
+# Protocol codecs
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def nbws_codecs() -> Any:
+    """
+    Called when nbws first needs the codecs (the first ``message.decoded``),
+    and again after the plugins change, to collect the protocol codecs.
+
+    Return a :class:`nbws.codecs.Codec` or a list of them (or None). Every
+    implementation's result is used; a codec whose ``name`` is one of nbws's
+    built-in codecs replaces it. Codecs cost nothing until a message is
+    decoded: this hook is not called on the message path.
+
+    A codec recognises a connection by its subprotocol, URL *and* data (its
+    ``sniff``), decodes each message to a :class:`nbws.codecs.Decoded` view,
+    keeps per-connection state, marks requests and responses for correlation,
+    and encodes an edited view back to the wire format.
+
+    Only plugins of the global registry (``nbws.plugins``, entry points
+    included) are asked: a codec decodes messages of any connection, and
+    recordings. The return value is the codecs to add.
     """

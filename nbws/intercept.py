@@ -41,6 +41,7 @@ from ._plugins import hookimpl
 from .exceptions import InvalidStateError, TimeoutError
 
 if TYPE_CHECKING:
+    from .codecs import Decoded
     from .recording_panels import InterceptPanel
 
 __all__ = ["Decision", "Held", "Intercept"]
@@ -98,10 +99,20 @@ class Held:
         """Let the message go on unchanged."""
         self._decide("forward")
 
-    def edit(self, data: str | bytes) -> None:
-        """Replace the message's data (``str`` text, ``bytes`` binary) and let it go on."""
+    def edit(self, data: str | bytes | Decoded) -> None:
+        """
+        Replace the message's data (``str`` text, ``bytes`` binary) and let it go on.
+
+        Given a decoded view (``held.message.decoded``, edited), it is
+        re-encoded to the protocol's wire format first.
+        """
         if self.decided:
             raise InvalidStateError(f"held message {self.id} was already {self.decision}ed")
+        if not isinstance(data, (str, bytes, bytearray, memoryview)):
+            from .codecs import Decoded
+
+            if isinstance(data, Decoded):
+                data = data.encode()
         self.message.data = data
         self._decide("edit")
 
@@ -234,8 +245,8 @@ class Intercept:
         held.forward()
         return held
 
-    def edit(self, data: str | bytes, item: Held | int | None = None) -> Held:
-        """Replace the data of a held message (the oldest by default) and forward it; return it."""
+    def edit(self, data: str | bytes | Decoded, item: Held | int | None = None) -> Held:
+        """Replace the data of a held message (the oldest by default; a decoded view is re-encoded) and forward it; return it."""
         held = self._pick(item)
         held.edit(data)
         return held

@@ -760,14 +760,18 @@ class Recording(Sequence[RecordedEvent]):
 
     # -- analysis -------------------------------------------------------------
 
-    def to_dataframe(self) -> Any:
+    def to_dataframe(self, *, decode: bool = True) -> Any:
         """
         Return the events as a pandas DataFrame, one row per event.
 
         Columns: ``time`` (a UTC timestamp), ``offset`` (seconds since the
         first event), ``type``, ``connection``, ``role``, ``direction``,
         ``seq``, ``opcode``, ``size``, ``data``, ``original``, ``dropped``,
-        ``replayed``, ``url``, ``code``, ``reason``, ``phase``, ``error``.
+        ``replayed``, ``url``, ``code``, ``reason``, ``phase``, ``error``;
+        with ``decode`` (the default), the protocol inside each message
+        (:mod:`nbws.codecs`): ``protocol``, ``kind``, ``name`` (event, method,
+        topic...), ``msg_id`` (the correlation id), ``latency`` (of a
+        response, in seconds) and ``decode_error``.
 
         Raises:
             ImportError: if pandas is not installed (``pip install pandas``).
@@ -802,6 +806,11 @@ class Recording(Sequence[RecordedEvent]):
             }
             for event in self._events
         ]
+        if decode:
+            from .codecs._tables import decode_events, decoded_columns
+
+            for row, view in zip(rows, decode_events(self._events), strict=True):
+                row.update(decoded_columns(view))
         columns = list(rows[0]) if rows else ["time", "offset", "type", "connection", "direction", "data"]
         frame = pd.DataFrame(rows, columns=columns)
         frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)

@@ -34,6 +34,7 @@ from .exceptions import ConnectionClosed, InvalidStateError, TimeoutError
 from .recording import PathLike, RecordedEvent, Recording
 
 if TYPE_CHECKING:
+    from .codecs import Decoded
     from .recording_panels import ReplayPanel
 
 __all__ = ["Mode", "ReplayState", "Replayer", "replay"]
@@ -298,14 +299,32 @@ class Replayer:
         if not self.finished:
             self._set_state("stopped")
 
-    def edit(self, index: int, data: str | bytes) -> None:
+    def decoded(self, index: int) -> Decoded | None:
         """
-        Change the data of message ``index`` before it is sent (``str`` text, ``bytes`` binary).
+        The decoded view (:mod:`nbws.codecs`) of message ``index``, or None if no
+        codec knows it: edit it and give it to :meth:`edit`, which re-encodes it.
+
+        The messages before it are decoded too, in order, for protocols with state.
+        """
+        from .codecs import decode_events
+
+        return decode_events(self.messages[: index % len(self.messages) + 1])[-1]
+
+    def edit(self, index: int, data: str | bytes | Decoded) -> None:
+        """
+        Change the data of message ``index`` before it is sent (``str`` text, ``bytes`` binary,
+        or an edited decoded view from :meth:`decoded`, re-encoded to its protocol's wire format).
 
         Raises:
             nbws.InvalidStateError: if that message was already sent.
             IndexError: if there is no such message.
+            nbws.CodecError: if a decoded view cannot be encoded.
         """
+        if not isinstance(data, (str, bytes, bytearray, memoryview)):
+            from .codecs import Decoded
+
+            if isinstance(data, Decoded):
+                data = data.encode()
         if isinstance(data, (bytearray, memoryview)):
             data = bytes(data)
         if not isinstance(data, (str, bytes)):

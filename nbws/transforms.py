@@ -21,11 +21,14 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._builtins import plugin_name
 from ._events import Direction, Message
 from ._plugins import hookimpl
+
+if TYPE_CHECKING:
+    from .codecs import Decoded
 
 __all__ = [
     "Transform",
@@ -34,6 +37,7 @@ __all__ = [
     "json_pretty",
     "keep_if",
     "map_binary",
+    "map_decoded",
     "map_json",
     "map_text",
     "redact_keys",
@@ -258,3 +262,35 @@ def redact_keys(
             message.data = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
     return Transform(apply, direction, name=plugin_name("redact_keys"))
+
+
+def map_decoded(
+    fn: Callable[[Decoded], Any],
+    direction: Which = "both",
+    *,
+    protocol: str | None = None,
+) -> Transform:
+    """
+    Edit messages through their decoded view (:mod:`nbws.codecs`) and re-encode them.
+
+    ``fn(decoded)`` edits the view in place (``decoded.payload["qty"] = 2``,
+    ``decoded.name = "sell"``) and returns None, or returns a new view.
+    Only messages a codec decodes without error are given to it (of
+    ``protocol`` only, if given: ``"socketio"``, ``"jsonrpc"``...); the others
+    pass unchanged. The edited view is encoded back to the protocol's wire
+    format; a view that cannot be encoded raises :class:`nbws.CodecError`,
+    reported as this plugin's error, and the message goes on unchanged.
+    """
+    from .codecs import Decoded
+
+    def apply(message: Message) -> None:
+        decoded = message.decoded
+        if decoded is None or decoded.error is not None or (protocol is not None and decoded.protocol != protocol):
+            return
+        result = fn(decoded)
+        view = result if isinstance(result, Decoded) else decoded
+        data = view.encode()
+        if data != message.data:
+            message.data = data
+
+    return Transform(apply, direction, name=plugin_name(f"map_decoded:{getattr(fn, '__name__', 'fn')}"))

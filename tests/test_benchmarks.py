@@ -23,7 +23,14 @@ def test_quick_benchmark_run_prints_every_ratio() -> None:
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for section in ("## Echo throughput", "## Round-trip latency", "## Broadcast to 100 clients", "## Widget log"):
+    for section in (
+        "## Echo throughput",
+        "## Round-trip latency",
+        "## Broadcast to 100 clients",
+        "## Widget log",
+        "## Codecs on a JSON-RPC exchange",
+        "## Decoding, CPU per message",
+    ):
         assert section in out, f"{section!r} missing from:\n{out}"
     for section in ("## FakeServer replay throughput", "## FakeServer reply latency"):
         assert section in out, f"{section!r} missing from:\n{out}"
@@ -32,3 +39,4 @@ def test_quick_benchmark_run_prints_every_ratio() -> None:
     assert "-> FakeServer replay: " in out and "x nbws echo server" in out
     assert "front-end updates:" in out
     assert "## Relay throughput" in out and "nbws hops (aim: at most 2)" in out
+    assert "x json.loads of the same size" in out and "idle codecs vs nbws without them" in out

@@ -19,6 +19,8 @@ PUBLIC = {
     "replay", "Replayer", "Intercept", "Held",
     # The relay
     "Relay", "Pair", "RelayPanel",
+    # Protocol codecs
+    "codecs", "CodecError",
     # Widgets
     "ClientPanel", "ServerPanel", "MessageLog", "PluginPanel", "Dashboard",
     # Errors
@@ -45,5 +47,6 @@ def test_errors_form_one_tree() -> None:
     assert all(issubclass(error, nbws.NbwsError) for error in errors)
     assert issubclass(nbws.InvalidURLError, ValueError)
     assert issubclass(nbws.RecordingError, ValueError)
+    assert issubclass(nbws.CodecError, ValueError)
     assert issubclass(nbws.TimeoutError, TimeoutError)
     assert issubclass(nbws.BufferFullError, nbws.InvalidStateError)

@@ -24,10 +24,11 @@ from typing import Any, Literal
 
 import ipywidgets as widgets
 
-from .. import redact
+from .. import codecs, redact
 from .._events import Message, describe
 from .._plugins import PluginRegistry, hookimpl
 from .._plugins import plugins as global_plugins
+from ..codecs import Decoded
 from ..exceptions import TimeoutError
 from ._common import Throttle, close_widgets, close_words, format_size, format_time, on_change, on_click, style
 from ._log_view import LogView
@@ -69,6 +70,8 @@ class LogRow:
             changed it; ``original`` holds what it was), ``"dropped"``,
             ``"replayed"``, ``"injected"`` (``message.meta["injected"]``).
         original: A message's data before a plugin edited it (None if not edited).
+        decoded: A message's decoded view (:class:`nbws.codecs.Decoded`), or
+            None if no codec recognises it: the protocol columns and the detail.
     """
 
     __slots__ = (
@@ -76,6 +79,7 @@ class LogRow:
         "code",
         "connection",
         "data",
+        "decoded",
         "detail",
         "direction",
         "dropped",
@@ -103,11 +107,13 @@ class LogRow:
         seq: int = 0,
         marks: tuple[str, ...] = (),
         original: str | bytes | None = None,
+        decoded: Decoded | None = None,
     ) -> None:
         self.id = 0
         self.seq = seq
         self.marks = marks
         self.original = original
+        self.decoded = decoded
         self.time = _now() if time is None else time
         self.direction = direction
         self.connection = connection
@@ -175,6 +181,8 @@ class LogRow:
             record["code"] = self.code
         if self.detail:
             record["detail"] = self.detail
+        if self.decoded is not None:
+            record["decoded"] = self.decoded.to_dict()
         return record
 
     def __repr__(self) -> str:
@@ -238,8 +246,17 @@ def _row_html(row: LogRow) -> str:
         f'<span class="nbws-time">{format_time(row.time)}</span>'
         f'<span class="nbws-conn">{html.escape(row.connection)}</span>'
         f'<span class="nbws-kind">{html.escape(row.label)}</span>'
-        f'<div class="nbws-cell">{marks}<pre>{html.escape(row.preview)}</pre></div></div>'
+        f'<div class="nbws-cell">{marks}{_decoded_html(row)}<pre>{html.escape(row.preview)}</pre></div></div>'
     )
+
+
+def _decoded_html(row: LogRow) -> str:
+    # The protocol summary: in the last grid cell, above the payload, so the row keeps its five columns.
+    decoded = row.decoded
+    if decoded is None:
+        return ""
+    colour = "#dc2626" if decoded.error is not None else "#7c3aed"
+    return f'<div class="nbws-decoded" style="font-weight:600;color:{colour}">{html.escape(decoded.summary())}</div>'
 
 
 def _hex_dump(data: bytes) -> str:
@@ -278,6 +295,8 @@ class _LogHooks:
             detail = f"client {address[0]}:{address[1]} connected" if address else "client connected"
         if conn.protocol:
             detail += f" (subprotocol {conn.protocol})"
+        if self._log.decode:
+            codecs.track(conn)  # a new protocol session at each opening (a client that reconnects)
         self._log.add(LogRow("event", conn.id, "open", detail=detail))
 
     @hookimpl
@@ -301,12 +320,12 @@ class _LogHooks:
         self._log.add(LogRow("event", conn.id, "reconnect", detail=f"attempt {attempt} in {delay:.1f} s"))
 
     @hookimpl
-    def nbws_message_sent(self, message: Message) -> None:
-        self._log.add_message(message)
+    def nbws_message_sent(self, conn: Any, message: Message) -> None:
+        self._log.add_message(message, conn)
 
     @hookimpl
-    def nbws_message_received(self, message: Message) -> None:
-        self._log.add_message(message)
+    def nbws_message_received(self, conn: Any, message: Message) -> None:
+        self._log.add_message(message, conn)
 
     @hookimpl
     def nbws_server_start(self, server: Any) -> None:
@@ -335,6 +354,9 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
     Attributes:
         direction: The direction filter (``"all"``, ``"send"``, ``"receive"``, ``"event"``).
         search: The text filter; with ``regex`` ticked, a regular expression.
+            A query on decoded fields (``event == "price"``,
+            ``method:eth_subscribe``, ``latency > 0.1``; see
+            :func:`nbws.codecs.parse_query`) filters on the protocol instead.
         regex: Whether ``search`` is a regular expression.
         pause_button, clear_button, export_button: The toolbar buttons; their
             twins are :meth:`pause`/:meth:`resume`, :meth:`clear` and
@@ -377,6 +399,9 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         self._regex = False
         self._pattern: re.Pattern[str] | None = None
         self._filter_error = ""
+        self._query: Callable[[Decoded | None], bool] | None = None
+        self.decode = True
+        """Whether message rows are decoded by protocol (:mod:`nbws.codecs`)."""
         self._export_note = ""
         self._waiters: list[tuple[Callable[[LogRow], bool], asyncio.Future[LogRow]]] = []
         self._after_flush: list[Callable[[], None]] = []
@@ -545,8 +570,8 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             self._wake(row)
         self._throttle.request()
 
-    def add_message(self, message: Message) -> None:
-        """Append a row for a message sent or received."""
+    def add_message(self, message: Message, conn: Any = None) -> None:
+        """Append a row for a message sent or received, decoded by its protocol's codec if one knows it."""
         data = message.data
         if isinstance(data, bytes):
             size = len(data)
@@ -584,6 +609,7 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
                 seq=message.seq,
                 marks=tuple(marks),
                 original=original,
+                decoded=codecs.decode(message, conn) if self.decode else None,
             )
         )
 
@@ -637,6 +663,12 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         self._regex = self.regex.value
         self._pattern = None
         self._filter_error = ""
+        self._query = None
+        if self._search and not self._regex:
+            try:
+                self._query = codecs.parse_query(self._search)
+            except ValueError as exc:
+                self._filter_error = str(exc)
         if self._search and self._regex:
             try:
                 self._pattern = re.compile(self._search, re.IGNORECASE)
@@ -651,6 +683,8 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             return False
         if not self._search or self._filter_error:
             return True
+        if self._query is not None:
+            return self._query(row.decoded)
         # The whole message (as kept), the preview, the connection id, the kind and the marks are
         # searched apart, so that ^ and $ mean what they say.
         fields = (_search_text(row), row.preview, row.connection, row.label, *row.marks)
@@ -864,6 +898,9 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         elif original is not None:
             detail["original"] = original
         extra = []
+        if row.decoded is not None:
+            # The protocol inside the frame (issue 14): the whole decoded view, as its codec gives it.
+            extra.append([f"decoded ({row.decoded.protocol})", row.decoded.pretty()])
         for view in self._views:
             try:
                 shown = view(row)
