@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import builtins
 import enum
-import inspect
 import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from websockets.exceptions import ConnectionClosed as _WsClosed
@@ -29,8 +28,9 @@ from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.protocol import State as _WsState
 
 from ._events import CloseEvent, ErrorEvent, Listeners, Message, OpenEvent, call_listener, describe
+from ._hooks import Hooks, Rest, fault_message, run, run_all
 from ._loop import Pending, call_in_loop, running_loop
-from ._plugins import HookImpl, HookRelay, PluginRegistry, plugins
+from ._plugins import PluginRegistry, plugins
 from .exceptions import BufferFullError, ConnectionClosed, InvalidStateError, TimeoutError
 
 if TYPE_CHECKING:
@@ -62,6 +62,11 @@ _ids = itertools.count(1)
 
 # Codes websockets closes with when it fails a connection for what the peer sent (RFC 6455 7.4.1).
 _FAIL_CODES = frozenset({1002, 1007, 1009})
+# The reason websockets fails a connection with (1011) when no pong came within ping_timeout.
+_KEEPALIVE_TIMEOUT = "keepalive ping timeout"
+
+# Keep close-hook tasks referenced until they finish (asyncio holds only weak references).
+_tasks: set[asyncio.Future[Any]] = set()
 _WS_OPEN = _WsState.OPEN
 
 
@@ -72,33 +77,6 @@ class _Written:
 
     def __init__(self, message: Message) -> None:
         self.message = message
-
-
-class _HooksRest:
-    """The hook implementations left to call once one returned an awaitable: await it to run them."""
-
-    __slots__ = ("conn", "hook", "impls", "index", "kwargs", "message", "pending")
-
-    def __init__(
-        self,
-        conn: BaseConnection,
-        hook: str,
-        kwargs: dict[str, Any],
-        message: Message | None,
-        impls: list[HookImpl],
-        index: int,
-        pending: Awaitable[Any],
-    ) -> None:
-        self.conn = conn
-        self.hook = hook
-        self.kwargs = kwargs
-        self.message = message
-        self.impls = impls
-        self.index = index
-        self.pending = pending
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return self.conn._finish_hooks(self).__await__()
 
 
 class _CloseRequest:
@@ -125,6 +103,17 @@ def data_size(data: str | bytes) -> int:
     if isinstance(data, bytes) or data.isascii():
         return len(data)
     return len(data.encode())
+
+
+def check_timeout(name: str, value: float | None) -> None:
+    """Refuse a timeout that is not None or a positive number of seconds."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+        raise ValueError(f"{name} must be None or a positive number of seconds, not {value!r}")
+
+
+def _shortest(*timeouts: float | None) -> float | None:
+    found = [t for t in timeouts if t is not None]
+    return min(found) if found else None
 
 
 def check_reason(reason: str) -> None:
@@ -169,16 +158,27 @@ class BaseConnection:
         parent_registry: PluginRegistry | None = None,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
+        close_timeout: float | None = 10,
+        hook_timeout: float | None = None,
     ) -> None:
+        check_timeout("hook_timeout", hook_timeout)
         if not isinstance(max_buffered, int) or max_buffered < 1:
             raise ValueError(f"max_buffered must be a positive number of bytes, not {max_buffered!r}")
         if not isinstance(recv_buffer, int) or recv_buffer < 1:
             raise ValueError(f"recv_buffer must be a positive number of messages, not {recv_buffer!r}")
         self.id = f"{self._id_prefix}{next(_ids)}"
         self._loop = loop
-        self.plugins = plugin_registry or PluginRegistry()
-        chain = (self.plugins, parent_registry, plugins) if parent_registry else (self.plugins, plugins)
-        self._hooks = HookRelay(*chain)
+        self.plugins = plugin_registry if plugin_registry is not None else PluginRegistry()
+        chain = (self.plugins, parent_registry, plugins) if parent_registry is not None else (self.plugins, plugins)
+        self._hooks = Hooks(*chain)
+        self._close_timeout = close_timeout
+        self._hook_timeout = hook_timeout
+        # Done when hooks still awaited on this connection must be abandoned (see _hook_stop).
+        self._hooks_stop: asyncio.Future[str] | None = None
+        self._hooks_watch: asyncio.Task[None] | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._close_emitted = True  # until an opening: no close event is owed
+        self._awaiting: tuple[str, str] | None = None  # (hook, plugin) awaited now, if any
         self._listeners = Listeners(self._event_names)
         self._state = CONNECTING
         self._ws: _WsConnection | None = None
@@ -292,23 +292,35 @@ class BaseConnection:
 
     # -- errors -------------------------------------------------------------
 
-    def _report(self, error: BaseException, phase: str, message: str | None = None, plugin: str | None = None) -> None:
-        """Report an error through nbws_error, the log, and the error event; never raise."""
+    def _report(
+        self,
+        error: BaseException,
+        phase: str,
+        message: str | None = None,
+        plugin: str | None = None,
+        *,
+        log: bool = True,
+    ) -> None:
+        """Report an error through nbws_error, the log, and the error event; never raise.
+
+        With ``log=False`` the caller logs it (one line for many, as ``broadcast()`` does).
+        """
         event = ErrorEvent(self, error, phase, message, plugin)
-        for impl in self._hooks.impls("nbws_error"):
-            try:
-                result = impl.call({"conn": self, "error": error, "phase": phase, "plugin": plugin})
-                if inspect.isawaitable(result):
-                    asyncio.ensure_future(result).add_done_callback(_log_failure)
-            except Exception:
-                logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
+        calls = self._hooks.calls("nbws_error")
+        if calls:
+            run_all("nbws_error", calls, (self, error, phase, plugin))
         # An error handler that raises is logged only: reporting it again could loop.
         handled = self._emit_error_safely(event)
         # Like an 'error' event nobody listens to in Node, an unhandled error must be seen:
         # it is logged as a warning. Once a listener took it, the log only keeps a debug line.
         tb = error if phase in ("handler", "plugin") else None
         logger.log(
-            logging.DEBUG if handled else logging.WARNING, "%s %s error: %s", self.id, phase, event.message, exc_info=tb
+            logging.DEBUG if handled or not log else logging.WARNING,
+            "%s %s error: %s",
+            self.id,
+            phase,
+            event.message,
+            exc_info=tb,
         )
 
     def _emit_error_safely(self, event: ErrorEvent) -> int:
@@ -331,62 +343,56 @@ class BaseConnection:
 
     # -- hooks --------------------------------------------------------------
 
-    async def _call_hooks(self, hook: str, kwargs: dict[str, Any], message: Message | None = None) -> None:
-        """Call every enabled implementation of ``hook``; isolate and report faults.
+    async def _call_hooks(self, hook: str, args: tuple[Any, ...], message: Message | None = None) -> None:
+        """Call every enabled implementation of ``hook`` with ``args``; isolate and report faults.
 
         With ``message``, stop once a transform drops it.
         """
-        rest = self._run_hooks(hook, kwargs, message)
-        if rest is not None:
-            await rest
+        calls = self._hooks.calls(hook)
+        if calls:
+            rest = run(hook, calls, args, self._plugin_failed, message)
+            if rest is not None:
+                await self._finish_hooks(rest)
 
-    def _run_hooks(
-        self,
-        hook: str,
-        kwargs: dict[str, Any],
-        message: Message | None = None,
-        impls: list[HookImpl] | None = None,
-    ) -> _HooksRest | None:
+    def _finish_hooks(self, rest: Rest) -> Coroutine[Any, Any, None]:
         """
-        Call the implementations of ``hook`` as :meth:`_call_hooks` does, with no coroutine while they return plainly.
+        Await what is left of a hook call, abandoning an implementation that outlives the connection.
 
-        ``impls`` saves looking them up again. Returns None when all have
-        run, or, once one returns an awaitable, what is left to do: the
-        caller must await it.
+        While the connection is open or closing, a hook still awaited when it
+        closes (or when ``close()`` has waited ``close_timeout``) is cancelled
+        and reported by name; after the close (``nbws_close``), each may take
+        ``close_timeout``. ``hook_timeout``, if set, bounds each one anyway.
         """
-        if impls is None:
-            impls = self._hooks.impls(hook)
-        for index, impl in enumerate(impls):
-            try:
-                result = impl.call(kwargs)
-            except Exception as exc:
-                self._hook_failed(hook, impl, exc)
-            else:
-                if result is not None and inspect.isawaitable(result):
-                    return _HooksRest(self, hook, kwargs, message, impls, index, result)
-            if message is not None and message._dropped:
-                break
-        return None
+        hook = rest.hook
 
-    async def _finish_hooks(self, rest: _HooksRest) -> None:
-        hook, kwargs, message, impls, index = rest.hook, rest.kwargs, rest.message, rest.impls, rest.index
-        try:
-            await rest.pending
-        except Exception as exc:
-            self._hook_failed(hook, impls[index], exc)
-        for impl in impls[index + 1 :]:
-            if message is not None and message._dropped:
-                return
-            try:
-                result = impl.call(kwargs)
-                if result is not None and inspect.isawaitable(result):
-                    await result
-            except Exception as exc:
-                self._hook_failed(hook, impl, exc)
+        def waiting(name: str | None) -> None:
+            self._awaiting = None if name is None else (hook, name)
 
-    def _hook_failed(self, hook: str, impl: HookImpl, exc: Exception) -> None:
-        self._hooks.record_error(impl.plugin_name, exc)
-        self._report(exc, "plugin", f"plugin {impl.plugin_name!r} failed in {hook}: {describe(exc)}", impl.plugin_name)
+        if self._state is CLOSED:
+            timeout = _shortest(self._hook_timeout, self._close_timeout)
+            return rest.finish(None, timeout, "", waiting)
+        return rest.finish(self._hook_stop(), self._hook_timeout, "", waiting)
+
+    def _hook_stop(self) -> asyncio.Future[str]:
+        """A future done (with the reason) when hooks awaited on this connection must be abandoned."""
+        stop = self._hooks_stop
+        if stop is None:
+            stop = self._hooks_stop = self._loop.create_future()
+            ws = self._ws
+            if ws is not None and self._hooks_watch is None:
+                self._hooks_watch = self._loop.create_task(self._watch_close(ws, stop))
+        return stop
+
+    async def _watch_close(self, ws: _WsConnection, stop: asyncio.Future[str]) -> None:
+        await ws.wait_closed()
+        self._abandon_hooks(stop, "the connection closed")
+
+    def _abandon_hooks(self, stop: asyncio.Future[str] | None, why: str) -> None:
+        if stop is not None and not stop.done():
+            stop.set_result(why)
+
+    def _plugin_failed(self, hook: str, name: str, exc: BaseException) -> None:
+        self._report(exc, "plugin", fault_message(hook, name, exc), name)
 
     # -- sending ------------------------------------------------------------
 
@@ -472,9 +478,9 @@ class BaseConnection:
         if self._state is not OPEN or ws is None:
             return False
         hooks = self._hooks
-        if hooks.impls("nbws_message_send"):
+        if hooks.calls("nbws_message_send"):
             return False
-        observers = hooks.impls("nbws_message_sent")
+        observers = hooks.calls("nbws_message_sent")
         if not self._write_frame(ws, data):
             return False
         if not self._written_soon:
@@ -562,11 +568,11 @@ class BaseConnection:
             size: int = item.meta["_size"]
             if not item.meta.get("_prepared"):
                 item.meta["_prepared"] = True
-                transforms = self._hooks.impls("nbws_message_send")
+                transforms = self._hooks.calls("nbws_message_send")
                 if transforms:
-                    rest = self._run_hooks("nbws_message_send", {"conn": self, "message": item}, item, transforms)
+                    rest = run("nbws_message_send", transforms, (self, item), self._plugin_failed, item)
                     if rest is not None:
-                        await rest
+                        await self._finish_hooks(rest)
             if not item._dropped and not self._write_frame(ws, item._data):
                 try:
                     await ws.send(item._data)
@@ -581,11 +587,11 @@ class BaseConnection:
             await self._observe_sent(item)
 
     async def _observe_sent(self, message: Message) -> None:
-        observers = self._hooks.impls("nbws_message_sent")
+        observers = self._hooks.calls("nbws_message_sent")
         if observers:
-            rest = self._run_hooks("nbws_message_sent", {"conn": self, "message": message}, None, observers)
+            rest = run("nbws_message_sent", observers, (self, message), self._plugin_failed)
             if rest is not None:
-                await rest
+                await self._finish_hooks(rest)
 
     # -- receiving ----------------------------------------------------------
 
@@ -602,11 +608,11 @@ class BaseConnection:
                 return
             self._recv_seq += 1
             message = Message(data, "receive", seq=self._recv_seq, connection=self.id)
-            transforms = hooks.impls("nbws_message_receive")
+            transforms = hooks.calls("nbws_message_receive")
             if transforms:
-                rest = self._run_hooks("nbws_message_receive", {"conn": self, "message": message}, message, transforms)
+                rest = run("nbws_message_receive", transforms, (self, message), self._plugin_failed, message)
                 if rest is not None:
-                    await rest
+                    await self._finish_hooks(rest)
             if not message._dropped:
                 self.messages_received += 1
                 self.bytes_received += data_size(data)
@@ -630,11 +636,11 @@ class BaseConnection:
                     if not waiter.done():  # not cancelled, not timed out
                         waiter.set_result(inbox.popleft())
                 self._emit("message", message)
-            observers = hooks.impls("nbws_message_received")
+            observers = hooks.calls("nbws_message_received")
             if observers:
-                rest = self._run_hooks("nbws_message_received", {"conn": self, "message": message}, None, observers)
+                rest = run("nbws_message_received", observers, (self, message), self._plugin_failed)
                 if rest is not None:
-                    await rest
+                    await self._finish_hooks(rest)
 
     # -- opening and closing ---------------------------------------------------
 
@@ -643,10 +649,13 @@ class BaseConnection:
         self._ws = ws
         self._close_cause = None
         self._state = OPEN
+        self._close_emitted = False
+        self._hooks_stop = None
+        self._hooks_watch = None
         self.opened_at = time.time()
         self._start_writer()
         self._wakeup.set()
-        await self._call_hooks("nbws_open", {"conn": self})
+        await self._call_hooks("nbws_open", (self,))
         self._emit("open", OpenEvent(self))
         for waiter in self._open_waiters:
             if not waiter.done():
@@ -654,13 +663,25 @@ class BaseConnection:
         self._open_waiters.clear()
 
     async def _run_open(self) -> CloseEvent:
-        """Run an open connection until it closes; report how it ended."""
+        """
+        Run an open connection until it closes; report how it ended.
+
+        Whatever happens meanwhile (a hook that raised ``CancelledError``, this
+        task cancelled), the connection ends with exactly one close event and
+        one ``nbws_close``.
+        """
         ws = self._ws
         assert ws is not None
+        interrupted: BaseException | None = None
         try:
             await self._read_loop()
             await ws.wait_closed()
+        except BaseException as exc:
+            interrupted = exc
+            if ws.transport is not None:
+                ws.transport.abort()
         finally:
+            self._abandon_hooks(self._hooks_stop, "the connection closed")
             writer = self._writer
             if writer is not None:
                 if not writer.done():
@@ -676,10 +697,25 @@ class BaseConnection:
             while outbox and isinstance(head := outbox[0], _Written):
                 outbox.popleft()
                 await self._observe_sent(head.message)
+        if interrupted is not None:
+            self._close_now()
+            raise interrupted
+        code, reason, was_clean, cause = self._close_outcome()
+        if cause is not None:
+            self._report(cause, "receive", self._protocol_error_message(cause))
+        elif code == 1006 and self._local_close is None:
+            error = ConnectionClosed(1006, "connection dropped without a closing handshake")
+            self._report(error, "receive", f"{self.id}: the connection dropped without a closing handshake")
+        return await self._closed(code, reason, was_clean)
+
+    def _close_outcome(self) -> tuple[int, str, bool, BaseException | None]:
+        """How the connection ended: (code, reason, was_clean, the error that ended it or None)."""
+        ws = self._ws
+        assert ws is not None
         protocol = ws.protocol
         # websockets 17 chains the error that made it fail the connection; older releases keep a
         # frame error in parser_exc and an invalid UTF-8 one nowhere but in the close frame it sent.
-        cause = self._close_cause or protocol.parser_exc
+        cause = self._close_cause or getattr(protocol, "parser_exc", None)
         if isinstance(cause, EOFError):
             cause = None  # the peer closed TCP without a close frame: a drop, reported below
         sent, rcvd = protocol.close_sent, protocol.close_rcvd
@@ -687,6 +723,8 @@ class BaseConnection:
             # Both close frames went through: a clean close. Only the peer's closing of TCP
             # came late (RFC 6455 section 7.1.1), and websockets closed it after close_timeout.
             cause = None
+        if sent is not None and rcvd is None and sent.code == 1011 and sent.reason == _KEEPALIVE_TIMEOUT:
+            cause = ConnectionClosed(1011, _KEEPALIVE_TIMEOUT)
         if (
             cause is None
             and self._local_close is None
@@ -701,12 +739,35 @@ class BaseConnection:
         else:
             code, reason = protocol.close_code or 1006, protocol.close_reason or ""
         was_clean = code != 1006 and rcvd is not None and sent is not None
-        if cause is not None:
-            self._report(cause, "receive", self._protocol_error_message(cause))
-        elif code == 1006 and self._local_close is None:
-            error = ConnectionClosed(1006, "connection dropped without a closing handshake")
-            self._report(error, "receive", f"{self.id}: the connection dropped without a closing handshake")
-        return await self._closed(code, reason, was_clean)
+        return int(code), reason, was_clean, cause
+
+    def _close_now(self) -> None:
+        """
+        The connection ended abnormally (its task was interrupted): give the close event now, without waiting.
+
+        ``nbws_close`` implementations run at once; one that returns an
+        awaitable runs on as a task, bounded by ``close_timeout``.
+        """
+        if self._close_emitted:
+            return
+        ws = self._ws
+        try:
+            code, reason, was_clean, _ = self._close_outcome() if ws is not None else (1006, "", False, None)
+        except Exception:
+            code, reason, was_clean = 1006, "", False
+        self._close_emitted = True
+        self._state = CLOSED
+        event = CloseEvent(self, code, reason, was_clean)
+        self.close_event = event
+        calls = self._hooks.calls("nbws_close")
+        if calls:
+            rest = run("nbws_close", calls, (self, code, reason, was_clean), self._plugin_failed)
+            if rest is not None:
+                timeout = _shortest(self._hook_timeout, self._close_timeout)
+                task = self._loop.create_task(rest.finish(None, timeout))
+                _tasks.add(task)
+                task.add_done_callback(_tasks.discard)
+        self._emit("close", event)
 
     def _protocol_error_message(self, error: BaseException) -> str:
         code = error.code if isinstance(error, ConnectionClosed) else None
@@ -714,16 +775,27 @@ class BaseConnection:
             return f"{self.id}: message too big, closing with 1009 ({error})"
         if isinstance(error, UnicodeDecodeError) or code == 1007:
             return f"{self.id}: invalid UTF-8 in a text frame, closing with 1007"
+        if isinstance(error, ConnectionClosed) and error.reason == _KEEPALIVE_TIMEOUT:
+            return f"{self.id}: no pong to a keepalive ping within ping_timeout: closing with 1011"
         if isinstance(error, ProtocolError) or code == 1002:
             return f"{self.id}: protocol error, closing with 1002 ({error})"
         return f"{self.id}: {describe(error)}"
 
     async def _closed(self, code: int, reason: str, was_clean: bool) -> CloseEvent:
-        """The connection (or an attempt to open one) ended: tell everyone."""
+        """The connection (or an attempt to open one) ended: tell everyone, once."""
+        if self._close_emitted and self._state is not CONNECTING:
+            assert self.close_event is not None
+            return self.close_event
+        self._close_emitted = True
         self._state = CLOSED
+        self._abandon_hooks(self._hooks_stop, "the connection closed")
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        code = int(code)  # websockets gives a CloseCode enum for the codes it knows
         event = CloseEvent(self, code, reason, was_clean)
         self.close_event = event
-        await self._call_hooks("nbws_close", {"conn": self, "code": code, "reason": reason, "was_clean": was_clean})
+        await self._call_hooks("nbws_close", (self, code, reason, was_clean))
         self._emit("close", event)
         return event
 
@@ -731,6 +803,12 @@ class BaseConnection:
         """No more openings will come: release everyone waiting."""
         self._finished = True
         self._state = CLOSED
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        watch = self._hooks_watch
+        if watch is not None and not watch.done():
+            watch.cancel()
         for waiters in (self._open_waiters, self._close_waiters):
             for waiter in waiters:
                 if not waiter.done():
@@ -778,8 +856,17 @@ class BaseConnection:
             self._state = CLOSING
             self._outbox.append(self._local_close)
             self._wakeup.set()
+            if self._close_timeout is not None:
+                # A hook holding the messages sent before close() must not hold the close forever.
+                self._close_timer = self._loop.call_later(self._close_timeout, self._close_overdue)
         else:
             self._abort_connecting()
+
+    def _close_overdue(self) -> None:
+        """close() waited ``close_timeout`` for the messages before it: abandon the hooks holding them."""
+        self._close_timer = None
+        if self._state is CLOSING:
+            self._abandon_hooks(self._hook_stop(), f"close() had waited close_timeout={self._close_timeout:g}s for it")
 
     def _abort_connecting(self) -> None:
         """close() while not open: give up connecting (clients override this)."""
@@ -881,8 +968,3 @@ class BaseConnection:
                 yield await self._recv()
             except ConnectionClosed:
                 return
-
-
-def _log_failure(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        logger.error("async nbws_error hook raised", exc_info=fut.exception())

@@ -169,6 +169,10 @@ class WebSocket(BaseConnection):
         compression: ``"deflate"`` (permessage-deflate, the default) or None.
         plugins: Plugins for this client alone (more can be added with
             ``ws.plugins.register``).
+        hook_timeout: Seconds an awaited (``async def``) hook implementation
+            may take before it is cancelled and reported by name (None, the
+            default: no limit; hooks are still cancelled when the connection
+            closes, and ``close()`` waits at most ``close_timeout`` for them).
 
     Raises:
         nbws.InvalidURLError: (a ValueError) if ``url`` is not a ws:// or wss:// URL.
@@ -195,6 +199,7 @@ class WebSocket(BaseConnection):
         recv_buffer: int = DEFAULT_RECV_BUFFER,
         compression: Literal["deflate"] | None = "deflate",
         plugins: Iterable[object] = (),
+        hook_timeout: float | None = None,
     ) -> None:
         self.url = _check_url(url)
         self._protocols = _check_protocols(protocols)
@@ -220,7 +225,14 @@ class WebSocket(BaseConnection):
         registry = PluginRegistry()
         for plugin in plugins:
             registry.register(plugin)
-        super().__init__(get_loop(), plugin_registry=registry, max_buffered=max_buffered, recv_buffer=recv_buffer)
+        super().__init__(
+            get_loop(),
+            plugin_registry=registry,
+            max_buffered=max_buffered,
+            recv_buffer=recv_buffer,
+            close_timeout=close_timeout,
+            hook_timeout=hook_timeout,
+        )
         self.last_error: BaseException | None = None
         """The last connection error, if any."""
         self.reconnect_attempt = 0
@@ -278,12 +290,14 @@ class WebSocket(BaseConnection):
                 delay = policy.delay(attempt)
                 self._state = CONNECTING
                 self.reconnect_attempt = attempt
-                await self._call_hooks("nbws_reconnect", {"conn": self, "attempt": attempt, "delay": delay})
+                await self._call_hooks("nbws_reconnect", (self, attempt, delay))
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if self._local_close is None:
                 raise
         finally:
+            # Whatever ended this task, an opened connection ends with one close event.
+            self._close_now()
             self.reconnect_attempt = 0
             self._finish()
 

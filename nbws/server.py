@@ -23,17 +23,21 @@ from urllib.parse import parse_qsl
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request as _WsRequest
 from websockets.http11 import Response as _WsResponse
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 from ._connection import (
     DEFAULT_MAX_BUFFERED,
     DEFAULT_RECV_BUFFER,
     OPEN,
     BaseConnection,
+    check_timeout,
     coerce_data,
 )
 from ._events import ErrorEvent, Listeners, call_listener, describe
+from ._hooks import Hooks, StuckHook, fault_message, run, run_all
 from ._loop import Pending, detached, get_loop, running_loop
-from ._plugins import HookRelay, PluginRegistry
+from ._plugins import PluginRegistry
 from ._plugins import plugins as global_plugins
 from .client import _check_protocols
 from .exceptions import BufferFullError, InvalidStateError, ServerError
@@ -44,6 +48,12 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "Request", "Server"]
 
 logger = logging.getLogger("nbws")
+
+# What a socket over max_connections gets before it is closed (as nginx's limit_conn answers).
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 32\r\n"
+    b"Connection: close\r\nRetry-After: 1\r\n\r\ntoo many connections, try later\n"
+)
 
 # Codes a server may send (RFC 6455 section 7.4.1 and the IANA registry), beside 3000-4999.
 _SERVER_CODES = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
@@ -67,9 +77,11 @@ class Request:
         headers: The HTTP headers (case-insensitive look-up).
         remote_address: The client's (host, port).
         rejected: ``(status, reason)`` once :meth:`reject` was called, else None.
+        response_headers: Headers to add to the handshake response: a
+            ``nbws_handshake`` hook may append ``(name, value)`` pairs.
     """
 
-    __slots__ = ("_raw", "headers", "path", "query", "rejected", "remote_address")
+    __slots__ = ("_raw", "_subprotocol", "headers", "path", "query", "rejected", "remote_address", "response_headers")
 
     def __init__(self, raw: _WsRequest, remote_address: tuple[str, int] | None) -> None:
         self._raw = raw
@@ -81,6 +93,8 @@ class Request:
         self.headers = raw.headers
         self.remote_address = remote_address
         self.rejected: tuple[int, str] | None = None
+        self.response_headers: list[tuple[str, str]] = []
+        self._subprotocol: str | None = None
 
     @property
     def origin(self) -> str | None:
@@ -91,6 +105,22 @@ class Request:
     def subprotocols(self) -> list[str]:
         """The subprotocols the client offered."""
         return [p.strip() for value in self.headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",")]
+
+    @property
+    def subprotocol(self) -> str | None:
+        """
+        The subprotocol to accept, chosen by a ``nbws_handshake`` hook (None: the server's own choice).
+
+        It must be one the client offered (see :attr:`subprotocols`); it
+        overrides the server's ``protocols`` preference.
+        """
+        return self._subprotocol
+
+    @subprotocol.setter
+    def subprotocol(self, value: str | None) -> None:
+        if value is not None and value not in self.subprotocols:
+            raise ValueError(f"subprotocol {value!r} was not offered by the client (it offered {self.subprotocols!r})")
+        self._subprotocol = value
 
     def reject(self, status: int = 403, reason: str = "") -> None:
         """Refuse this connection with an HTTP ``status`` and a reason text."""
@@ -126,6 +156,8 @@ class Connection(BaseConnection):
             parent_registry=server.plugins,
             max_buffered=server._max_buffered,
             recv_buffer=server._recv_buffer,
+            close_timeout=server._options["close_timeout"],
+            hook_timeout=server._hook_timeout,
         )
         self.server = server
         self.request = request
@@ -163,6 +195,8 @@ class Connection(BaseConnection):
             server._emit("connection", self, on_error=self._handler_failed)
             await self._run_open()
         finally:
+            # Whatever ended this task, the connection ends with one close event.
+            self._close_now()
             server._clients.pop(self.id, None)
             self._finish()
 
@@ -197,6 +231,17 @@ class Server:
             before dropping the TCP connection (None: forever).
         compression: ``"deflate"`` (the default) or None.
         plugins: Plugins for this server and its connections alone.
+        hook_timeout: Seconds an awaited (``async def``) hook implementation
+            may take before it is cancelled and reported by name (None, the
+            default: no limit; hooks are still cancelled when their
+            connection closes, and ``stop()`` gives them ``close_timeout``).
+        handshake_timeout: Seconds a client has, once connected, to complete
+            the opening handshake (the HTTP request and the hooks that decide
+            on it); after that its socket is closed.
+        max_connections: The most sockets served at once, handshakes under
+            way included (None: no limit). When it is reached a new socket
+            gets HTTP 503 and is closed at once, without reading its request;
+            clients get in again as others leave.
     """
 
     _event_names: ClassVar[tuple[str, ...]] = ("listening", "connection", "message", "close", "error")
@@ -218,7 +263,17 @@ class Server:
         close_timeout: float | None = 10,
         compression: Literal["deflate"] | None = "deflate",
         plugins: Iterable[object] = (),
+        hook_timeout: float | None = None,
+        handshake_timeout: float | None = 10,
+        max_connections: int | None = None,
     ) -> None:
+        check_timeout("hook_timeout", hook_timeout)
+        check_timeout("handshake_timeout", handshake_timeout)
+        check_timeout("close_timeout", close_timeout)
+        if max_connections is not None and (
+            isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1
+        ):
+            raise ValueError(f"max_connections must be None or a positive int, not {max_connections!r}")
         if not isinstance(host, str) or not host:
             raise TypeError(f"host must be a non-empty str such as '127.0.0.1', not {host!r}")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
@@ -245,7 +300,13 @@ class Server:
         self.protocols = _check_protocols(protocols)
         self._max_buffered = max_buffered
         self._recv_buffer = recv_buffer
+        self._hook_timeout = hook_timeout
+        self.max_connections = max_connections
+        self._sockets = 0
+        self._refused = 0
+        self._serve_tasks: dict[Connection, asyncio.Task[Any]] = {}
         self._options: dict[str, Any] = {
+            "open_timeout": handshake_timeout,
             "max_size": max_size,
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
@@ -256,7 +317,7 @@ class Server:
         self.plugins = PluginRegistry()
         for plugin in plugins:
             self.plugins.register(plugin)
-        self._hooks = HookRelay(self.plugins, global_plugins)
+        self._hooks = Hooks(self.plugins, global_plugins)
         self._listeners = Listeners(self._event_names)
         self._clients: dict[str, Connection] = {}
         self._sock: socket.socket | None = None
@@ -318,11 +379,10 @@ class Server:
             conn._report(error, phase, message, plugin)
             return
         event = ErrorEvent(self, error, phase, message, plugin)
-        for impl in self._hooks.impls("nbws_error"):
-            try:
-                impl.call({"conn": None, "error": error, "phase": phase, "plugin": plugin})
-            except Exception:
-                logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
+        calls = self._hooks.calls("nbws_error")
+        if calls:
+            # The same runner as on a connection: an async implementation is awaited in a task.
+            run_all("nbws_error", calls, (None, error, phase, plugin))
 
         def log_only(exc: BaseException, fn: Callable[..., Any]) -> None:
             logger.error("server error handler %r raised", fn, exc_info=exc)
@@ -342,24 +402,23 @@ class Server:
             exc_info=tb,
         )
 
-    async def _call_hooks(self, hook: str, kwargs: dict[str, Any], stop: Callable[[], bool] | None = None) -> None:
-        """Call every enabled implementation of ``hook`` (until ``stop()`` is true); isolate and report faults."""
-        for impl in self._hooks.impls(hook):
-            try:
-                result = impl.call(kwargs)
-                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-                    await result
-            except Exception as exc:
-                self._hooks.record_error(impl.plugin_name, exc)
-                self._report(
-                    None,
-                    exc,
-                    "plugin",
-                    f"plugin {impl.plugin_name!r} failed in {hook}: {describe(exc)}",
-                    impl.plugin_name,
-                )
-            if stop is not None and stop():
-                break
+    async def _call_hooks(
+        self,
+        hook: str,
+        args: tuple[Any, ...],
+        until: Callable[[], bool] | None = None,
+        fail: Callable[[str, str, BaseException], None] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Call every enabled implementation of ``hook`` (until ``until()`` is true); isolate and report faults."""
+        calls = self._hooks.calls(hook)
+        if calls:
+            rest = run(hook, calls, args, fail or self._plugin_failed, until=until)
+            if rest is not None:
+                await rest.finish(None, timeout or self._hook_timeout)
+
+    def _plugin_failed(self, hook: str, name: str, exc: BaseException) -> None:
+        self._report(None, exc, "plugin", fault_message(hook, name, exc), name)
 
     # -- state ----------------------------------------------------------------
 
@@ -455,10 +514,13 @@ class Server:
             sock=sock,
             origins=self.origins,  # type: ignore[arg-type]
             subprotocols=self.protocols or None,  # type: ignore[arg-type]
+            select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
+            process_response=self._process_response,
+            create_connection=self._connection_factory(),
             **self._options,
         )
-        await self._call_hooks("nbws_server_start", {"server": self})
+        await self._call_hooks("nbws_server_start", (self,))
         self._emit("listening", self)
         return self
 
@@ -473,15 +535,72 @@ class Server:
             return ws.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if self._token is not None and not self._token_ok(request):
             return ws.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        faults: list[tuple[str, BaseException]] = []
+
+        def refuse(hook: str, name: str, exc: BaseException) -> None:
+            # A hook that decides access and fails must not let the client in (fail closed).
+            faults.append((name, exc))
+            message = fault_message(hook, name, exc) + "; the handshake was refused with HTTP 500"
+            self._report(None, exc, "plugin", message, name)
+
         await self._call_hooks(
-            "nbws_handshake", {"server": self, "request": request}, stop=lambda: request.rejected is not None
+            "nbws_handshake",
+            (self, request),
+            until=lambda: request.rejected is not None or bool(faults),
+            fail=refuse,
         )
+        if faults:
+            return ws.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, "the server failed to check this request\n")
         if request.rejected is not None:
             status, reason = request.rejected
             # websockets only builds responses for registered statuses: build one, then set ours.
             response = ws.respond(http.HTTPStatus.FORBIDDEN, reason + "\n")
             return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
         return None
+
+    def _select_subprotocol(self, ws: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        request: Request | None = getattr(ws, "nbws_request", None)
+        if request is not None and request.subprotocol is not None:
+            return Subprotocol(request.subprotocol)  # checked against the offer when it was set
+        return ServerProtocol.select_subprotocol(ws.protocol, offered)
+
+    def _process_response(self, ws: ServerConnection, raw: _WsRequest, response: _WsResponse) -> _WsResponse | None:
+        request: Request | None = getattr(ws, "nbws_request", None)
+        if request is not None and response.status_code == 101:
+            for name, value in request.response_headers:
+                response.headers[name] = value
+        return None
+
+    def _connection_factory(self) -> type[ServerConnection]:
+        """websockets' connection, counted against ``max_connections`` from the moment its socket is accepted."""
+        server = self
+
+        class _Counted(ServerConnection):
+            _nbws_counted = False
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                limit = server.max_connections
+                if limit is not None and server._sockets >= limit:
+                    # Refused before reading anything: a flood of half-open handshakes
+                    # cannot hold more than max_connections sockets (nginx answers 503 too).
+                    assert isinstance(transport, asyncio.WriteTransport)
+                    transport.write(_BUSY)
+                    transport.close()
+                    self._nbws_counted = False
+                    server._refused += 1
+                    return
+                self._nbws_counted = True
+                server._sockets += 1
+                super().connection_made(transport)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                if not getattr(self, "_nbws_counted", False):
+                    return
+                self._nbws_counted = False
+                server._sockets -= 1
+                super().connection_lost(exc)
+
+        return _Counted
 
     def _origin_ok(self, request: Request) -> bool:
         assert self.origins is not None
@@ -502,7 +621,13 @@ class Server:
     async def _handle(self, ws: ServerConnection) -> None:
         request = getattr(ws, "nbws_request", None) or Request(ws.request, _address(ws))  # type: ignore[arg-type]
         conn = Connection(self, ws, request)
-        await conn._serve()
+        task = asyncio.current_task()
+        assert task is not None
+        self._serve_tasks[conn] = task
+        try:
+            await conn._serve()
+        finally:
+            self._serve_tasks.pop(conn, None)
 
     def stop(self, code: int = 1001, reason: str = "") -> Pending[None]:
         """
@@ -529,13 +654,40 @@ class Server:
                     if conn.ready_state is OPEN:
                         conn.close(code, reason)
             server.close(close_connections=True)
-            await server.wait_closed()
+            await self._wait_connections_ended(server)
             self._server = None
         elif self._sock is not None:
             self._sock.close()
         self._sock = None
         self._serving = None
-        await self._call_hooks("nbws_server_stop", {"server": self})
+        await self._call_hooks("nbws_server_stop", (self,), timeout=self._options["close_timeout"])
+
+    async def _wait_connections_ended(self, server: Any) -> None:
+        """
+        Wait until every connection has ended, for at most about ``close_timeout``, whatever plugins do.
+
+        websockets closes each connection (and drops it after close_timeout);
+        hooks still awaited then are abandoned; ``nbws_close`` hooks get
+        close_timeout. A connection whose task is still running after that
+        is reported with the plugin it waits for, given its close event, and
+        its task cancelled.
+        """
+        close_timeout = self._options["close_timeout"]
+        closing = asyncio.ensure_future(server.wait_closed())
+        if close_timeout is None:
+            await closing
+            return
+        done, _ = await asyncio.wait({closing}, timeout=2 * close_timeout + 0.5)
+        if done:
+            return
+        for conn, task in list(self._serve_tasks.items()):
+            stuck = conn._awaiting
+            what = f"plugin {stuck[1]!r} ({stuck[0]} hook)" if stuck else "its handlers"
+            error = StuckHook(f"{conn.id} had not ended {2 * close_timeout + 0.5:g} s after stop(): waiting for {what}")
+            self._report(None, error, "plugin" if stuck else "close", str(error), stuck[1] if stuck else None)
+            conn._close_now()
+            task.cancel()
+        await asyncio.wait({closing}, timeout=close_timeout)
 
     # -- sending ------------------------------------------------------------------
 
@@ -546,20 +698,32 @@ class Server:
         Send ``data`` to every open client except ``exclude``; return how many got it.
 
         A client that cannot take it (its buffer is full) is reported through
-        the error event and skipped; the others still get it.
+        its error event and skipped; the others still get it. The ``nbws``
+        logger gets one warning per broadcast naming the skipped clients,
+        not one per copy.
         """
         data = coerce_data(data)
         skip = {exclude} if isinstance(exclude, Connection) else set(exclude or ())
         count = 0
+        skipped: list[str] = []
         for conn in list(self._clients.values()):
             if conn in skip or conn.ready_state is not OPEN:
                 continue
             try:
                 conn.send(data)
             except BufferFullError as exc:
-                conn._report(exc, "send")
+                skipped.append(conn.id)
+                conn._report(exc, "send", log=False)
             else:
                 count += 1
+        if skipped:
+            shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+            logger.warning(
+                "broadcast skipped %d slow client(s) whose send buffer is full (max_buffered=%d): %s",
+                len(skipped),
+                self._max_buffered,
+                shown,
+            )
         return count
 
     # -- context managers -------------------------------------------------------
