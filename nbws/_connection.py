@@ -57,6 +57,7 @@ CLOSED = ReadyState.CLOSED
 
 DEFAULT_MAX_BUFFERED = 4 * 2**20
 DEFAULT_RECV_BUFFER = 4096
+DEFAULT_RECV_BUFFER_BYTES = 4 * 2**20
 
 _ids = itertools.count(1)
 
@@ -116,6 +117,11 @@ def _shortest(*timeouts: float | None) -> float | None:
     return min(found) if found else None
 
 
+def check_recv_buffer_bytes(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"recv_buffer_bytes must be a positive number of bytes, not {value!r}")
+
+
 def check_reason(reason: str) -> None:
     if not isinstance(reason, str):
         raise TypeError(f"close reason must be str, not {type(reason).__name__}")
@@ -158,6 +164,7 @@ class BaseConnection:
         parent_registry: PluginRegistry | None = None,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
+        recv_buffer_bytes: int = DEFAULT_RECV_BUFFER_BYTES,
         close_timeout: float | None = 10,
         hook_timeout: float | None = None,
     ) -> None:
@@ -166,6 +173,7 @@ class BaseConnection:
             raise ValueError(f"max_buffered must be a positive number of bytes, not {max_buffered!r}")
         if not isinstance(recv_buffer, int) or recv_buffer < 1:
             raise ValueError(f"recv_buffer must be a positive number of messages, not {recv_buffer!r}")
+        check_recv_buffer_bytes(recv_buffer_bytes)
         self.id = f"{self._id_prefix}{next(_ids)}"
         self._loop = loop
         self.plugins = plugin_registry if plugin_registry is not None else PluginRegistry()
@@ -192,7 +200,9 @@ class BaseConnection:
         self._send_seq = 0
         self._recv_seq = 0
         self._inbox: deque[Message] = deque()
+        self._inbox_bytes = 0
         self._recv_buffer = recv_buffer
+        self._recv_buffer_bytes = recv_buffer_bytes
         self._recv_waiters: deque[asyncio.Future[Message]] = deque()
         self._open_waiters: list[asyncio.Future[None]] = []
         self._close_waiters: list[asyncio.Future[None]] = []
@@ -614,27 +624,17 @@ class BaseConnection:
                 if rest is not None:
                     await self._finish_hooks(rest)
             if not message._dropped:
+                size = data_size(message._data)
                 self.messages_received += 1
-                self.bytes_received += data_size(data)
-                inbox = self._inbox
-                inbox.append(message)
-                if len(inbox) > self._recv_buffer:
-                    inbox.popleft()
-                    self.recv_overflow += 1
-                    # Handlers that take every message make the recv() buffer a spare copy:
-                    # only a connection read by recv() alone loses something the user may want.
-                    if self.recv_overflow == 1 and not self._has_message_listeners():
-                        logger.warning(
-                            "%s: more than %d messages wait for recv(); the oldest are discarded "
-                            "(plugins still saw them); call recv() more often or raise recv_buffer",
-                            self.id,
-                            self._recv_buffer,
-                        )
+                self.bytes_received += size
                 waiters = self._recv_waiters
-                while waiters and inbox:
-                    waiter = waiters.popleft()
-                    if not waiter.done():  # not cancelled, not timed out
-                        waiter.set_result(inbox.popleft())
+                while waiters and waiters[0].done():  # cancelled or timed out
+                    waiters.popleft()
+                if waiters and not self._inbox:
+                    # Someone waits: hand it over, nothing is kept.
+                    waiters.popleft().set_result(message)
+                else:
+                    self._keep_for_recv(message, size)
                 self._emit("message", message)
             observers = hooks.calls("nbws_message_received")
             if observers:
@@ -809,6 +809,7 @@ class BaseConnection:
         watch = self._hooks_watch
         if watch is not None and not watch.done():
             watch.cancel()
+        self._hooks_watch = None  # its coroutine refers to this connection
         for waiters in (self._open_waiters, self._close_waiters):
             for waiter in waiters:
                 if not waiter.done():
@@ -917,7 +918,10 @@ class BaseConnection:
         Wait for the next message not yet taken by ``recv()`` and return it.
 
         Messages are kept for ``recv()`` from the moment the connection opens,
-        up to ``recv_buffer`` of them, whether or not handlers also see them.
+        whether or not handlers also see them, up to ``recv_buffer`` of them
+        and ``recv_buffer_bytes`` bytes (4 MiB by default), the oldest
+        discarded first; a message received while ``recv()`` waits goes
+        straight to it and is not kept.
 
         Raises:
             nbws.ConnectionClosed: once the connection is closed and every
@@ -945,7 +949,7 @@ class BaseConnection:
         loop = self._loop
         future: asyncio.Future[Message] = loop.create_future()
         if self._inbox:
-            future.set_result(self._inbox.popleft())
+            future.set_result(self._take_kept())
         elif self._finished:
             future.set_exception(self._open_failure())
         else:
@@ -954,6 +958,32 @@ class BaseConnection:
                 expiry = loop.call_later(timeout, self._recv_expired, future, timeout)
                 future.add_done_callback(lambda _: expiry.cancel())
         return future
+
+    def _keep_for_recv(self, message: Message, size: int) -> None:
+        """Keep a message for a later ``recv()``, within ``recv_buffer`` messages and ``recv_buffer_bytes`` bytes."""
+        inbox = self._inbox
+        message.meta["_size"] = size
+        inbox.append(message)
+        self._inbox_bytes += size
+        while len(inbox) > 1 and (len(inbox) > self._recv_buffer or self._inbox_bytes > self._recv_buffer_bytes):
+            oldest = inbox.popleft()
+            self._inbox_bytes -= oldest.meta.pop("_size", 0)
+            self.recv_overflow += 1
+            # Handlers that take every message make the recv() buffer a spare copy:
+            # only a connection read by recv() alone loses something the user may want.
+            if self.recv_overflow == 1 and not self._has_message_listeners():
+                logger.warning(
+                    "%s: more than %d messages or %d bytes wait for recv(); the oldest are discarded "
+                    "(plugins still saw them); call recv() more often or raise recv_buffer / recv_buffer_bytes",
+                    self.id,
+                    self._recv_buffer,
+                    self._recv_buffer_bytes,
+                )
+
+    def _take_kept(self) -> Message:
+        message = self._inbox.popleft()
+        self._inbox_bytes -= message.meta.pop("_size", 0)
+        return message
 
     def _recv_expired(self, future: asyncio.Future[Message], timeout: float) -> None:
         if not future.done():

@@ -21,7 +21,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.uri import parse_uri
 
-from ._connection import CONNECTING, DEFAULT_MAX_BUFFERED, DEFAULT_RECV_BUFFER, BaseConnection
+from ._connection import (
+    CONNECTING,
+    DEFAULT_MAX_BUFFERED,
+    DEFAULT_RECV_BUFFER,
+    DEFAULT_RECV_BUFFER_BYTES,
+    BaseConnection,
+)
 from ._events import describe
 from ._loop import detached, get_loop
 from ._plugins import PluginRegistry
@@ -166,6 +172,8 @@ class WebSocket(BaseConnection):
         max_buffered: Bytes that may wait to be sent before ``send()`` raises
             :class:`~nbws.BufferFullError`.
         recv_buffer: Messages kept for ``recv()`` before the oldest is discarded.
+        recv_buffer_bytes: Bytes of messages kept for ``recv()`` (4 MiB)
+            before the oldest is discarded.
         compression: ``"deflate"`` (permessage-deflate, the default) or None.
         plugins: Plugins for this client alone (more can be added with
             ``ws.plugins.register``).
@@ -197,6 +205,7 @@ class WebSocket(BaseConnection):
         max_size: int | None = 2**20,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
+        recv_buffer_bytes: int = DEFAULT_RECV_BUFFER_BYTES,
         compression: Literal["deflate"] | None = "deflate",
         plugins: Iterable[object] = (),
         hook_timeout: float | None = None,
@@ -230,6 +239,7 @@ class WebSocket(BaseConnection):
             plugin_registry=registry,
             max_buffered=max_buffered,
             recv_buffer=recv_buffer,
+            recv_buffer_bytes=recv_buffer_bytes,
             close_timeout=close_timeout,
             hook_timeout=hook_timeout,
         )

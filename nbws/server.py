@@ -29,8 +29,10 @@ from websockets.typing import Subprotocol
 from ._connection import (
     DEFAULT_MAX_BUFFERED,
     DEFAULT_RECV_BUFFER,
+    DEFAULT_RECV_BUFFER_BYTES,
     OPEN,
     BaseConnection,
+    check_recv_buffer_bytes,
     check_timeout,
     coerce_data,
 )
@@ -156,6 +158,7 @@ class Connection(BaseConnection):
             parent_registry=server.plugins,
             max_buffered=server._max_buffered,
             recv_buffer=server._recv_buffer,
+            recv_buffer_bytes=server._recv_buffer_bytes,
             close_timeout=server._options["close_timeout"],
             hook_timeout=server._hook_timeout,
         )
@@ -225,6 +228,9 @@ class Server:
             ``send()`` raises :class:`~nbws.BufferFullError`: a slow reader
             cannot make the server buffer without bound.
         recv_buffer: Messages kept per connection for ``recv()``.
+        recv_buffer_bytes: Bytes of messages kept per connection for
+            ``recv()`` (4 MiB), the oldest discarded first: a client flooding
+            a server whose handlers take the messages costs it no more.
         ping_interval: Seconds between keepalive pings (None: no pings).
         ping_timeout: Seconds to wait for a pong before closing (None: forever).
         close_timeout: Seconds to wait for the closing handshake to complete
@@ -258,6 +264,7 @@ class Server:
         max_size: int | None = 2**20,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
+        recv_buffer_bytes: int = DEFAULT_RECV_BUFFER_BYTES,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
@@ -300,6 +307,8 @@ class Server:
         self.protocols = _check_protocols(protocols)
         self._max_buffered = max_buffered
         self._recv_buffer = recv_buffer
+        check_recv_buffer_bytes(recv_buffer_bytes)
+        self._recv_buffer_bytes = recv_buffer_bytes
         self._hook_timeout = hook_timeout
         self.max_connections = max_connections
         self._sockets = 0
