@@ -3,18 +3,22 @@ What a client :class:`~nbws.WebSocket` and a server-side :class:`~nbws.Connectio
 share: the ready state, the send and receive pipelines through the plugin
 hooks, the events, and the ways to wait.
 
-Each open connection runs two tasks on its loop. The writer takes messages
-from the outbox in order, runs the ``nbws_message_send`` transforms, writes
-the frame and runs ``nbws_message_sent``; a close request waits its turn
-behind the messages sent before it, as in the browser. The reader takes
-frames from websockets, runs ``nbws_message_receive``, delivers the message
-to the handlers and to ``recv()``, and runs ``nbws_message_received``.
+A connection has no task of its own while it is open. Its
+:class:`~nbws._protocol.Wire` hands it each message inside ``data_received``:
+the ``nbws_message_receive`` transforms, the handlers and ``recv()``, and the
+``nbws_message_received`` observers run right there. Only when a hook returns
+an awaitable does the connection hold delivery (the Wire stops reading and
+keeps what arrived, in order) and finish in a task. Sending frames the
+message at once when nothing is queued before it and no transform is
+registered; otherwise it goes through the outbox, in order, the transforms
+first; a close request waits its turn behind the messages sent before it, as
+in the browser. The frames of a loop turn leave in one write, after which the
+``nbws_message_sent`` observers run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import enum
 import itertools
 import logging
@@ -23,7 +27,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from websockets.exceptions import ConnectionClosed as _WsClosed
 from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.protocol import State as _WsState
 
@@ -31,10 +34,11 @@ from ._events import CloseEvent, ErrorEvent, Listeners, Message, OpenEvent, call
 from ._hooks import Hooks, Rest, fault_message, run, run_all
 from ._loop import Pending, call_in_loop, running_loop
 from ._plugins import PluginRegistry, plugins
+from ._protocol import KEEPALIVE_TIMEOUT as _KEEPALIVE_TIMEOUT
 from .exceptions import BufferFullError, ConnectionClosed, InvalidStateError, TimeoutError
 
 if TYPE_CHECKING:
-    from websockets.asyncio.connection import Connection as _WsConnection
+    from ._protocol import Wire
 
 __all__ = ["CLOSED", "CLOSING", "CONNECTING", "OPEN", "BaseConnection", "ReadyState"]
 
@@ -60,24 +64,13 @@ DEFAULT_RECV_BUFFER = 4096
 DEFAULT_RECV_BUFFER_BYTES = 4 * 2**20
 
 _ids = itertools.count(1)
+_WS_CLOSED = _WsState.CLOSED
 
 # Codes websockets closes with when it fails a connection for what the peer sent (RFC 6455 7.4.1).
 _FAIL_CODES = frozenset({1002, 1007, 1009})
-# The reason websockets fails a connection with (1011) when no pong came within ping_timeout.
-_KEEPALIVE_TIMEOUT = "keepalive ping timeout"
 
 # Keep close-hook tasks referenced until they finish (asyncio holds only weak references).
 _tasks: set[asyncio.Future[Any]] = set()
-_WS_OPEN = _WsState.OPEN
-
-
-class _Written:
-    """In the outbox: a message ``send()`` wrote itself, whose ``nbws_message_sent`` observers the writer runs."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: Message) -> None:
-        self.message = message
 
 
 class _CloseRequest:
@@ -183,20 +176,23 @@ class BaseConnection:
         self._hook_timeout = hook_timeout
         # Done when hooks still awaited on this connection must be abandoned (see _hook_stop).
         self._hooks_stop: asyncio.Future[str] | None = None
-        self._hooks_watch: asyncio.Task[None] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._close_emitted = True  # until an opening: no close event is owed
         self._awaiting: tuple[str, str] | None = None  # (hook, plugin) awaited now, if any
         self._listeners = Listeners(self._event_names)
         self._state = CONNECTING
-        self._ws: _WsConnection | None = None
+        self._ws: Wire | None = None
         self._max_buffered = max_buffered
-        self._outbox: deque[Message | _CloseRequest | _Written] = deque()
-        self._outbox_bytes = 0
-        self._written_soon = 0
-        self._writer_idle = False
-        self._wakeup = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._outbox: deque[Message | _CloseRequest] = deque()
+        self._outbox_bytes = 0  # given to send() and not yet handed to the transport
+        self._unflushed = 0  # of which framed, waiting for the end of the loop turn
+        self._pumping: asyncio.Task[None] | None = None  # the outbox waits for an async transform
+        self._pump_handle: asyncio.Handle | None = None
+        self._sent: list[Message] = []  # written this turn, for the nbws_message_sent observers
+        self._observing: asyncio.Task[None] | None = None
+        self._holding: asyncio.Task[None] | None = None  # delivery waits for an async hook
+        self._ended: asyncio.Future[None] | None = None  # done once an opening has ended
+        self._done = loop.create_future()  # done once no more openings will come
         self._send_seq = 0
         self._recv_seq = 0
         self._inbox: deque[Message] = deque()
@@ -231,26 +227,20 @@ class BaseConnection:
     @property
     def buffered_amount(self) -> int:
         """Bytes given to ``send()`` and not yet handed to the network."""
-        amount = self._outbox_bytes
-        ws = self._ws
-        if ws is not None and ws.transport is not None and not ws.transport.is_closing():
-            amount += ws.transport.get_write_buffer_size()
-        return amount
+        wire = self._ws
+        return self._outbox_bytes + (wire.buffered if wire is not None else 0)
 
     @property
     def protocol(self) -> str:
         """The subprotocol the server selected, or ``""``."""
-        ws = self._ws
-        return (ws.subprotocol or "") if ws is not None else ""
+        wire = self._ws
+        return (wire.proto.subprotocol or "") if wire is not None else ""
 
     @property
     def remote_address(self) -> tuple[str, int] | None:
         """The peer's (host, port), once connected."""
-        ws = self._ws
-        if ws is None:
-            return None
-        address = ws.remote_address
-        return (address[0], address[1]) if address else None
+        wire = self._ws
+        return wire.remote_address if wire is not None else None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self._state.name}>"
@@ -388,14 +378,10 @@ class BaseConnection:
         stop = self._hooks_stop
         if stop is None:
             stop = self._hooks_stop = self._loop.create_future()
-            ws = self._ws
-            if ws is not None and self._hooks_watch is None:
-                self._hooks_watch = self._loop.create_task(self._watch_close(ws, stop))
+            wire = self._ws
+            if wire is not None:
+                wire.lost.add_done_callback(lambda _: self._abandon_hooks(stop, "the connection closed"))
         return stop
-
-    async def _watch_close(self, ws: _WsConnection, stop: asyncio.Future[str]) -> None:
-        await ws.wait_closed()
-        self._abandon_hooks(stop, "the connection closed")
 
     def _abandon_hooks(self, stop: asyncio.Future[str] | None, why: str) -> None:
         if stop is not None and not stop.done():
@@ -441,7 +427,7 @@ class BaseConnection:
     def _reserve(self, data: str | bytes) -> int:
         """Check that ``data`` may be sent now and count it as waiting; return its size."""
         state = self._state
-        if state is not OPEN and not (state is CONNECTING and self._can_queue()):
+        if state is not OPEN and not self._can_queue():
             raise InvalidStateError(self._not_open_message(state))
         size = data_size(data)
         if self._outbox_bytes + size > self._max_buffered:
@@ -458,7 +444,24 @@ class BaseConnection:
         return f"{self.id} is {state.name.lower()}: messages can only be sent on an open connection"
 
     def _enqueue(self, data: str | bytes, size: int, message: Message | None) -> None:
-        if message is None and self._writer_idle and not self._outbox and self._write_now(data, size):
+        wire = self._ws
+        if (
+            message is None
+            and not self._outbox
+            and self._state is OPEN
+            and wire is not None
+            and not wire.paused
+            and not self._hooks.calls("nbws_message_send")
+            and wire.send(data)
+        ):
+            # Framed at once: nothing waits before it and no transform may change or delay it.
+            self._unflushed += size
+            self._send_seq += 1
+            self.messages_sent += 1
+            self.bytes_sent += size
+            if self._hooks.calls("nbws_message_sent"):
+                message = Message(data, "send", seq=self._send_seq, connection=self.id)
+                self._sent.append(message)
             return
         self._send_seq += 1
         if message is None:
@@ -468,113 +471,35 @@ class BaseConnection:
             message.connection = self.id
         message.meta["_size"] = size
         self._outbox.append(message)
-        self._wakeup.set()
+        if self._pump_handle is None:
+            # At the next turn, as a writer would: the transforms run after the current handler
+            # and the hooks of the message it answers, as they always did.
+            self._pump_handle = self._loop.call_soon(self._pump_now)
 
-    def _write_now(self, data: str | bytes, size: int) -> bool:
+    def _pump_now(self) -> None:
+        self._pump_handle = None
+        self._pump()
+
+    def _pump(self) -> None:
         """
-        Write a message at once, without the writer task, when nothing could tell the difference.
+        Write what the outbox holds, in order, while the connection is open and the transport takes it.
 
-        That is when the writer is idle with nothing in the outbox (so order
-        is kept), no plugin implements ``nbws_message_send`` (a transform may
-        delay or drop it), and websockets would write it at once too: open,
-        not paused by flow control, not in a fragmented message. It saves a
-        turn of the event loop on every send. ``nbws_message_sent`` observers
-        still run in the writer, at its next turn, as for any message.
-        ``buffered_amount`` still counts the message until the loop's next
-        turn, as the browser's ``bufferedAmount`` does. Returns whether it
-        took the message.
+        A message stays at the head of the outbox until it is written: while
+        a transform awaits, while writing is paused (``resume_writing`` pumps
+        again), and while a reconnecting client is away.
         """
-        ws = self._ws
-        if self._state is not OPEN or ws is None:
-            return False
-        hooks = self._hooks
-        if hooks.calls("nbws_message_send"):
-            return False
-        observers = hooks.calls("nbws_message_sent")
-        if not self._write_frame(ws, data):
-            return False
-        if not self._written_soon:
-            self._loop.call_soon(self._written)
-        self._written_soon += size
-        self._send_seq += 1
-        self.messages_sent += 1
-        self.bytes_sent += size
-        if observers:
-            # The writer runs them at its next turn, as if it had written the message itself:
-            # after whatever the current handler and hooks still do, before any reply is read.
-            message = Message(data, "send", seq=self._send_seq, connection=self.id)
-            message.meta["_size"] = size
-            message.meta["_prepared"] = True
-            self._outbox.append(_Written(message))
-            self._wakeup.set()
-        return True
-
-    def _write_frame(self, ws: _WsConnection, data: str | bytes) -> bool:
-        """
-        Write ``data`` as one frame without awaiting, when websockets' ``send()`` would not wait either.
-
-        That is: open, not paused by flow control, not in a fragmented message.
-        It frames the message and hands it to the transport as
-        ``websockets.broadcast()`` does, without ``send()``'s context managers.
-        Returns False, having written nothing, when ``send()`` must do it.
-        """
-        if (
-            ws.paused
-            or getattr(ws, "send_in_progress", None) is not None
-            or ws.protocol.state is not _WS_OPEN
-            or ws.transport.is_closing()
-        ):
-            return False
-        try:
-            if isinstance(data, str):
-                ws.protocol.send_text(data.encode())
-            else:
-                ws.protocol.send_binary(data)
-        except Exception:
-            return False  # nothing written: send() will, or will say why not
-        try:
-            ws.send_data()
-        except Exception as exc:
-            # What websockets does with an unexpected write error: drop the connection.
-            self._report(exc, "send")
-            ws.transport.abort()
-        return True
-
-    def _written(self) -> None:
-        """Stop counting in ``buffered_amount`` what :meth:`_write_now` wrote."""
-        self._outbox_bytes = max(0, self._outbox_bytes - self._written_soon)
-        self._written_soon = 0
-
-    def _start_writer(self) -> None:
-        self._writer_idle = False
-        self._writer = self._loop.create_task(self._write_loop())
-
-    async def _write_loop(self) -> None:
+        if self._pumping is not None:
+            return  # a task is finishing an async transform: it pumps again after
         outbox = self._outbox
-        wakeup = self._wakeup
-        ws = self._ws
-        assert ws is not None
-        while True:
-            if not outbox:
-                wakeup.clear()
-                self._writer_idle = True
-                try:
-                    await wakeup.wait()
-                finally:
-                    self._writer_idle = False
-                continue
-            # The message stays at the head of the outbox until it is written: when the
-            # connection closes under a send, the writer is cancelled or the send raises,
-            # and a reconnecting client must still have it.
+        wire = self._ws
+        while outbox:
+            if wire is None or self._state is CONNECTING or self._state is CLOSED or wire.paused:
+                return
             item = outbox[0]
             if isinstance(item, _CloseRequest):
                 outbox.popleft()
-                await ws.close(item.code, item.reason)
+                wire.close(item.code, item.reason)
                 return
-            if isinstance(item, _Written):
-                outbox.popleft()
-                await self._observe_sent(item.message)
-                continue
             size: int = item.meta["_size"]
             if not item.meta.get("_prepared"):
                 item.meta["_prepared"] = True
@@ -582,79 +507,136 @@ class BaseConnection:
                 if transforms:
                     rest = run("nbws_message_send", transforms, (self, item), self._plugin_failed, item)
                     if rest is not None:
-                        await self._finish_hooks(rest)
-            if not item._dropped and not self._write_frame(ws, item._data):
-                try:
-                    await ws.send(item._data)
-                except _WsClosed:
-                    # Kept for a reconnection; the reader reports the close.
-                    return
-            if not item._dropped:
+                        self._pumping = self._loop.create_task(self._pump_after(rest))
+                        return
+            if item._dropped:
+                self._outbox_bytes -= size
+            elif wire.send(item._data):
+                self._unflushed += size
                 self.messages_sent += 1
                 self.bytes_sent += size
+            else:
+                return  # not open any more: kept for a reconnection, or discarded at the end
             outbox.popleft()
-            self._outbox_bytes -= size
-            await self._observe_sent(item)
+            if self._hooks.calls("nbws_message_sent"):
+                self._sent.append(item)
+                if item._dropped:
+                    self._wire_flushed()  # nothing to write: observe it now
 
-    async def _observe_sent(self, message: Message) -> None:
+    async def _pump_after(self, rest: Rest) -> None:
+        try:
+            await self._finish_hooks(rest)
+        finally:
+            self._pumping = None
+        self._pump()
+
+    def _wire_flushed(self) -> None:
+        """The frames of this loop turn were handed to the transport: they no longer count, observe them."""
+        if self._unflushed:
+            self._outbox_bytes -= self._unflushed
+            self._unflushed = 0
+        if self._sent and self._observing is None:
+            sent, self._sent = self._sent, []
+            self._observe(sent, 0)
+
+    def _observe(self, sent: list[Message], index: int) -> None:
         observers = self._hooks.calls("nbws_message_sent")
-        if observers:
-            rest = run("nbws_message_sent", observers, (self, message), self._plugin_failed)
-            if rest is not None:
-                await self._finish_hooks(rest)
+        while index < len(sent):
+            message = sent[index]
+            index += 1
+            if observers:
+                rest = run("nbws_message_sent", observers, (self, message), self._plugin_failed)
+                if rest is not None:
+                    self._observing = self._loop.create_task(self._observe_after(rest, sent, index))
+                    return
+
+    async def _observe_after(self, rest: Rest, sent: list[Message], index: int) -> None:
+        try:
+            await self._finish_hooks(rest)
+        finally:
+            self._observing = None
+        self._observe(sent, index)
+        if self._observing is None and self._sent:
+            self._wire_flushed()
+
+    def _wire_resumed(self) -> None:
+        """The transport's buffer drained: write what waited."""
+        self._pump()
 
     # -- receiving ----------------------------------------------------------
 
-    async def _read_loop(self) -> None:
-        ws = self._ws
-        assert ws is not None
-        hooks = self._hooks
-        while True:
-            try:
-                data = await ws.recv()
-            except _WsClosed as exc:
-                # websockets chains the frame or UTF-8 error that made it fail the connection.
-                self._close_cause = exc.__cause__
+    def _wire_message(self, data: str | bytes) -> None:
+        """A message arrived (called inside the Wire's ``data_received``): run it through the pipeline now."""
+        self._recv_seq += 1
+        message = Message(data, "receive", seq=self._recv_seq, connection=self.id)
+        transforms = self._hooks.calls("nbws_message_receive")
+        if transforms:
+            rest = run("nbws_message_receive", transforms, (self, message), self._plugin_failed, message)
+            if rest is not None:
+                self._hold(self._receive_after(rest, message))
                 return
-            self._recv_seq += 1
-            message = Message(data, "receive", seq=self._recv_seq, connection=self.id)
-            transforms = hooks.calls("nbws_message_receive")
-            if transforms:
-                rest = run("nbws_message_receive", transforms, (self, message), self._plugin_failed, message)
-                if rest is not None:
-                    await self._finish_hooks(rest)
-            if not message._dropped:
-                size = data_size(message._data)
-                self.messages_received += 1
-                self.bytes_received += size
-                waiters = self._recv_waiters
-                while waiters and waiters[0].done():  # cancelled or timed out
-                    waiters.popleft()
-                if waiters and not self._inbox:
-                    # Someone waits: hand it over, nothing is kept.
-                    waiters.popleft().set_result(message)
-                else:
-                    self._keep_for_recv(message, size)
-                self._emit("message", message)
-            observers = hooks.calls("nbws_message_received")
-            if observers:
-                rest = run("nbws_message_received", observers, (self, message), self._plugin_failed)
-                if rest is not None:
-                    await self._finish_hooks(rest)
+        after = self._deliver(message)
+        if after is not None:
+            self._hold(self._finish_hooks(after))
+
+    def _deliver(self, message: Message) -> Rest | None:
+        """Give a message to ``recv()`` and the handlers, then to the observers; return what is left to await."""
+        if not message._dropped:
+            size = data_size(message._data)
+            self.messages_received += 1
+            self.bytes_received += size
+            waiters = self._recv_waiters
+            while waiters and waiters[0].done():  # cancelled or timed out
+                waiters.popleft()
+            if waiters and not self._inbox:
+                # Someone waits: hand it over, nothing is kept.
+                waiters.popleft().set_result(message)
+            else:
+                self._keep_for_recv(message, size)
+            self._emit("message", message)
+        observers = self._hooks.calls("nbws_message_received")
+        if observers:
+            return run("nbws_message_received", observers, (self, message), self._plugin_failed)
+        return None
+
+    async def _receive_after(self, rest: Rest, message: Message) -> None:
+        await self._finish_hooks(rest)
+        after = self._deliver(message)
+        if after is not None:
+            await self._finish_hooks(after)
+
+    def _hold(self, pending: Coroutine[Any, Any, None]) -> None:
+        """A hook returned an awaitable: hold delivery (and reading) until it is done, then go on in order."""
+        wire = self._ws
+        assert wire is not None
+        wire.hold()
+        self._holding = self._loop.create_task(self._release_after(pending, wire))
+
+    async def _release_after(self, pending: Coroutine[Any, Any, None], wire: Wire) -> None:
+        try:
+            await pending
+        finally:
+            self._holding = None
+            wire.release()
 
     # -- opening and closing ---------------------------------------------------
 
-    async def _opened(self, ws: _WsConnection) -> None:
-        """The handshake succeeded: become OPEN and tell everyone."""
-        self._ws = ws
+    async def _opened(self, wire: Wire) -> None:
+        """
+        The handshake succeeded: become OPEN and tell everyone.
+
+        Messages are delivered once the caller attaches the Wire (after the
+        server's ``connection`` event, so that its listeners see the first).
+        """
+        self._ws = wire
+        wire.owner = self
         self._close_cause = None
         self._state = OPEN
         self._close_emitted = False
         self._hooks_stop = None
-        self._hooks_watch = None
+        self._ended = self._loop.create_future()
         self.opened_at = time.time()
-        self._start_writer()
-        self._wakeup.set()
+        self._pump()  # what a reconnecting client held meanwhile
         await self._call_hooks("nbws_open", (self,))
         self._emit("open", OpenEvent(self))
         for waiter in self._open_waiters:
@@ -662,67 +644,49 @@ class BaseConnection:
                 waiter.set_result(None)
         self._open_waiters.clear()
 
-    async def _run_open(self) -> CloseEvent:
+    def _wire_lost(self) -> None:
+        """The transport closed and every message that arrived was delivered: end this opening."""
+        self._abandon_hooks(self._hooks_stop, "the connection closed")
+        task = self._loop.create_task(self._ending())
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+    async def _ending(self) -> None:
         """
-        Run an open connection until it closes; report how it ended.
+        Report how the connection ended and give its close event.
 
         Whatever happens meanwhile (a hook that raised ``CancelledError``, this
         task cancelled), the connection ends with exactly one close event and
         one ``nbws_close``.
         """
-        ws = self._ws
-        assert ws is not None
-        interrupted: BaseException | None = None
         try:
-            await self._read_loop()
-            await ws.wait_closed()
-        except BaseException as exc:
-            interrupted = exc
-            if ws.transport is not None:
-                ws.transport.abort()
+            self._wire_flushed()  # observe what was written just before the end
+            code, reason, was_clean, cause = self._close_outcome()
+            if cause is not None:
+                self._report(cause, "receive", self._protocol_error_message(cause))
+            elif code == 1006 and self._local_close is None:
+                error = ConnectionClosed(1006, "connection dropped without a closing handshake")
+                self._report(error, "receive", f"{self.id}: the connection dropped without a closing handshake")
+            await self._closed(code, reason, was_clean)
         finally:
-            self._abandon_hooks(self._hooks_stop, "the connection closed")
-            writer = self._writer
-            if writer is not None:
-                if not writer.done():
-                    writer.cancel()
-                try:
-                    await writer
-                except (asyncio.CancelledError, _WsClosed):
-                    pass
-                except Exception as exc:
-                    self._report(exc, "send")
-            # A message send() wrote itself just before the end is still observed.
-            outbox = self._outbox
-            while outbox and isinstance(head := outbox[0], _Written):
-                outbox.popleft()
-                await self._observe_sent(head.message)
-        if interrupted is not None:
             self._close_now()
-            raise interrupted
-        code, reason, was_clean, cause = self._close_outcome()
-        if cause is not None:
-            self._report(cause, "receive", self._protocol_error_message(cause))
-        elif code == 1006 and self._local_close is None:
-            error = ConnectionClosed(1006, "connection dropped without a closing handshake")
-            self._report(error, "receive", f"{self.id}: the connection dropped without a closing handshake")
-        return await self._closed(code, reason, was_clean)
+            ended = self._ended
+            if ended is not None and not ended.done():
+                ended.set_result(None)
 
     def _close_outcome(self) -> tuple[int, str, bool, BaseException | None]:
         """How the connection ended: (code, reason, was_clean, the error that ended it or None)."""
-        ws = self._ws
-        assert ws is not None
-        protocol = ws.protocol
-        # websockets 17 chains the error that made it fail the connection; older releases keep a
-        # frame error in parser_exc and an invalid UTF-8 one nowhere but in the close frame it sent.
-        cause = self._close_cause or getattr(protocol, "parser_exc", None)
+        wire = self._ws
+        assert wire is not None
+        protocol = wire.proto
+        # The error that made this side fail the connection: ours (invalid UTF-8) or the parser's,
+        # which websockets chains to its close exception.
+        cause = wire.cause or self._close_cause
+        if cause is None and protocol.state is _WS_CLOSED:
+            cause = protocol.close_exc.__cause__
         if isinstance(cause, EOFError):
             cause = None  # the peer closed TCP without a close frame: a drop, reported below
         sent, rcvd = protocol.close_sent, protocol.close_rcvd
-        if isinstance(cause, (builtins.TimeoutError, asyncio.TimeoutError)) and sent is not None and rcvd is not None:
-            # Both close frames went through: a clean close. Only the peer's closing of TCP
-            # came late (RFC 6455 section 7.1.1), and websockets closed it after close_timeout.
-            cause = None
         if sent is not None and rcvd is None and sent.code == 1011 and sent.reason == _KEEPALIVE_TIMEOUT:
             cause = ConnectionClosed(1011, _KEEPALIVE_TIMEOUT)
         if (
@@ -743,16 +707,16 @@ class BaseConnection:
 
     def _close_now(self) -> None:
         """
-        The connection ended abnormally (its task was interrupted): give the close event now, without waiting.
+        Give the close event now if it is still owed (the ending was interrupted), without waiting.
 
         ``nbws_close`` implementations run at once; one that returns an
         awaitable runs on as a task, bounded by ``close_timeout``.
         """
         if self._close_emitted:
             return
-        ws = self._ws
+        wire = self._ws
         try:
-            code, reason, was_clean, _ = self._close_outcome() if ws is not None else (1006, "", False, None)
+            code, reason, was_clean, _ = self._close_outcome() if wire is not None else (1006, "", False, None)
         except Exception:
             code, reason, was_clean = 1006, "", False
         self._close_emitted = True
@@ -806,10 +770,8 @@ class BaseConnection:
         if self._close_timer is not None:
             self._close_timer.cancel()
             self._close_timer = None
-        watch = self._hooks_watch
-        if watch is not None and not watch.done():
-            watch.cancel()
-        self._hooks_watch = None  # its coroutine refers to this connection
+        if not self._done.done():
+            self._done.set_result(None)
         for waiters in (self._open_waiters, self._close_waiters):
             for waiter in waiters:
                 if not waiter.done():
@@ -856,8 +818,8 @@ class BaseConnection:
         if self._state is OPEN:
             self._state = CLOSING
             self._outbox.append(self._local_close)
-            self._wakeup.set()
-            if self._close_timeout is not None:
+            self._pump()
+            if self._close_timeout is not None and self._outbox:
                 # A hook holding the messages sent before close() must not hold the close forever.
                 self._close_timer = self._loop.call_later(self._close_timeout, self._close_overdue)
         else:
@@ -868,6 +830,13 @@ class BaseConnection:
         self._close_timer = None
         if self._state is CLOSING:
             self._abandon_hooks(self._hook_stop(), f"close() had waited close_timeout={self._close_timeout:g}s for it")
+            request = self._local_close
+            wire = self._ws
+            if request is not None and request in self._outbox and wire is not None and self._pumping is None:
+                # The peer does not read what was sent before: close now, it is discarded.
+                self._outbox.clear()
+                self._outbox_bytes = self._unflushed
+                wire.close(request.code, request.reason)
 
     def _abort_connecting(self) -> None:
         """close() while not open: give up connecting (clients override this)."""

@@ -16,13 +16,16 @@ import hmac
 import http
 import logging
 import socket
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
+from websockets.http11 import SERVER
 from websockets.http11 import Request as _WsRequest
 from websockets.http11 import Response as _WsResponse
+from websockets.protocol import State as _WsState
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
@@ -41,6 +44,7 @@ from ._hooks import Hooks, StuckHook, fault_message, run, run_all
 from ._loop import Pending, detached, get_loop, running_loop
 from ._plugins import PluginRegistry
 from ._plugins import plugins as global_plugins
+from ._protocol import Wire
 from .client import _check_protocols
 from .exceptions import BufferFullError, InvalidStateError, ServerError
 
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "Request", "Server"]
 
 logger = logging.getLogger("nbws")
+
+_WS_OPEN = _WsState.OPEN
 
 # What a socket over max_connections gets before it is closed (as nginx's limit_conn answers).
 _BUSY = (
@@ -151,7 +157,7 @@ class Connection(BaseConnection):
     role: ClassVar[Literal["server"]] = "server"
     _id_prefix = "s"
 
-    def __init__(self, server: Server, ws: ServerConnection, request: Request) -> None:
+    def __init__(self, server: Server, wire: Wire, request: Request) -> None:
         super().__init__(
             server._loop,
             plugin_registry=PluginRegistry(),
@@ -164,7 +170,8 @@ class Connection(BaseConnection):
         )
         self.server = server
         self.request = request
-        self._ws = ws
+        self._ws = wire
+        wire.owner = self
 
     def _check_close_code(self, code: int) -> None:
         if not isinstance(code, int) or isinstance(code, bool):
@@ -189,19 +196,30 @@ class Connection(BaseConnection):
         return f"<Connection {self.id} from {self.remote_address} {self._state.name}>"
 
     async def _serve(self) -> None:
+        """The handshake succeeded: open, tell the server's listeners, then deliver messages."""
         server = self.server
-        assert self._ws is not None
+        wire = self._ws
+        assert wire is not None
         self._state = OPEN
         server._clients[self.id] = self
         try:
-            await self._opened(self._ws)
+            await self._opened(wire)
             server._emit("connection", self, on_error=self._handler_failed)
-            await self._run_open()
         finally:
-            # Whatever ended this task, the connection ends with one close event.
-            self._close_now()
-            server._clients.pop(self.id, None)
-            self._finish()
+            ended = self._ended
+            if ended is None or ended.done():
+                self._ended_now(None)
+            else:
+                ended.add_done_callback(self._ended_now)
+            wire.attach(self)
+
+    def _ended_now(self, _: object) -> None:
+        """This connection's only opening ended: whatever happened, one close event, then release everyone."""
+        if self._ws is not None and not self._ws.lost.done():
+            self._ws.abort()
+        self._close_now()
+        self.server._clients.pop(self.id, None)
+        self._finish()
 
 
 class Server:
@@ -313,7 +331,8 @@ class Server:
         self.max_connections = max_connections
         self._sockets = 0
         self._refused = 0
-        self._serve_tasks: dict[Connection, asyncio.Task[Any]] = {}
+        self._handshakes: set[Wire] = set()
+        self._handshake_tasks: set[asyncio.Task[None]] = set()
         self._options: dict[str, Any] = {
             "open_timeout": handshake_timeout,
             "max_size": max_size,
@@ -518,32 +537,125 @@ class Server:
         return ServerError(f"cannot listen on {self.host}:{port}: {exc.strerror or exc}")
 
     async def _serve(self, sock: socket.socket) -> Server:
-        self._server = await serve(
-            self._handle,
-            sock=sock,
-            origins=self.origins,  # type: ignore[arg-type]
-            subprotocols=self.protocols or None,  # type: ignore[arg-type]
-            select_subprotocol=self._select_subprotocol,
-            process_request=self._process_request,
-            process_response=self._process_response,
-            create_connection=self._connection_factory(),
-            **self._options,
-        )
+        self._server = await self._loop.create_server(self._wire, sock=sock)
         await self._call_hooks("nbws_server_start", (self,))
         self._emit("listening", self)
         return self
 
-    async def _process_request(self, ws: ServerConnection, raw: _WsRequest) -> _WsResponse | None:
-        request = Request(raw, _address(ws))
-        ws_any: Any = ws
-        ws_any.nbws_request = request
+    def _wire(self) -> Wire:
+        """A Wire for a new socket, driving websockets' sans-I/O server protocol with this server's settings."""
+        options = self._options
+        wire: Wire
+        wire_ref: weakref.ref[Wire]
+
+        def select_subprotocol(proto: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+            # Weakly: the protocol keeps this function, and a cycle would outlive the connection.
+            found = wire_ref()
+            request: Request | None = found.request if found is not None else None
+            if request is not None and request.subprotocol is not None:
+                return Subprotocol(request.subprotocol)  # checked against the offer when it was set
+            return ServerProtocol.select_subprotocol(proto, offered)
+
+        proto = ServerProtocol(
+            extensions=enable_server_permessage_deflate(None) if options["compression"] == "deflate" else None,
+            subprotocols=[Subprotocol(p) for p in self.protocols] or None,
+            select_subprotocol=select_subprotocol,
+            max_size=options["max_size"],
+        )
+        wire = Wire(
+            proto,
+            self._loop,
+            ping_interval=options["ping_interval"],
+            ping_timeout=options["ping_timeout"],
+            close_timeout=options["close_timeout"],
+            on_made=self._wire_made,
+            on_gone=self._wire_gone,
+        )
+        wire_ref = weakref.ref(wire)
+        return wire
+
+    def _wire_made(self, wire: Wire) -> bool:
+        """A socket was accepted: refuse it at once over ``max_connections``, else start its handshake."""
+        transport = wire.transport
+        assert transport is not None
+        limit = self.max_connections
+        if limit is not None and self._sockets >= limit:
+            # Refused before reading anything: a flood of half-open handshakes cannot hold more
+            # than max_connections sockets (nginx's limit_conn answers 503 too).
+            transport.write(_BUSY)
+            transport.close()
+            self._refused += 1
+            return False
+        self._sockets += 1
+        wire.counted = True
+        self._handshakes.add(wire)
+        task = detached(self._loop.create_task, self._handshake(wire))
+        self._handshake_tasks.add(task)
+        task.add_done_callback(self._handshake_tasks.discard)
+        return True
+
+    def _wire_gone(self, wire: Wire) -> None:
+        if wire.counted:
+            wire.counted = False
+            self._sockets -= 1
+        self._handshakes.discard(wire)
+
+    async def _handshake(self, wire: Wire) -> None:
+        """Read the opening handshake, decide on it (plugins included), answer, and open the connection."""
+        timeout = self._options["open_timeout"]
+        try:
+            if timeout is None:
+                request = await self._answer(wire)
+            else:
+                request = await asyncio.wait_for(self._answer(wire), timeout)
+        except asyncio.TimeoutError:
+            wire.abort()  # too slow: a client that never finishes its handshake loses its socket
+            return
+        except Exception as exc:
+            self._report(None, exc, "handshake", f"handshake failed: {describe(exc)}")
+            wire.abort()
+            return
+        finally:
+            self._handshakes.discard(wire)
+        if request is None:
+            return
+        conn = Connection(self, wire, request)
+        await conn._serve()
+
+    async def _answer(self, wire: Wire) -> Request | None:
+        """Answer the handshake; return the Request if the connection is open."""
+        proto = wire.proto
+        assert isinstance(proto, ServerProtocol)
+        raw = await wire.handshake
+        if not isinstance(raw, _WsRequest):
+            return None  # the connection was lost, or websockets refused a malformed request itself
+        transport = wire.transport
+        assert transport is not None
+        wire._pause_reading()  # nothing more until it is decided
+        request = Request(raw, wire.remote_address)
+        wire.request = request
+        response = await self._process_request(proto, request)
+        if response is None:
+            response = proto.accept(raw)
+            if response.status_code == 101:
+                for name, value in request.response_headers:
+                    response.headers[name] = value
+        response.headers.setdefault("Server", SERVER)
+        proto.send_response(response)
+        wire.flush()
+        if proto.state is not _WS_OPEN:
+            transport.close()
+            return None
+        return request  # reading resumes once the connection is attached
+
+    async def _process_request(self, proto: ServerProtocol, request: Request) -> _WsResponse | None:
         if self.path is not None and request.path != self.path:
-            return ws.respond(http.HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {request.path}\n")
+            return proto.reject(http.HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {request.path}\n")
         if self.origins is not None and not self._origin_ok(request):
-            # websockets checks origins too, but only after process_request: plugins must not see these.
-            return ws.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
+            # Checked before any plugin sees the request.
+            return proto.reject(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if self._token is not None and not self._token_ok(request):
-            return ws.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+            return proto.reject(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
         faults: list[tuple[str, BaseException]] = []
 
         def refuse(hook: str, name: str, exc: BaseException) -> None:
@@ -559,57 +671,13 @@ class Server:
             fail=refuse,
         )
         if faults:
-            return ws.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, "the server failed to check this request\n")
+            return proto.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, "the server failed to check this request\n")
         if request.rejected is not None:
             status, reason = request.rejected
             # websockets only builds responses for registered statuses: build one, then set ours.
-            response = ws.respond(http.HTTPStatus.FORBIDDEN, reason + "\n")
+            response = proto.reject(http.HTTPStatus.FORBIDDEN, reason + "\n")
             return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
         return None
-
-    def _select_subprotocol(self, ws: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
-        request: Request | None = getattr(ws, "nbws_request", None)
-        if request is not None and request.subprotocol is not None:
-            return Subprotocol(request.subprotocol)  # checked against the offer when it was set
-        return ServerProtocol.select_subprotocol(ws.protocol, offered)
-
-    def _process_response(self, ws: ServerConnection, raw: _WsRequest, response: _WsResponse) -> _WsResponse | None:
-        request: Request | None = getattr(ws, "nbws_request", None)
-        if request is not None and response.status_code == 101:
-            for name, value in request.response_headers:
-                response.headers[name] = value
-        return None
-
-    def _connection_factory(self) -> type[ServerConnection]:
-        """websockets' connection, counted against ``max_connections`` from the moment its socket is accepted."""
-        server = self
-
-        class _Counted(ServerConnection):
-            _nbws_counted = False
-
-            def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                limit = server.max_connections
-                if limit is not None and server._sockets >= limit:
-                    # Refused before reading anything: a flood of half-open handshakes
-                    # cannot hold more than max_connections sockets (nginx answers 503 too).
-                    assert isinstance(transport, asyncio.WriteTransport)
-                    transport.write(_BUSY)
-                    transport.close()
-                    self._nbws_counted = False
-                    server._refused += 1
-                    return
-                self._nbws_counted = True
-                server._sockets += 1
-                super().connection_made(transport)
-
-            def connection_lost(self, exc: Exception | None) -> None:
-                if not getattr(self, "_nbws_counted", False):
-                    return
-                self._nbws_counted = False
-                server._sockets -= 1
-                super().connection_lost(exc)
-
-        return _Counted
 
     def _origin_ok(self, request: Request) -> bool:
         assert self.origins is not None
@@ -626,17 +694,6 @@ class Server:
             if auth.startswith("Bearer "):
                 given = auth[len("Bearer ") :]
         return given is not None and hmac.compare_digest(given.encode(), self._token.encode())
-
-    async def _handle(self, ws: ServerConnection) -> None:
-        request = getattr(ws, "nbws_request", None) or Request(ws.request, _address(ws))  # type: ignore[arg-type]
-        conn = Connection(self, ws, request)
-        task = asyncio.current_task()
-        assert task is not None
-        self._serve_tasks[conn] = task
-        try:
-            await conn._serve()
-        finally:
-            self._serve_tasks.pop(conn, None)
 
     def stop(self, code: int = 1001, reason: str = "") -> Pending[None]:
         """
@@ -658,45 +715,46 @@ class Server:
                 pass
         server = self._server
         if server is not None:
-            if code != 1001 or reason:
-                for conn in self.clients:
-                    if conn.ready_state is OPEN:
-                        conn.close(code, reason)
-            server.close(close_connections=True)
-            await self._wait_connections_ended(server)
-            self._server = None
+            server.close()  # no new sockets
         elif self._sock is not None:
             self._sock.close()
+        # In-memory connections (nbws.testing) end here too, listening or not.
+        for wire in list(self._handshakes):
+            wire.abort()
+        for conn in self.clients:
+            conn._close(code, reason)
+        await self._wait_connections_ended()
+        self._server = None
         self._sock = None
         self._serving = None
         await self._call_hooks("nbws_server_stop", (self,), timeout=self._options["close_timeout"])
 
-    async def _wait_connections_ended(self, server: Any) -> None:
+    async def _wait_connections_ended(self) -> None:
         """
-        Wait until every connection has ended, for at most about ``close_timeout``, whatever plugins do.
+        Wait until every connection has ended, for at most about twice ``close_timeout``, whatever plugins do.
 
-        websockets closes each connection (and drops it after close_timeout);
-        hooks still awaited then are abandoned; ``nbws_close`` hooks get
-        close_timeout. A connection whose task is still running after that
-        is reported with the plugin it waits for, given its close event, and
-        its task cancelled.
+        Each connection is closed (and dropped after close_timeout if the
+        peer does not answer); hooks still awaited then are abandoned;
+        ``nbws_close`` hooks get close_timeout. A connection still not ended
+        after that is reported with the plugin it waits for, dropped and
+        given its close event.
         """
         close_timeout = self._options["close_timeout"]
-        closing = asyncio.ensure_future(server.wait_closed())
-        if close_timeout is None:
-            await closing
+        waiting = {conn._done for conn in self.clients} | set(self._handshake_tasks)
+        if not waiting:
             return
-        done, _ = await asyncio.wait({closing}, timeout=2 * close_timeout + 0.5)
-        if done:
+        limit = None if close_timeout is None else 2 * close_timeout + 0.5
+        _, pending = await asyncio.wait(waiting, timeout=limit)
+        if not pending:
             return
-        for conn, task in list(self._serve_tasks.items()):
+        for conn in self.clients:
             stuck = conn._awaiting
             what = f"plugin {stuck[1]!r} ({stuck[0]} hook)" if stuck else "its handlers"
-            error = StuckHook(f"{conn.id} had not ended {2 * close_timeout + 0.5:g} s after stop(): waiting for {what}")
+            error = StuckHook(f"{conn.id} had not ended {limit:g} s after stop(): waiting for {what}")
             self._report(None, error, "plugin" if stuck else "close", str(error), stuck[1] if stuck else None)
-            conn._close_now()
+            conn._ended_now(None)
+        for task in self._handshake_tasks:
             task.cancel()
-        await asyncio.wait({closing}, timeout=close_timeout)
 
     # -- sending ------------------------------------------------------------------
 
@@ -750,8 +808,3 @@ class Server:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop().wait()
-
-
-def _address(ws: ServerConnection) -> tuple[str, int] | None:
-    address = ws.remote_address
-    return (address[0], address[1]) if address else None

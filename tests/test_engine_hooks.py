@@ -396,24 +396,6 @@ async def test_a_hook_raising_a_base_exception_still_gives_one_close_event(raise
     assert len(closes) == 1 and counting.closes == [1000]
 
 
-async def test_a_cancelled_connection_task_still_gives_one_close_event() -> None:
-    counting = Counting()
-    server = nbws.Server(plugins=[counting])
-    closes: list[nbws.CloseEvent] = []
-    server.on("close", lambda conn, event: closes.append(event))
-    await server.start()
-    try:
-        ws = await client_of(server)
-        server._serve_tasks[server.clients[0]].cancel()
-        await until(lambda: closes, what="the close event")
-        await ws.closed(timeout=timeout())
-        assert server.clients == []
-        assert len(closes) == 1 and counting.closes == [closes[0].code]
-    finally:
-        await server.stop()
-    assert len(closes) == 1
-
-
 # -- smaller: codes, keepalive, broadcast -------------------------------------------------------
 
 
