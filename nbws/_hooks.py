@@ -71,16 +71,15 @@ def make_call(function: Callable[..., Any], argnames: Sequence[str], spec: Seque
     spec = tuple(spec)
     if argnames == spec:
         return function
-    if not argnames:
-        return lambda *args: function()
-    index = tuple(spec.index(name) for name in argnames)
-    if len(index) == 1:
-        (i,) = index
-        return lambda *args: function(args[i])
-    if len(index) == 2:
-        i, j = index
-        return lambda *args: function(args[i], args[j])
-    return lambda *args: function(*[args[i] for i in index])
+    if not all(name.isidentifier() and name in spec for name in argnames) or not all(n.isidentifier() for n in spec):
+        index = tuple(spec.index(name) for name in argnames)  # raises for a name the hook does not have
+        return lambda *args: function(*[args[i] for i in index])
+    # A function of exactly the hook's arguments passing on those the implementation takes: one plain
+    # call, no argument tuple to unpack (this runs for every message and every observing plugin).
+    # The names are the hook specification's own identifiers, checked above.
+    source = f"lambda {', '.join(spec)}: function({', '.join(argnames)})"
+    call: Callable[..., Any] = eval(source, {"function": function})
+    return call
 
 
 class Hooks:

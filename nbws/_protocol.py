@@ -113,6 +113,7 @@ class Wire(asyncio.Protocol):
         self.paused = False
         self.held = False
         self.delivering = False
+        self._receiving = False
         self._queue: deque[Frame] = deque()
         self._queued = 0  # bytes in _queue
         self._reading_paused = False
@@ -145,7 +146,11 @@ class Wire(asyncio.Protocol):
         proto.receive_data(data)
         events = proto.events_received()
         if events:
-            self._events(events)
+            self._receiving = True
+            try:
+                self._events(events)
+            finally:
+                self._receiving = False
         # Control frames the protocol answered (pong, close) and what the handlers sent meanwhile.
         self.flush()
 
@@ -305,7 +310,13 @@ class Wire(asyncio.Protocol):
     # -- sending ----------------------------------------------------------------------
 
     def send(self, data: str | bytes) -> bool:
-        """Frame a message (the write happens at the end of this loop turn); False if not open."""
+        """
+        Frame a message and write it; False if the connection is not open.
+
+        The first message of a loop turn is written at once (no added
+        latency); the others of that turn leave together at its end, in one
+        write, as do the replies handlers send while messages are delivered.
+        """
         proto = self.proto
         if proto.state is not OPEN:
             return False
@@ -313,13 +324,22 @@ class Wire(asyncio.Protocol):
             proto.send_text(data.encode())
         else:
             proto.send_binary(data)
-        if self._flush_handle is None:
+        if self._flush_handle is None and not self._receiving:
             self._flush_handle = self.loop.call_soon(self.flush)
+            self._write_out()
         return True
 
     def flush(self) -> None:
-        """Write what the protocol has to send, in one ``transport.write``."""
+        """Write what the protocol has to send, in one ``transport.write``, then tell the connection."""
         self._flush_handle = None
+        self._write_out()
+        if self._close_timer is None and self.proto.close_expected():
+            self._start_close_timer()
+        owner = self.owner
+        if owner is not None:
+            owner._wire_flushed()
+
+    def _write_out(self) -> None:
         transport = self.transport
         chunks = self.proto.data_to_send()
         if chunks and transport is not None and not transport.is_closing():
@@ -342,11 +362,6 @@ class Wire(asyncio.Protocol):
                     transport.close()
                 if self.owner is None:
                     transport.close()  # a refused or broken handshake: nothing more to say
-        if self._close_timer is None and self.proto.close_expected():
-            self._start_close_timer()
-        owner = self.owner
-        if owner is not None:
-            owner._wire_flushed()
 
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake now (what was sent before goes first)."""
