@@ -163,9 +163,13 @@ async def nbws_stack(
         target = 0
         done = asyncio.Event()
 
+        window = None if len(payload) < 2**12 else 32
+        progress = asyncio.Event()
+
         def on_message(message: nbws.Message) -> None:
             nonlocal arrived
             arrived += 1
+            progress.set()
             if arrived == target:
                 done.set()
 
@@ -174,9 +178,11 @@ async def nbws_stack(
             arrived, target = 0, n
             done.clear()
             watch = Stopwatch()
-            for _ in range(n):
-                while ws.buffered_amount > 2**21:  # big messages: wait for the pipe rather than overflow
-                    await asyncio.sleep(0)
+            for sent in range(n):
+                if window is not None and sent - arrived >= window:
+                    # Big messages: keep a window in flight (raw websockets' send() awaits the pipe instead).
+                    progress.clear()
+                    await progress.wait()
                 ws.send(payload)
             await done.wait()
             return watch.stop()

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -384,7 +383,3 @@ def fault_message(hook: str, name: str, error: BaseException) -> str:
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-_weak_sets = weakref.WeakSet
-"""The container registries keep their hook sets in (weakly: an endpoint that is gone is forgotten)."""

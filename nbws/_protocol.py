@@ -350,7 +350,11 @@ class Wire(asyncio.Protocol):
             if len(chunks) == 1:
                 transport.write(chunks[0])
             elif chunks:
-                transport.write(b"".join(chunks))
+                if len(chunks) > 2 or len(chunks[0]) + len(chunks[-1]) < 2**14:
+                    transport.write(b"".join(chunks))  # many small frames: one write
+                else:
+                    for chunk in chunks:  # a big frame: no copy to join it with its header
+                        transport.write(chunk)
             if eof:
                 # The protocol is done with this connection (RFC 6455 section 7.1.1).
                 if transport.can_write_eof():
