@@ -30,7 +30,9 @@ It touches only websockets' public API.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -71,6 +73,47 @@ class Owner(Protocol):
 
 if TYPE_CHECKING:
     Sans = ClientProtocol | ServerProtocol
+
+
+class _Flusher:
+    """
+    The Wires of one loop that wrote this turn: flushed together at its end, with one callback.
+
+    A broadcast to a thousand clients schedules one callback, not a thousand.
+    """
+
+    __slots__ = ("handle", "loop", "wires")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.wires: list[Wire] = []
+        self.handle: asyncio.Handle | None = None
+
+    def add(self, wire: Wire) -> None:
+        self.wires.append(wire)
+        if self.handle is None:
+            self.handle = self.loop.call_soon(self.run)
+
+    def run(self) -> None:
+        self.handle = None
+        wires, self.wires = self.wires, []
+        for wire in wires:
+            if wire._flush_pending:
+                try:
+                    wire.flush()
+                except Exception:  # one connection's failure must not keep the others' bytes
+                    logging.getLogger("nbws").exception("flushing %r failed", wire)
+                    wire.abort()
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
+
+
+def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
+    found = _flushers.get(loop)
+    if found is None:
+        found = _flushers[loop] = _Flusher(loop)
+    return found
 
 
 class Wire(asyncio.Protocol):
@@ -121,7 +164,8 @@ class Wire(asyncio.Protocol):
         self._fragments_text = False
         self._failed = False
         self._lost_told = False
-        self._flush_handle: asyncio.Handle | None = None
+        self._flush_pending = False  # on its loop's flush list for the end of this turn
+        self._flusher = _flusher(loop)
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._close_timeout = close_timeout
@@ -171,9 +215,7 @@ class Wire(asyncio.Protocol):
         if events:
             self._events(events)
         self._cancel_timers()
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        self._flush_pending = False
         if not self.handshake.done():
             self.handshake.set_result(None)
         if not self.lost.done():
@@ -324,14 +366,15 @@ class Wire(asyncio.Protocol):
             proto.send_text(data.encode())
         else:
             proto.send_binary(data)
-        if self._flush_handle is None and not self._receiving:
-            self._flush_handle = self.loop.call_soon(self.flush)
+        if not self._flush_pending and not self._receiving:
+            self._flush_pending = True
+            self._flusher.add(self)
             self._write_out()
         return True
 
     def flush(self) -> None:
         """Write what the protocol has to send, in one ``transport.write``, then tell the connection."""
-        self._flush_handle = None
+        self._flush_pending = False
         self._write_out()
         if self._close_timer is None and self.proto.close_expected():
             self._start_close_timer()
