@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._events import describe
+from .exceptions import HookTimeoutError
 
 if TYPE_CHECKING:
     from ._events import Message
@@ -60,8 +61,8 @@ _GRACE = 0.05
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 
-class StuckHook(Exception):
-    """An awaited hook implementation was abandoned: it outlived its connection or the time it was given."""
+StuckHook = HookTimeoutError
+"""An awaited hook implementation was abandoned: it outlived its connection or the time it was given."""
 
 
 def make_call(function: Callable[..., Any], argnames: Sequence[str], spec: Sequence[str]) -> Callable[..., Any]:

@@ -11,6 +11,7 @@ The tree::
     ├── ConnectionClosed          the connection is closed; carries ``code`` and ``reason``
     ├── ServerError               a server could not start (address in use, bad host)
     ├── TimeoutError              (also the builtin TimeoutError) a wait ran out of time
+    │   └── HookTimeoutError      an awaited plugin hook was abandoned (reported, never raised to you)
     ├── PluginError               a plugin could not be loaded or registered
     └── RecordingError            (also a ValueError) a recording file is malformed
 
@@ -30,6 +31,7 @@ __all__ = [
     "BufferFullError",
     "ConnectError",
     "ConnectionClosed",
+    "HookTimeoutError",
     "InvalidStateError",
     "InvalidURLError",
     "NbwsError",
@@ -111,3 +113,14 @@ class PluginError(NbwsError):
 
 class RecordingError(NbwsError, ValueError):
     """A recording file is malformed; the message names the line or entry at fault."""
+
+
+class HookTimeoutError(TimeoutError):
+    """
+    An awaited hook implementation was abandoned and cancelled.
+
+    It was still running when its connection closed, when ``close()`` had
+    waited ``close_timeout`` for it, or after ``hook_timeout``. nbws reports
+    it (error event, phase ``"plugin"``, with the plugin's name) and goes on;
+    it is never raised into your code.
+    """
