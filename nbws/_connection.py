@@ -279,6 +279,18 @@ class BaseConnection:
             call_listener(fn, (event,), self._handler_failed)
         self._emit_to_parent(name, event)
 
+    def _emit_message(self, message: Message) -> None:
+        """``_emit("message", message)`` without looking the handler up by name: it runs for every message."""
+        failed = self._handler_failed
+        handler = self.onmessage
+        if handler is not None:
+            call_listener(handler, (message,), failed)
+        listeners = self._listeners.get("message")
+        if listeners:
+            for fn in listeners:
+                call_listener(fn, (message,), failed)
+        self._emit_to_parent("message", message)
+
     def _emit_to_parent(self, name: str, event: Any) -> None:
         """Server-side connections also notify their server's listeners."""
 
@@ -593,7 +605,7 @@ class BaseConnection:
                 waiters.popleft().set_result(message)
             else:
                 self._keep_for_recv(message, size)
-            self._emit("message", message)
+            self._emit_message(message)
         observers = self._hooks.calls("nbws_message_received")
         if observers:
             return run("nbws_message_received", observers, (self, message), self._plugin_failed)
