@@ -15,9 +15,14 @@ run here, so CPU time is the whole cost, and is what other processes on a busy
 machine disturb least: compare ratios of CPU time when the machine is shared).
 
 nbws runs with no plugin, then with three observing plugins registered
-globally (so on both ends). For context: websocket-client (threads, against a
-raw websockets server in this process) and Node's ws (client and server in one
-Node process).
+globally (so on both ends), then with only the example nbws-stats plugin (as
+when it is installed: it autoloads). Raw websockets and nbws run at equal
+settings twice: with permessage-deflate (both libraries' default) and with
+compression off on both. A last table sends 64 KiB binary messages without
+compression. For context: websocket-client (threads, against a raw
+websockets server in this process) and Node's ws (client and server in one
+Node process). Stacks are measured in turn, ``repeat`` times (interleaved
+trials), and the best of each is kept.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import subprocess
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import websocket  # websocket-client
 from websockets.asyncio.client import connect
@@ -38,7 +44,8 @@ import nbws
 
 from ._common import BENCH_JS, INTEROP, Result, Stopwatch, node_ws, print_table
 
-PAYLOAD = "x" * 16
+PAYLOAD: str | bytes = "x" * 16
+BIG = bytes(range(256)) * 256  # 64 KiB, binary
 WARMUP = 500
 
 
@@ -64,6 +71,15 @@ def observers() -> list[object]:
     return [_Observer(), _Observer(), _Observer()]
 
 
+def stats_plugin() -> list[object]:
+    """The example nbws-stats plugin, as it runs when installed (it autoloads); none if it is not installed."""
+    try:
+        from nbws_stats import Stats
+    except ImportError:
+        return []
+    return [Stats()]
+
+
 # -- raw websockets ---------------------------------------------------------------
 
 
@@ -82,15 +98,17 @@ async def _raw_echo(ws: ServerConnection) -> None:
         await ws.send(message)
 
 
-async def raw_websockets(messages: int, round_trips: int) -> Run:
-    async with serve(_raw_echo, "127.0.0.1", 0) as server:
+async def raw_websockets(
+    messages: int, round_trips: int, compression: str | None = "deflate", payload: str | bytes = PAYLOAD
+) -> Run:
+    async with serve(_raw_echo, "127.0.0.1", 0, compression=compression) as server:
         port = server.sockets[0].getsockname()[1]
-        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=compression) as ws:
 
             async def pipelined(n: int) -> Stopwatch:
                 async def sender() -> None:
                     for _ in range(n):
-                        await ws.send(PAYLOAD)
+                        await ws.send(payload)
 
                 watch = Stopwatch()
                 task = asyncio.create_task(sender())
@@ -101,10 +119,10 @@ async def raw_websockets(messages: int, round_trips: int) -> Run:
 
             await pipelined(WARMUP)
             flood = await pipelined(messages)
-        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=compression) as ws:
 
             async def round_trip() -> None:
-                await ws.send(PAYLOAD)
+                await ws.send(payload)
                 await ws.recv()
 
             times, cpu = await _round_trips(round_trip, round_trips)
@@ -126,21 +144,32 @@ async def _round_trips(round_trip: Callable[[], Awaitable[None]], count: int) ->
 # -- nbws ------------------------------------------------------------------------
 
 
-async def nbws_stack(messages: int, round_trips: int, plugins: list[object]) -> Run:
+async def nbws_stack(
+    messages: int,
+    round_trips: int,
+    plugins: list[object],
+    compression: str | None = "deflate",
+    payload: str | bytes = PAYLOAD,
+) -> Run:
     names = [nbws.plugins.register(plugin) for plugin in plugins]
+    options: dict[str, Any] = {"compression": compression, "max_size": 2**20}
     try:
-        server = nbws.Server()
+        server = nbws.Server(**options)
         server.on("message", lambda conn, message: conn.send(message.data))
         await server.start()
-        ws = nbws.WebSocket(server.url)
+        ws = nbws.WebSocket(server.url, **options)
         await ws.opened()
         arrived = 0
         target = 0
         done = asyncio.Event()
 
+        window = None if len(payload) < 2**12 else 32
+        progress = asyncio.Event()
+
         def on_message(message: nbws.Message) -> None:
             nonlocal arrived
             arrived += 1
+            progress.set()
             if arrived == target:
                 done.set()
 
@@ -149,8 +178,12 @@ async def nbws_stack(messages: int, round_trips: int, plugins: list[object]) -> 
             arrived, target = 0, n
             done.clear()
             watch = Stopwatch()
-            for _ in range(n):
-                ws.send(PAYLOAD)
+            for sent in range(n):
+                if window is not None and sent - arrived >= window:
+                    # Big messages: keep a window in flight (raw websockets' send() awaits the pipe instead).
+                    progress.clear()
+                    await progress.wait()
+                ws.send(payload)
             await done.wait()
             return watch.stop()
 
@@ -160,11 +193,11 @@ async def nbws_stack(messages: int, round_trips: int, plugins: list[object]) -> 
         ws.close()
         await ws.closed()
         # A fresh client for the round trips: the first one's recv() buffer is full of echoes.
-        ws = nbws.WebSocket(server.url)
+        ws = nbws.WebSocket(server.url, **options)
         await ws.opened()
 
         async def round_trip() -> None:
-            ws.send(PAYLOAD)
+            ws.send(payload)
             await ws.recv()
 
         times, cpu = await _round_trips(round_trip, round_trips)
@@ -256,16 +289,29 @@ async def run(messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3)
         "raw websockets": lambda: raw_websockets(messages, round_trips),
         "nbws": lambda: nbws_stack(messages, round_trips, []),
         "nbws + 3 plugins": lambda: nbws_stack(messages, round_trips, observers()),
+        "nbws + nbws-stats": lambda: nbws_stack(messages, round_trips, stats_plugin()),
+        "raw websockets, no deflate": lambda: raw_websockets(messages, round_trips, None),
+        "nbws, no deflate": lambda: nbws_stack(messages, round_trips, [], None),
+        "nbws + 3 plugins, no deflate": lambda: nbws_stack(messages, round_trips, observers(), None),
         "websocket-client": lambda: websocket_client(messages, round_trips),
     }
+    big_messages, big_trips = max(200, messages // 20), max(50, round_trips // 10)
+    big: dict[str, Callable[[], Awaitable[Run]]] = {
+        "raw websockets": lambda: raw_websockets(big_messages, big_trips, None, BIG),
+        "nbws": lambda: nbws_stack(big_messages, big_trips, [], None, BIG),
+        "nbws + 3 plugins": lambda: nbws_stack(big_messages, big_trips, observers(), None, BIG),
+    }
     runs: dict[str, list[Run]] = {name: [] for name in stacks}
+    big_runs: dict[str, list[Run]] = {name: [] for name in big}
     for _ in range(repeat):
         for name, measure in stacks.items():
             runs[name].append(await measure())
+        for name, measure in big.items():
+            big_runs[name].append(await measure())
     node_result = await node(messages, round_trips)
 
-    def best(name: str, key: Callable[[Run], float], highest: bool) -> float:
-        values = [key(r) for r in runs[name]]
+    def best(name: str, key: Callable[[Run], float], highest: bool, among: dict[str, list[Run]] = runs) -> float:
+        values = [key(r) for r in among[name]]
         return max(values) if highest else min(values)
 
     rates = [Result(name, best(name, lambda r: r.rate, True), "msg/s") for name in stacks]
@@ -289,11 +335,34 @@ async def run(messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3)
         latency.append(
             Result("node ws", node_result["median_us"], "us median", False, {"p99": f"{node_result['p99_us']:.0f}us"})
         )
-    subjects = ("nbws", "nbws + 3 plugins")
+    subjects = ("nbws", "nbws + 3 plugins", "nbws + nbws-stats")
+    off = ("nbws, no deflate", "nbws + 3 plugins, no deflate")
     what = f"{messages:,} messages of {len(PAYLOAD)} bytes, pipelined, best of {repeat}"
-    print_table(f"Echo throughput, wall clock: {what}", rates, "raw websockets", subjects)
-    print_table(f"Echo throughput, CPU time: {what}", cpu, "raw websockets", subjects)
+
+    def tables(title: str, results: list[Result]) -> None:
+        # Ratios at equal settings: deflate on both, then compression off on both.
+        on = [r for r in results if "no deflate" not in r.stack]
+        print_table(f"{title} (permessage-deflate on both)", on, "raw websockets", subjects)
+        print_table(
+            f"{title} (compression off on both)",
+            [r for r in results if "no deflate" in r.stack],
+            "raw websockets, no deflate",
+            off,
+        )
+
+    tables(f"Echo throughput, wall clock: {what}", rates)
+    tables(f"Echo throughput, CPU time: {what}", cpu)
     what = f"{round_trips:,} sequential echoes, best of {repeat}"
-    print_table(f"Round-trip latency, wall clock: {what}", latency, "raw websockets", subjects)
-    print_table(f"Round-trip latency, CPU time: {what}", latency_cpu, "raw websockets", subjects)
+    tables(f"Round-trip latency, wall clock: {what}", latency)
+    tables(f"Round-trip latency, CPU time: {what}", latency_cpu)
+    what = f"{big_messages:,} binary messages of 64 KiB, pipelined, compression off, best of {repeat}"
+    big_cpu = [
+        Result(name, best(name, lambda r: r.cpu_per_message * 1e6, False, big_runs), "us CPU/msg", False)
+        for name in big
+    ]
+    big_rates = [Result(name, best(name, lambda r: r.rate, True, big_runs), "msg/s") for name in big]
+    print_table(f"64 KiB echo throughput, CPU time: {what}", big_cpu, "raw websockets", ("nbws", "nbws + 3 plugins"))
+    print_table(
+        f"64 KiB echo throughput, wall clock: {what}", big_rates, "raw websockets", ("nbws", "nbws + 3 plugins")
+    )
     return {"throughput": rates, "throughput_cpu": cpu, "latency": latency, "latency_cpu": latency_cpu}

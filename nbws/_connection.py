@@ -3,38 +3,42 @@ What a client :class:`~nbws.WebSocket` and a server-side :class:`~nbws.Connectio
 share: the ready state, the send and receive pipelines through the plugin
 hooks, the events, and the ways to wait.
 
-Each open connection runs two tasks on its loop. The writer takes messages
-from the outbox in order, runs the ``nbws_message_send`` transforms, writes
-the frame and runs ``nbws_message_sent``; a close request waits its turn
-behind the messages sent before it, as in the browser. The reader takes
-frames from websockets, runs ``nbws_message_receive``, delivers the message
-to the handlers and to ``recv()``, and runs ``nbws_message_received``.
+A connection has no task of its own while it is open. Its
+:class:`~nbws._protocol.Wire` hands it each message inside ``data_received``:
+the ``nbws_message_receive`` transforms, the handlers and ``recv()``, and the
+``nbws_message_received`` observers run right there. Only when a hook returns
+an awaitable does the connection hold delivery (the Wire stops reading and
+keeps what arrived, in order) and finish in a task. Sending frames the
+message at once when nothing is queued before it and no transform is
+registered; otherwise it goes through the outbox, in order, the transforms
+first; a close request waits its turn behind the messages sent before it, as
+in the browser. The frames of a loop turn leave in one write, after which the
+``nbws_message_sent`` observers run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import enum
-import inspect
 import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from websockets.exceptions import ConnectionClosed as _WsClosed
 from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.protocol import State as _WsState
 
 from ._events import CloseEvent, ErrorEvent, Listeners, Message, OpenEvent, call_listener, describe
+from ._hooks import Hooks, Rest, fault_message, run, run_all
 from ._loop import Pending, call_in_loop, running_loop
-from ._plugins import HookImpl, HookRelay, PluginRegistry, plugins
+from ._plugins import PluginRegistry, plugins
+from ._protocol import KEEPALIVE_TIMEOUT as _KEEPALIVE_TIMEOUT
 from .exceptions import BufferFullError, ConnectionClosed, InvalidStateError, TimeoutError
 
 if TYPE_CHECKING:
-    from websockets.asyncio.connection import Connection as _WsConnection
+    from ._protocol import Wire
 
 __all__ = ["CLOSED", "CLOSING", "CONNECTING", "OPEN", "BaseConnection", "ReadyState"]
 
@@ -57,49 +61,17 @@ CLOSED = ReadyState.CLOSED
 
 DEFAULT_MAX_BUFFERED = 4 * 2**20
 DEFAULT_RECV_BUFFER = 4096
+DEFAULT_RECV_BUFFER_BYTES = 4 * 2**20
 
 # One count per kind, so that a notebook's clients read c1, c2, c3 and its server's connections s1, s2.
 _ids: dict[str, itertools.count[int]] = {}
+_WS_CLOSED = _WsState.CLOSED
 
 # Codes websockets closes with when it fails a connection for what the peer sent (RFC 6455 7.4.1).
 _FAIL_CODES = frozenset({1002, 1007, 1009})
-_WS_OPEN = _WsState.OPEN
 
-
-class _Written:
-    """In the outbox: a message ``send()`` wrote itself, whose ``nbws_message_sent`` observers the writer runs."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: Message) -> None:
-        self.message = message
-
-
-class _HooksRest:
-    """The hook implementations left to call once one returned an awaitable: await it to run them."""
-
-    __slots__ = ("conn", "hook", "impls", "index", "kwargs", "message", "pending")
-
-    def __init__(
-        self,
-        conn: BaseConnection,
-        hook: str,
-        kwargs: dict[str, Any],
-        message: Message | None,
-        impls: list[HookImpl],
-        index: int,
-        pending: Awaitable[Any],
-    ) -> None:
-        self.conn = conn
-        self.hook = hook
-        self.kwargs = kwargs
-        self.message = message
-        self.impls = impls
-        self.index = index
-        self.pending = pending
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return self.conn._finish_hooks(self).__await__()
+# Keep close-hook tasks referenced until they finish (asyncio holds only weak references).
+_tasks: set[asyncio.Future[Any]] = set()
 
 
 class _CloseRequest:
@@ -126,6 +98,22 @@ def data_size(data: str | bytes) -> int:
     if isinstance(data, bytes) or data.isascii():
         return len(data)
     return len(data.encode())
+
+
+def check_timeout(name: str, value: float | None) -> None:
+    """Refuse a timeout that is not None or a positive number of seconds."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+        raise ValueError(f"{name} must be None or a positive number of seconds, not {value!r}")
+
+
+def _shortest(*timeouts: float | None) -> float | None:
+    found = [t for t in timeouts if t is not None]
+    return min(found) if found else None
+
+
+def check_recv_buffer_bytes(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"recv_buffer_bytes must be a positive number of bytes, not {value!r}")
 
 
 def check_reason(reason: str) -> None:
@@ -170,30 +158,48 @@ class BaseConnection:
         parent_registry: PluginRegistry | None = None,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
+        recv_buffer_bytes: int = DEFAULT_RECV_BUFFER_BYTES,
+        close_timeout: float | None = 10,
+        hook_timeout: float | None = None,
     ) -> None:
+        check_timeout("hook_timeout", hook_timeout)
         if not isinstance(max_buffered, int) or max_buffered < 1:
             raise ValueError(f"max_buffered must be a positive number of bytes, not {max_buffered!r}")
         if not isinstance(recv_buffer, int) or recv_buffer < 1:
             raise ValueError(f"recv_buffer must be a positive number of messages, not {recv_buffer!r}")
+        check_recv_buffer_bytes(recv_buffer_bytes)
         self.id = f"{self._id_prefix}{next(_ids.setdefault(self._id_prefix, itertools.count(1)))}"
         self._loop = loop
-        self.plugins = plugin_registry or PluginRegistry()
-        chain = (self.plugins, parent_registry, plugins) if parent_registry else (self.plugins, plugins)
-        self._hooks = HookRelay(*chain)
+        self.plugins = plugin_registry if plugin_registry is not None else PluginRegistry()
+        chain = (self.plugins, parent_registry, plugins) if parent_registry is not None else (self.plugins, plugins)
+        self._hooks = Hooks(*chain)
+        self._close_timeout = close_timeout
+        self._hook_timeout = hook_timeout
+        # Done when hooks still awaited on this connection must be abandoned (see _hook_stop).
+        self._hooks_stop: asyncio.Future[str] | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._close_emitted = True  # until an opening: no close event is owed
+        self._awaiting: tuple[str, str] | None = None  # (hook, plugin) awaited now, if any
         self._listeners = Listeners(self._event_names)
         self._state = CONNECTING
-        self._ws: _WsConnection | None = None
+        self._ws: Wire | None = None
         self._max_buffered = max_buffered
-        self._outbox: deque[Message | _CloseRequest | _Written] = deque()
-        self._outbox_bytes = 0
-        self._written_soon = 0
-        self._writer_idle = False
-        self._wakeup = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._outbox: deque[Message | _CloseRequest] = deque()
+        self._outbox_bytes = 0  # given to send() and not yet handed to the transport
+        self._unflushed = 0  # of which framed, waiting for the end of the loop turn
+        self._pumping: asyncio.Task[None] | None = None  # the outbox waits for an async transform
+        self._pump_handle: asyncio.Handle | None = None
+        self._sent: list[Message] = []  # written this turn, for the nbws_message_sent observers
+        self._observing: asyncio.Task[None] | None = None
+        self._holding: asyncio.Task[None] | None = None  # delivery waits for an async hook
+        self._ended: asyncio.Future[None] | None = None  # done once an opening has ended
+        self._done = loop.create_future()  # done once no more openings will come
         self._send_seq = 0
         self._recv_seq = 0
         self._inbox: deque[Message] = deque()
+        self._inbox_bytes = 0
         self._recv_buffer = recv_buffer
+        self._recv_buffer_bytes = recv_buffer_bytes
         self._recv_waiters: deque[asyncio.Future[Message]] = deque()
         self._open_waiters: list[asyncio.Future[None]] = []
         self._close_waiters: list[asyncio.Future[None]] = []
@@ -222,26 +228,20 @@ class BaseConnection:
     @property
     def buffered_amount(self) -> int:
         """Bytes given to ``send()`` and not yet handed to the network."""
-        amount = self._outbox_bytes
-        ws = self._ws
-        if ws is not None and ws.transport is not None and not ws.transport.is_closing():
-            amount += ws.transport.get_write_buffer_size()
-        return amount
+        wire = self._ws
+        return self._outbox_bytes + (wire.buffered if wire is not None else 0)
 
     @property
     def protocol(self) -> str:
         """The subprotocol the server selected, or ``""``."""
-        ws = self._ws
-        return (ws.subprotocol or "") if ws is not None else ""
+        wire = self._ws
+        return (wire.proto.subprotocol or "") if wire is not None else ""
 
     @property
     def remote_address(self) -> tuple[str, int] | None:
         """The peer's (host, port), once connected."""
-        ws = self._ws
-        if ws is None:
-            return None
-        address = ws.remote_address
-        return (address[0], address[1]) if address else None
+        wire = self._ws
+        return wire.remote_address if wire is not None else None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self._state.name}>"
@@ -280,6 +280,18 @@ class BaseConnection:
             call_listener(fn, (event,), self._handler_failed)
         self._emit_to_parent(name, event)
 
+    def _emit_message(self, message: Message) -> None:
+        """``_emit("message", message)`` without looking the handler up by name: it runs for every message."""
+        failed = self._handler_failed
+        handler = self.onmessage
+        if handler is not None:
+            call_listener(handler, (message,), failed)
+        listeners = self._listeners.get("message")
+        if listeners:
+            for fn in listeners:
+                call_listener(fn, (message,), failed)
+        self._emit_to_parent("message", message)
+
     def _emit_to_parent(self, name: str, event: Any) -> None:
         """Server-side connections also notify their server's listeners."""
 
@@ -293,23 +305,35 @@ class BaseConnection:
 
     # -- errors -------------------------------------------------------------
 
-    def _report(self, error: BaseException, phase: str, message: str | None = None, plugin: str | None = None) -> None:
-        """Report an error through nbws_error, the log, and the error event; never raise."""
+    def _report(
+        self,
+        error: BaseException,
+        phase: str,
+        message: str | None = None,
+        plugin: str | None = None,
+        *,
+        log: bool = True,
+    ) -> None:
+        """Report an error through nbws_error, the log, and the error event; never raise.
+
+        With ``log=False`` the caller logs it (one line for many, as ``broadcast()`` does).
+        """
         event = ErrorEvent(self, error, phase, message, plugin)
-        for impl in self._hooks.impls("nbws_error"):
-            try:
-                result = impl.call({"conn": self, "error": error, "phase": phase, "plugin": plugin})
-                if inspect.isawaitable(result):
-                    asyncio.ensure_future(result).add_done_callback(_log_failure)
-            except Exception:
-                logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
+        calls = self._hooks.calls("nbws_error")
+        if calls:
+            run_all("nbws_error", calls, (self, error, phase, plugin))
         # An error handler that raises is logged only: reporting it again could loop.
         handled = self._emit_error_safely(event) or self._a_waiter_will_raise(phase)
         # Like an 'error' event nobody listens to in Node, an unhandled error must be seen:
         # it is logged as a warning. Once a listener took it, the log only keeps a debug line.
         tb = error if phase in ("handler", "plugin") else None
         logger.log(
-            logging.DEBUG if handled else logging.WARNING, "%s %s error: %s", self.id, phase, event.message, exc_info=tb
+            logging.DEBUG if handled or not log else logging.WARNING,
+            "%s %s error: %s",
+            self.id,
+            phase,
+            event.message,
+            exc_info=tb,
         )
 
     def _a_waiter_will_raise(self, phase: str) -> bool:
@@ -340,62 +364,52 @@ class BaseConnection:
 
     # -- hooks --------------------------------------------------------------
 
-    async def _call_hooks(self, hook: str, kwargs: dict[str, Any], message: Message | None = None) -> None:
-        """Call every enabled implementation of ``hook``; isolate and report faults.
+    async def _call_hooks(self, hook: str, args: tuple[Any, ...], message: Message | None = None) -> None:
+        """Call every enabled implementation of ``hook`` with ``args``; isolate and report faults.
 
         With ``message``, stop once a transform drops it.
         """
-        rest = self._run_hooks(hook, kwargs, message)
-        if rest is not None:
-            await rest
+        calls = self._hooks.calls(hook)
+        if calls:
+            rest = run(hook, calls, args, self._plugin_failed, message)
+            if rest is not None:
+                await self._finish_hooks(rest)
 
-    def _run_hooks(
-        self,
-        hook: str,
-        kwargs: dict[str, Any],
-        message: Message | None = None,
-        impls: list[HookImpl] | None = None,
-    ) -> _HooksRest | None:
+    def _finish_hooks(self, rest: Rest) -> Coroutine[Any, Any, None]:
         """
-        Call the implementations of ``hook`` as :meth:`_call_hooks` does, with no coroutine while they return plainly.
+        Await what is left of a hook call, abandoning an implementation that outlives the connection.
 
-        ``impls`` saves looking them up again. Returns None when all have
-        run, or, once one returns an awaitable, what is left to do: the
-        caller must await it.
+        While the connection is open or closing, a hook still awaited when it
+        closes (or when ``close()`` has waited ``close_timeout``) is cancelled
+        and reported by name; after the close (``nbws_close``), each may take
+        ``close_timeout``. ``hook_timeout``, if set, bounds each one anyway.
         """
-        if impls is None:
-            impls = self._hooks.impls(hook)
-        for index, impl in enumerate(impls):
-            try:
-                result = impl.call(kwargs)
-            except Exception as exc:
-                self._hook_failed(hook, impl, exc)
-            else:
-                if result is not None and inspect.isawaitable(result):
-                    return _HooksRest(self, hook, kwargs, message, impls, index, result)
-            if message is not None and message._dropped:
-                break
-        return None
+        hook = rest.hook
 
-    async def _finish_hooks(self, rest: _HooksRest) -> None:
-        hook, kwargs, message, impls, index = rest.hook, rest.kwargs, rest.message, rest.impls, rest.index
-        try:
-            await rest.pending
-        except Exception as exc:
-            self._hook_failed(hook, impls[index], exc)
-        for impl in impls[index + 1 :]:
-            if message is not None and message._dropped:
-                return
-            try:
-                result = impl.call(kwargs)
-                if result is not None and inspect.isawaitable(result):
-                    await result
-            except Exception as exc:
-                self._hook_failed(hook, impl, exc)
+        def waiting(name: str | None) -> None:
+            self._awaiting = None if name is None else (hook, name)
 
-    def _hook_failed(self, hook: str, impl: HookImpl, exc: Exception) -> None:
-        self._hooks.record_error(impl.plugin_name, exc)
-        self._report(exc, "plugin", f"plugin {impl.plugin_name!r} failed in {hook}: {describe(exc)}", impl.plugin_name)
+        if self._state is CLOSED:
+            timeout = _shortest(self._hook_timeout, self._close_timeout)
+            return rest.finish(None, timeout, "", waiting)
+        return rest.finish(self._hook_stop(), self._hook_timeout, "", waiting)
+
+    def _hook_stop(self) -> asyncio.Future[str]:
+        """A future done (with the reason) when hooks awaited on this connection must be abandoned."""
+        stop = self._hooks_stop
+        if stop is None:
+            stop = self._hooks_stop = self._loop.create_future()
+            wire = self._ws
+            if wire is not None:
+                wire.lost.add_done_callback(lambda _: self._abandon_hooks(stop, "the connection closed"))
+        return stop
+
+    def _abandon_hooks(self, stop: asyncio.Future[str] | None, why: str) -> None:
+        if stop is not None and not stop.done():
+            stop.set_result(why)
+
+    def _plugin_failed(self, hook: str, name: str, exc: BaseException) -> None:
+        self._report(exc, "plugin", fault_message(hook, name, exc), name)
 
     # -- sending ------------------------------------------------------------
 
@@ -434,7 +448,7 @@ class BaseConnection:
     def _reserve(self, data: str | bytes) -> int:
         """Check that ``data`` may be sent now and count it as waiting; return its size."""
         state = self._state
-        if state is not OPEN and not (state is CONNECTING and self._can_queue()):
+        if state is not OPEN and not self._can_queue():
             raise InvalidStateError(self._not_open_message(state))
         size = data_size(data)
         # One message of any size may go out on an idle connection, as in the browser: the limit
@@ -453,7 +467,24 @@ class BaseConnection:
         return f"{self.id} is {state.name.lower()}: messages can only be sent on an open connection"
 
     def _enqueue(self, data: str | bytes, size: int, message: Message | None) -> None:
-        if message is None and self._writer_idle and not self._outbox and self._write_now(data, size):
+        wire = self._ws
+        if (
+            message is None
+            and not self._outbox
+            and self._state is OPEN
+            and wire is not None
+            and not wire.paused
+            and not self._hooks.calls("nbws_message_send")
+            and wire.send(data)
+        ):
+            # Framed at once: nothing waits before it and no transform may change or delay it.
+            self._unflushed += size
+            self._send_seq += 1
+            self.messages_sent += 1
+            self.bytes_sent += size
+            if self._hooks.calls("nbws_message_sent"):
+                message = Message(data, "send", seq=self._send_seq, connection=self.id)
+                self._sent.append(message)
             return
         self._send_seq += 1
         if message is None:
@@ -463,241 +494,224 @@ class BaseConnection:
             message.connection = self.id
         message.meta["_size"] = size
         self._outbox.append(message)
-        self._wakeup.set()
+        if self._pump_handle is None:
+            # At the next turn, as a writer would: the transforms run after the current handler
+            # and the hooks of the message it answers, as they always did.
+            self._pump_handle = self._loop.call_soon(self._pump_now)
 
-    def _write_now(self, data: str | bytes, size: int) -> bool:
+    def _pump_now(self) -> None:
+        self._pump_handle = None
+        self._pump()
+
+    def _pump(self) -> None:
         """
-        Write a message at once, without the writer task, when nothing could tell the difference.
+        Write what the outbox holds, in order, while the connection is open and the transport takes it.
 
-        That is when the writer is idle with nothing in the outbox (so order
-        is kept), no plugin implements ``nbws_message_send`` (a transform may
-        delay or drop it), and websockets would write it at once too: open,
-        not paused by flow control, not in a fragmented message. It saves a
-        turn of the event loop on every send. ``nbws_message_sent`` observers
-        still run in the writer, at its next turn, as for any message.
-        ``buffered_amount`` still counts the message until the loop's next
-        turn, as the browser's ``bufferedAmount`` does. Returns whether it
-        took the message.
+        A message stays at the head of the outbox until it is written: while
+        a transform awaits, while writing is paused (``resume_writing`` pumps
+        again), and while a reconnecting client is away.
         """
-        ws = self._ws
-        if self._state is not OPEN or ws is None:
-            return False
-        hooks = self._hooks
-        if hooks.impls("nbws_message_send"):
-            return False
-        observers = hooks.impls("nbws_message_sent")
-        if not self._write_frame(ws, data):
-            return False
-        if not self._written_soon:
-            self._loop.call_soon(self._written)
-        self._written_soon += size
-        self._send_seq += 1
-        self.messages_sent += 1
-        self.bytes_sent += size
-        if observers:
-            # The writer runs them at its next turn, as if it had written the message itself:
-            # after whatever the current handler and hooks still do, before any reply is read.
-            message = Message(data, "send", seq=self._send_seq, connection=self.id)
-            message.meta["_size"] = size
-            message.meta["_prepared"] = True
-            self._outbox.append(_Written(message))
-            self._wakeup.set()
-        return True
-
-    def _write_frame(self, ws: _WsConnection, data: str | bytes) -> bool:
-        """
-        Write ``data`` as one frame without awaiting, when websockets' ``send()`` would not wait either.
-
-        That is: open, not paused by flow control, not in a fragmented message.
-        It frames the message and hands it to the transport as
-        ``websockets.broadcast()`` does, without ``send()``'s context managers.
-        Returns False, having written nothing, when ``send()`` must do it.
-        """
-        if (
-            ws.paused
-            or getattr(ws, "send_in_progress", None) is not None
-            or ws.protocol.state is not _WS_OPEN
-            or ws.transport.is_closing()
-        ):
-            return False
-        try:
-            if isinstance(data, str):
-                ws.protocol.send_text(data.encode())
-            else:
-                ws.protocol.send_binary(data)
-        except Exception:
-            return False  # nothing written: send() will, or will say why not
-        try:
-            ws.send_data()
-        except Exception as exc:
-            # What websockets does with an unexpected write error: drop the connection.
-            self._report(exc, "send")
-            ws.transport.abort()
-        return True
-
-    def _written(self) -> None:
-        """Stop counting in ``buffered_amount`` what :meth:`_write_now` wrote."""
-        self._outbox_bytes = max(0, self._outbox_bytes - self._written_soon)
-        self._written_soon = 0
-
-    def _start_writer(self) -> None:
-        self._writer_idle = False
-        self._writer = self._loop.create_task(self._write_loop())
-
-    async def _write_loop(self) -> None:
+        if self._pumping is not None:
+            return  # a task is finishing an async transform: it pumps again after
         outbox = self._outbox
-        wakeup = self._wakeup
-        ws = self._ws
-        assert ws is not None
-        while True:
-            if not outbox:
-                wakeup.clear()
-                self._writer_idle = True
-                try:
-                    await wakeup.wait()
-                finally:
-                    self._writer_idle = False
-                continue
-            # The message stays at the head of the outbox until it is written: when the
-            # connection closes under a send, the writer is cancelled or the send raises,
-            # and a reconnecting client must still have it.
+        wire = self._ws
+        while outbox:
+            if wire is None or self._state is CONNECTING or self._state is CLOSED or wire.paused:
+                return
             item = outbox[0]
             if isinstance(item, _CloseRequest):
                 outbox.popleft()
-                await ws.close(item.code, item.reason)
+                wire.close(item.code, item.reason)
                 return
-            if isinstance(item, _Written):
-                outbox.popleft()
-                await self._observe_sent(item.message)
-                continue
             size: int = item.meta["_size"]
             if not item.meta.get("_prepared"):
                 item.meta["_prepared"] = True
-                transforms = self._hooks.impls("nbws_message_send")
+                transforms = self._hooks.calls("nbws_message_send")
                 if transforms:
-                    rest = self._run_hooks("nbws_message_send", {"conn": self, "message": item}, item, transforms)
+                    rest = run("nbws_message_send", transforms, (self, item), self._plugin_failed, item)
                     if rest is not None:
-                        await rest
-            if not item._dropped and not self._write_frame(ws, item._data):
-                try:
-                    await ws.send(item._data)
-                except _WsClosed:
-                    # Kept for a reconnection; the reader reports the close.
-                    return
-            if not item._dropped:
+                        self._pumping = self._loop.create_task(self._pump_after(rest))
+                        return
+            if item._dropped:
+                self._outbox_bytes -= size
+            elif wire.send(item._data):
+                self._unflushed += size
                 self.messages_sent += 1
                 self.bytes_sent += size
+            else:
+                return  # not open any more: kept for a reconnection, or discarded at the end
             outbox.popleft()
-            self._outbox_bytes -= size
-            await self._observe_sent(item)
+            if self._hooks.calls("nbws_message_sent"):
+                self._sent.append(item)
+                if item._dropped:
+                    self._wire_flushed()  # nothing to write: observe it now
 
-    async def _observe_sent(self, message: Message) -> None:
-        observers = self._hooks.impls("nbws_message_sent")
-        if observers:
-            rest = self._run_hooks("nbws_message_sent", {"conn": self, "message": message}, None, observers)
-            if rest is not None:
-                await rest
+    async def _pump_after(self, rest: Rest) -> None:
+        try:
+            await self._finish_hooks(rest)
+        finally:
+            self._pumping = None
+        self._pump()
+
+    def _wire_flushed(self) -> None:
+        """The frames of this loop turn were handed to the transport: they no longer count, observe them."""
+        if self._unflushed:
+            self._outbox_bytes -= self._unflushed
+            self._unflushed = 0
+        if self._sent and self._observing is None:
+            sent, self._sent = self._sent, []
+            self._observe(sent, 0)
+
+    def _observe(self, sent: list[Message], index: int) -> None:
+        observers = self._hooks.calls("nbws_message_sent")
+        while index < len(sent):
+            message = sent[index]
+            index += 1
+            if observers:
+                rest = run("nbws_message_sent", observers, (self, message), self._plugin_failed)
+                if rest is not None:
+                    self._observing = self._loop.create_task(self._observe_after(rest, sent, index))
+                    return
+
+    async def _observe_after(self, rest: Rest, sent: list[Message], index: int) -> None:
+        try:
+            await self._finish_hooks(rest)
+        finally:
+            self._observing = None
+        self._observe(sent, index)
+        if self._observing is None and self._sent:
+            self._wire_flushed()
+
+    def _wire_resumed(self) -> None:
+        """The transport's buffer drained: write what waited."""
+        self._pump()
 
     # -- receiving ----------------------------------------------------------
 
-    async def _read_loop(self) -> None:
-        ws = self._ws
-        assert ws is not None
-        hooks = self._hooks
-        while True:
-            try:
-                data = await ws.recv()
-            except _WsClosed as exc:
-                # websockets chains the frame or UTF-8 error that made it fail the connection.
-                self._close_cause = exc.__cause__
+    def _wire_message(self, data: str | bytes) -> None:
+        """A message arrived (called inside the Wire's ``data_received``): run it through the pipeline now."""
+        self._recv_seq += 1
+        message = Message(data, "receive", seq=self._recv_seq, connection=self.id)
+        transforms = self._hooks.calls("nbws_message_receive")
+        if transforms:
+            rest = run("nbws_message_receive", transforms, (self, message), self._plugin_failed, message)
+            if rest is not None:
+                self._hold(self._receive_after(rest, message))
                 return
-            self._recv_seq += 1
-            message = Message(data, "receive", seq=self._recv_seq, connection=self.id)
-            transforms = hooks.impls("nbws_message_receive")
-            if transforms:
-                rest = self._run_hooks("nbws_message_receive", {"conn": self, "message": message}, message, transforms)
-                if rest is not None:
-                    await rest
-            if not message._dropped:
-                self.messages_received += 1
-                self.bytes_received += data_size(data)
-                inbox = self._inbox
-                inbox.append(message)
-                if len(inbox) > self._recv_buffer:
-                    inbox.popleft()
-                    self.recv_overflow += 1
-                    # Handlers that take every message make the recv() buffer a spare copy:
-                    # only a connection read by recv() alone loses something the user may want.
-                    if self.recv_overflow == 1 and not self._has_message_listeners():
-                        logger.warning(
-                            "%s: more than %d messages wait for recv(); the oldest are discarded "
-                            "(plugins still saw them); call recv() more often or raise recv_buffer",
-                            self.id,
-                            self._recv_buffer,
-                        )
-                waiters = self._recv_waiters
-                while waiters and inbox:
-                    waiter = waiters.popleft()
-                    if not waiter.done():  # not cancelled, not timed out
-                        waiter.set_result(inbox.popleft())
-                self._emit("message", message)
-            observers = hooks.impls("nbws_message_received")
-            if observers:
-                rest = self._run_hooks("nbws_message_received", {"conn": self, "message": message}, None, observers)
-                if rest is not None:
-                    await rest
+        after = self._deliver(message)
+        if after is not None:
+            self._hold(self._finish_hooks(after))
+
+    def _deliver(self, message: Message) -> Rest | None:
+        """Give a message to ``recv()`` and the handlers, then to the observers; return what is left to await."""
+        if not message._dropped:
+            size = data_size(message._data)
+            self.messages_received += 1
+            self.bytes_received += size
+            waiters = self._recv_waiters
+            while waiters and waiters[0].done():  # cancelled or timed out
+                waiters.popleft()
+            if waiters and not self._inbox:
+                # Someone waits: hand it over, nothing is kept.
+                waiters.popleft().set_result(message)
+            else:
+                self._keep_for_recv(message, size)
+            self._emit_message(message)
+        observers = self._hooks.calls("nbws_message_received")
+        if observers:
+            return run("nbws_message_received", observers, (self, message), self._plugin_failed)
+        return None
+
+    async def _receive_after(self, rest: Rest, message: Message) -> None:
+        await self._finish_hooks(rest)
+        after = self._deliver(message)
+        if after is not None:
+            await self._finish_hooks(after)
+
+    def _hold(self, pending: Coroutine[Any, Any, None]) -> None:
+        """A hook returned an awaitable: hold delivery (and reading) until it is done, then go on in order."""
+        wire = self._ws
+        assert wire is not None
+        wire.hold()
+        self._holding = self._loop.create_task(self._release_after(pending, wire))
+
+    async def _release_after(self, pending: Coroutine[Any, Any, None], wire: Wire) -> None:
+        try:
+            await pending
+        finally:
+            self._holding = None
+            wire.release()
 
     # -- opening and closing ---------------------------------------------------
 
-    async def _opened(self, ws: _WsConnection) -> None:
-        """The handshake succeeded: become OPEN and tell everyone."""
-        self._ws = ws
+    async def _opened(self, wire: Wire) -> None:
+        """
+        The handshake succeeded: become OPEN and tell everyone.
+
+        Messages are delivered once the caller attaches the Wire (after the
+        server's ``connection`` event, so that its listeners see the first).
+        """
+        self._ws = wire
+        wire.owner = self
         self._close_cause = None
         self._state = OPEN
+        self._close_emitted = False
+        self._hooks_stop = None
+        self._ended = self._loop.create_future()
         self.opened_at = time.time()
-        self._start_writer()
-        self._wakeup.set()
-        await self._call_hooks("nbws_open", {"conn": self})
+        self._pump()  # what a reconnecting client held meanwhile
+        await self._call_hooks("nbws_open", (self,))
         self._emit("open", OpenEvent(self))
         for waiter in self._open_waiters:
             if not waiter.done():
                 waiter.set_result(None)
         self._open_waiters.clear()
 
-    async def _run_open(self) -> CloseEvent:
-        """Run an open connection until it closes; report how it ended."""
-        ws = self._ws
-        assert ws is not None
+    def _wire_lost(self) -> None:
+        """The transport closed and every message that arrived was delivered: end this opening."""
+        self._abandon_hooks(self._hooks_stop, "the connection closed")
+        task = self._loop.create_task(self._ending())
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+    async def _ending(self) -> None:
+        """
+        Report how the connection ended and give its close event.
+
+        Whatever happens meanwhile (a hook that raised ``CancelledError``, this
+        task cancelled), the connection ends with exactly one close event and
+        one ``nbws_close``.
+        """
         try:
-            await self._read_loop()
-            await ws.wait_closed()
+            self._wire_flushed()  # observe what was written just before the end
+            code, reason, was_clean, cause = self._close_outcome()
+            if cause is not None:
+                self._report(cause, "receive", self._protocol_error_message(cause))
+            elif code == 1006 and self._local_close is None:
+                error = ConnectionClosed(1006, "connection dropped without a closing handshake")
+                self._report(error, "receive", f"{self.id}: the connection dropped without a closing handshake")
+            await self._closed(code, reason, was_clean)
         finally:
-            writer = self._writer
-            if writer is not None:
-                if not writer.done():
-                    writer.cancel()
-                try:
-                    await writer
-                except (asyncio.CancelledError, _WsClosed):
-                    pass
-                except Exception as exc:
-                    self._report(exc, "send")
-            # A message send() wrote itself just before the end is still observed.
-            outbox = self._outbox
-            while outbox and isinstance(head := outbox[0], _Written):
-                outbox.popleft()
-                await self._observe_sent(head.message)
-        protocol = ws.protocol
-        # websockets 17 chains the error that made it fail the connection; older releases keep a
-        # frame error in parser_exc and an invalid UTF-8 one nowhere but in the close frame it sent.
-        cause = self._close_cause or protocol.parser_exc
+            self._close_now()
+            ended = self._ended
+            if ended is not None and not ended.done():
+                ended.set_result(None)
+
+    def _close_outcome(self) -> tuple[int, str, bool, BaseException | None]:
+        """How the connection ended: (code, reason, was_clean, the error that ended it or None)."""
+        wire = self._ws
+        assert wire is not None
+        protocol = wire.proto
+        # The error that made this side fail the connection: ours (invalid UTF-8) or the parser's,
+        # which websockets chains to its close exception.
+        cause = wire.cause or self._close_cause
+        if cause is None and protocol.state is _WS_CLOSED:
+            cause = protocol.close_exc.__cause__
         if isinstance(cause, EOFError):
             cause = None  # the peer closed TCP without a close frame: a drop, reported below
         sent, rcvd = protocol.close_sent, protocol.close_rcvd
-        if isinstance(cause, (builtins.TimeoutError, asyncio.TimeoutError)) and sent is not None and rcvd is not None:
-            # Both close frames went through: a clean close. Only the peer's closing of TCP
-            # came late (RFC 6455 section 7.1.1), and websockets closed it after close_timeout.
-            cause = None
+        if sent is not None and rcvd is None and sent.code == 1011 and sent.reason == _KEEPALIVE_TIMEOUT:
+            cause = ConnectionClosed(1011, _KEEPALIVE_TIMEOUT)
         if (
             cause is None
             and self._local_close is None
@@ -712,12 +726,35 @@ class BaseConnection:
         else:
             code, reason = protocol.close_code or 1006, protocol.close_reason or ""
         was_clean = code != 1006 and rcvd is not None and sent is not None
-        if cause is not None:
-            self._report(cause, "receive", self._protocol_error_message(cause))
-        elif code == 1006 and self._local_close is None:
-            error = ConnectionClosed(1006, "connection dropped without a closing handshake")
-            self._report(error, "receive", f"{self.id}: the connection dropped without a closing handshake")
-        return await self._closed(code, reason, was_clean)
+        return int(code), reason, was_clean, cause
+
+    def _close_now(self) -> None:
+        """
+        Give the close event now if it is still owed (the ending was interrupted), without waiting.
+
+        ``nbws_close`` implementations run at once; one that returns an
+        awaitable runs on as a task, bounded by ``close_timeout``.
+        """
+        if self._close_emitted:
+            return
+        wire = self._ws
+        try:
+            code, reason, was_clean, _ = self._close_outcome() if wire is not None else (1006, "", False, None)
+        except Exception:
+            code, reason, was_clean = 1006, "", False
+        self._close_emitted = True
+        self._state = CLOSED
+        event = CloseEvent(self, code, reason, was_clean)
+        self.close_event = event
+        calls = self._hooks.calls("nbws_close")
+        if calls:
+            rest = run("nbws_close", calls, (self, code, reason, was_clean), self._plugin_failed)
+            if rest is not None:
+                timeout = _shortest(self._hook_timeout, self._close_timeout)
+                task = self._loop.create_task(rest.finish(None, timeout))
+                _tasks.add(task)
+                task.add_done_callback(_tasks.discard)
+        self._emit("close", event)
 
     def _protocol_error_message(self, error: BaseException) -> str:
         code = error.code if isinstance(error, ConnectionClosed) else None
@@ -725,16 +762,27 @@ class BaseConnection:
             return f"{self.id}: message too big, closing with 1009 ({error})"
         if isinstance(error, UnicodeDecodeError) or code == 1007:
             return f"{self.id}: invalid UTF-8 in a text frame, closing with 1007"
+        if isinstance(error, ConnectionClosed) and error.reason == _KEEPALIVE_TIMEOUT:
+            return f"{self.id}: no pong to a keepalive ping within ping_timeout: closing with 1011"
         if isinstance(error, ProtocolError) or code == 1002:
             return f"{self.id}: protocol error, closing with 1002 ({error})"
         return f"{self.id}: {describe(error)}"
 
     async def _closed(self, code: int, reason: str, was_clean: bool) -> CloseEvent:
-        """The connection (or an attempt to open one) ended: tell everyone."""
+        """The connection (or an attempt to open one) ended: tell everyone, once."""
+        if self._close_emitted and self._state is not CONNECTING:
+            assert self.close_event is not None
+            return self.close_event
+        self._close_emitted = True
         self._state = CLOSED
+        self._abandon_hooks(self._hooks_stop, "the connection closed")
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        code = int(code)  # websockets gives a CloseCode enum for the codes it knows
         event = CloseEvent(self, code, reason, was_clean)
         self.close_event = event
-        await self._call_hooks("nbws_close", {"conn": self, "code": code, "reason": reason, "was_clean": was_clean})
+        await self._call_hooks("nbws_close", (self, code, reason, was_clean))
         self._emit("close", event)
         return event
 
@@ -742,6 +790,11 @@ class BaseConnection:
         """No more openings will come: release everyone waiting."""
         self._finished = True
         self._state = CLOSED
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        if not self._done.done():
+            self._done.set_result(None)
         for waiters in (self._open_waiters, self._close_waiters):
             for waiter in waiters:
                 if not waiter.done():
@@ -788,10 +841,26 @@ class BaseConnection:
         if self._state is OPEN:
             self._state = CLOSING
             self._outbox.append(self._local_close)
-            self._wakeup.set()
+            self._pump()
+            if self._close_timeout is not None and self._outbox:
+                # A hook holding the messages sent before close() must not hold the close forever.
+                self._close_timer = self._loop.call_later(self._close_timeout, self._close_overdue)
         else:
             self._state = CLOSING  # as the browser's close() while CONNECTING does
             self._abort_connecting()
+
+    def _close_overdue(self) -> None:
+        """close() waited ``close_timeout`` for the messages before it: abandon the hooks holding them."""
+        self._close_timer = None
+        if self._state is CLOSING:
+            self._abandon_hooks(self._hook_stop(), f"close() had waited close_timeout={self._close_timeout:g}s for it")
+            request = self._local_close
+            wire = self._ws
+            if request is not None and request in self._outbox and wire is not None and self._pumping is None:
+                # The peer does not read what was sent before: close now, it is discarded.
+                self._outbox.clear()
+                self._outbox_bytes = self._unflushed
+                wire.close(request.code, request.reason)
 
     def _abort_connecting(self) -> None:
         """close() while not open: give up connecting (clients override this)."""
@@ -846,7 +915,10 @@ class BaseConnection:
         Wait for the next message not yet taken by ``recv()`` and return it.
 
         Messages are kept for ``recv()`` from the moment the connection opens,
-        up to ``recv_buffer`` of them, whether or not handlers also see them.
+        whether or not handlers also see them, up to ``recv_buffer`` of them
+        and ``recv_buffer_bytes`` bytes (4 MiB by default), the oldest
+        discarded first; a message received while ``recv()`` waits goes
+        straight to it and is not kept.
         With ``latest=True`` the older ones waiting are discarded and the
         newest is returned (or the next one, if none waits): for live feeds
         where only the current value matters. See also :meth:`drain`.
@@ -906,7 +978,7 @@ class BaseConnection:
         loop = self._loop
         future: asyncio.Future[Message] = loop.create_future()
         if self._inbox:
-            future.set_result(self._inbox.popleft())
+            future.set_result(self._take_kept())
         elif self._finished:
             future.set_exception(self._open_failure())
         else:
@@ -915,6 +987,32 @@ class BaseConnection:
                 expiry = loop.call_later(timeout, self._recv_expired, future, timeout)
                 future.add_done_callback(lambda _: expiry.cancel())
         return future
+
+    def _keep_for_recv(self, message: Message, size: int) -> None:
+        """Keep a message for a later ``recv()``, within ``recv_buffer`` messages and ``recv_buffer_bytes`` bytes."""
+        inbox = self._inbox
+        message.meta["_size"] = size
+        inbox.append(message)
+        self._inbox_bytes += size
+        while len(inbox) > 1 and (len(inbox) > self._recv_buffer or self._inbox_bytes > self._recv_buffer_bytes):
+            oldest = inbox.popleft()
+            self._inbox_bytes -= oldest.meta.pop("_size", 0)
+            self.recv_overflow += 1
+            # Handlers that take every message make the recv() buffer a spare copy:
+            # only a connection read by recv() alone loses something the user may want.
+            if self.recv_overflow == 1 and not self._has_message_listeners():
+                logger.warning(
+                    "%s: more than %d messages or %d bytes wait for recv(); the oldest are discarded "
+                    "(plugins still saw them); call recv() more often or raise recv_buffer / recv_buffer_bytes",
+                    self.id,
+                    self._recv_buffer,
+                    self._recv_buffer_bytes,
+                )
+
+    def _take_kept(self) -> Message:
+        message = self._inbox.popleft()
+        self._inbox_bytes -= message.meta.pop("_size", 0)
+        return message
 
     def _recv_expired(self, future: asyncio.Future[Message], timeout: float) -> None:
         if not future.done():
@@ -937,8 +1035,3 @@ class BaseConnection:
                 yield await self._recv()
             except ConnectionClosed:
                 return
-
-
-def _log_failure(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        logger.error("async nbws_error hook raised", exc_info=fut.exception())

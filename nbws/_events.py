@@ -13,6 +13,7 @@ import inspect
 import json
 import logging
 import time as _time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -197,17 +198,25 @@ class CloseEvent:
         was_clean: True if the closing handshake completed on both sides.
     """
 
-    __slots__ = ("code", "reason", "target", "was_clean")
+    __slots__ = ("_target", "code", "reason", "was_clean")
     type = "close"
 
     def __init__(self, target: BaseConnection, code: int, reason: str, was_clean: bool) -> None:
-        self.target = target
+        # Weakly: the connection keeps its last close event, and a cycle between them would keep
+        # a closed connection (and the messages it still holds) alive until a full collection.
+        self._target = weakref.ref(target)
         self.code = code
         self.reason = reason
         self.was_clean = was_clean
 
+    @property
+    def target(self) -> BaseConnection:
+        """The connection that closed (the event refers to it weakly: None once nothing else holds it)."""
+        return self._target()  # type: ignore[return-value]
+
     def __repr__(self) -> str:
-        return f"<CloseEvent {self.target.id} code={self.code} reason={self.reason!r} was_clean={self.was_clean}>"
+        target = self._target()
+        return f"<CloseEvent {target.id if target is not None else '?'} code={self.code} reason={self.reason!r} was_clean={self.was_clean}>"
 
 
 class ErrorEvent:

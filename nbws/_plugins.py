@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -26,6 +27,7 @@ import pluggy
 
 from . import hookspecs
 from ._events import Watchers, same_value
+from ._hooks import Call, HookResult, Hooks, collect, make_call
 from .exceptions import PluginError
 
 __all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "hookimpl", "plugins"]
@@ -72,10 +74,6 @@ def _call_site() -> Site | None:
 def _family(name: str) -> str:
     """A plugin name without the ``-2``, ``-3`` that makes a second instance's name unique."""
     return re.sub(r"-\d+$", "", name)
-
-
-# Changes to any registry so far: the hook relays' caches are valid while it stays the same.
-_changes = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +138,7 @@ class PluginRegistry:
         self._autoload = autoload
         self._loaded = False
         self._watchers = Watchers("plugin registry")
+        self._hook_sets: weakref.WeakSet[Hooks] = weakref.WeakSet()
         self.version = 0
         """Increases at every change to this registry."""
         self.load_errors: dict[str, BaseException] = {}
@@ -325,9 +324,10 @@ class PluginRegistry:
         self._watchers.remove(callback)
 
     def _changed(self) -> None:
-        global _changes
         self.version += 1
-        _changes += 1
+        # Only the endpoints using this registry rebuild their call lists.
+        for hooks in list(self._hook_sets):
+            hooks.invalidate()
         self._watchers.notify()
 
     # -- entry points -----------------------------------------------------
@@ -382,6 +382,33 @@ class PluginRegistry:
             result.append(HookImpl(impl.plugin_name, impl.function, tuple(impl.argnames), impl.tryfirst, impl.trylast))
         return result
 
+    def _calls(self, hook: str) -> list[tuple[bool, bool, Call]]:
+        """The enabled implementations of ``hook`` as ``(tryfirst, trylast, call)``, in pluggy's order."""
+        self._ensure_loaded()
+        caller = getattr(self._pm.hook, hook)
+        spec = caller.spec.argnames if caller.spec is not None else ()
+        result = []
+        for impl in reversed(caller.get_hookimpls()):
+            info = self._infos.get(impl.plugin_name)
+            if info is None or not info.enabled:
+                continue
+            call = make_call(impl.function, impl.argnames, spec)
+            result.append((impl.tryfirst, impl.trylast, (impl.plugin_name, self, call)))
+        return result
+
+    def collect(self, hook: str, /, **kwargs: Any) -> list[HookResult]:
+        """
+        Call every enabled implementation of ``hook`` here at once and return what each gave.
+
+        For hooks whose results are used at once, such as ``nbws_panel``: a
+        :class:`~nbws._hooks.HookResult` per implementation, in call order,
+        with ``value`` or, if it raised or returned an awaitable, ``error``
+        (already counted against the plugin).
+        """
+        hooks = Hooks(self)
+        spec = getattr(self._pm.hook, hook).spec.argnames
+        return collect(hook, hooks.calls(hook), tuple(kwargs.get(name) for name in spec))
+
     def record_error(self, name: str, error: BaseException) -> None:
         """Count an error raised by plugin ``name`` and keep its traceback."""
         info = self._infos.get(name)
@@ -390,48 +417,6 @@ class PluginRegistry:
         info.errors += 1
         info.last_error = "".join(traceback.format_exception(error))
         self._watchers.notify()
-
-
-class HookRelay:
-    """
-    The hooks of one endpoint: the plugins of several registries, most
-    specific first (a connection's own, its server's, the global ones),
-    merged in call order and cached until one of the registries changes.
-    """
-
-    __slots__ = ("_cache", "_changes", "registries")
-
-    def __init__(self, *registries: PluginRegistry) -> None:
-        self.registries = registries
-        self._cache: dict[str, list[HookImpl]] = {}
-        self._changes = -1
-
-    def impls(self, hook: str) -> list[HookImpl]:
-        # Called several times per message: one integer compares the cache with every
-        # registry at once (any change to any registry empties every relay's cache).
-        if self._changes != _changes:
-            self._cache.clear()
-            self._changes = _changes
-        cached = self._cache.get(hook)
-        if cached is not None:
-            return cached
-        found = [impl for registry in self.registries for impl in registry.impls(hook)]
-        merged = [impl for impl in found if impl.tryfirst]
-        merged += [impl for impl in found if not impl.tryfirst and not impl.trylast]
-        merged += [impl for impl in found if impl.trylast]
-        # Loading entry points on first use may have changed a registry: cache as of now.
-        if self._changes != _changes:
-            self._cache.clear()
-            self._changes = _changes
-        self._cache[hook] = merged
-        return merged
-
-    def record_error(self, name: str, error: BaseException) -> None:
-        """Count an error against the plugin ``name`` in the registry that holds it."""
-        for registry in self.registries:
-            if name in registry:
-                registry.record_error(name, error)
-                return
 
 
 plugins = PluginRegistry(autoload=True)

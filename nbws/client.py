@@ -13,20 +13,33 @@ import asyncio
 import random
 import re
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+import ssl as _ssl
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
-from websockets.uri import parse_uri
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
+from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
+from websockets.http11 import USER_AGENT
+from websockets.typing import Origin, Subprotocol
+from websockets.uri import WebSocketURI, parse_uri
 
 from . import redact
-from ._connection import CONNECTING, DEFAULT_MAX_BUFFERED, DEFAULT_RECV_BUFFER, BaseConnection
+from ._connection import (
+    CLOSING,
+    CONNECTING,
+    DEFAULT_MAX_BUFFERED,
+    DEFAULT_RECV_BUFFER,
+    DEFAULT_RECV_BUFFER_BYTES,
+    OPEN,
+    BaseConnection,
+)
 from ._events import describe
 from ._live import track
 from ._loop import detached, get_loop
 from ._plugins import PluginRegistry
+from ._protocol import Wire
 from .exceptions import ConnectError, InvalidURLError
 
 if TYPE_CHECKING:
@@ -188,9 +201,21 @@ class WebSocket(BaseConnection):
         max_buffered: Bytes that may wait to be sent before ``send()`` raises
             :class:`~nbws.BufferFullError`.
         recv_buffer: Messages kept for ``recv()`` before the oldest is discarded.
+        recv_buffer_bytes: Bytes of messages kept for ``recv()`` (4 MiB)
+            before the oldest is discarded.
         compression: ``"deflate"`` (permessage-deflate, the default) or None.
+        ssl: An :class:`ssl.SSLContext` for ``wss://`` URLs (a private
+            certificate authority, client certificates); by default the
+            system's trusted certificates, verified against the host name.
         plugins: Plugins for this client alone (more can be added with
             ``ws.plugins.register``).
+        hook_timeout: Seconds an awaited (``async def``) hook implementation
+            may take before it is cancelled and reported by name (None, the
+            default: no limit; hooks are still cancelled when the connection
+            closes, and ``close()`` waits at most ``close_timeout`` for them).
+        transport: Where the connection goes instead of a TCP socket: a
+            :class:`nbws.testing.MemoryTransport` connects to an in-process
+            :class:`~nbws.Server` over an in-memory pipe (for tests).
 
     Raises:
         nbws.InvalidURLError: (a ValueError) if ``url`` is not a ws:// or wss:// URL.
@@ -215,8 +240,12 @@ class WebSocket(BaseConnection):
         max_size: int | None = DEFAULT_CLIENT_MAX_SIZE,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
+        recv_buffer_bytes: int = DEFAULT_RECV_BUFFER_BYTES,
         compression: Literal["deflate"] | None = "deflate",
+        ssl: _ssl.SSLContext | None = None,
         plugins: Iterable[object] = (),
+        hook_timeout: float | None = None,
+        transport: Any = None,
     ) -> None:
         self.url = _check_url(url)
         self._protocols = _check_protocols(protocols)
@@ -228,6 +257,8 @@ class WebSocket(BaseConnection):
         self._reconnect = _reconnect_policy(reconnect)
         if compression not in ("deflate", None):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext, not {type(ssl).__name__}")
         self._connect_options: dict[str, Any] = {
             "subprotocols": self._protocols or None,
             "additional_headers": self._headers or None,
@@ -238,17 +269,27 @@ class WebSocket(BaseConnection):
             "close_timeout": close_timeout,
             "max_size": max_size,
             "compression": compression,
+            "ssl": ssl,
         }
         registry = PluginRegistry()
         for plugin in plugins:
             registry.register(plugin)
-        super().__init__(get_loop(), plugin_registry=registry, max_buffered=max_buffered, recv_buffer=recv_buffer)
+        super().__init__(
+            get_loop(),
+            plugin_registry=registry,
+            max_buffered=max_buffered,
+            recv_buffer=recv_buffer,
+            recv_buffer_bytes=recv_buffer_bytes,
+            close_timeout=close_timeout,
+            hook_timeout=hook_timeout,
+        )
         self.last_error: BaseException | None = None
         """The last connection error, if any."""
         self.reconnect_attempt = 0
         """The current reconnection attempt (0 while open or never dropped)."""
         self._task: asyncio.Task[None] | None = None
         track(self)
+        self._connector: Callable[[Wire], Awaitable[None]] | None = getattr(transport, "connect", None)
         self._loop.call_soon_threadsafe(self._start)
 
     @property
@@ -301,19 +342,24 @@ class WebSocket(BaseConnection):
                 delay = policy.delay(attempt)
                 self._state = CONNECTING
                 self.reconnect_attempt = attempt
-                await self._call_hooks("nbws_reconnect", {"conn": self, "attempt": attempt, "delay": delay})
+                await self._call_hooks("nbws_reconnect", (self, attempt, delay))
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if self._local_close is None:
                 raise
         finally:
+            # Whatever ended this task, an opened connection ends with one close event.
+            wire = self._ws
+            if wire is not None and not wire.lost.done():
+                wire.abort()
+            self._close_now()
             self.reconnect_attempt = 0
             self._finish()
 
     async def _connect_once(self) -> bool:
         """Try to open one connection and run it until it closes; return whether it opened."""
         try:
-            ws = await connect(self.url, **self._connect_options)
+            wire = await self._open_wire()
         except asyncio.CancelledError:
             if self._local_close is None:
                 raise
@@ -325,12 +371,72 @@ class WebSocket(BaseConnection):
             self._report(exc, phase, message)
             await self._closed(1006, "", False)
             return False
-        if self._local_close is not None:
+        await self._opened(wire)
+        if self._local_close is not None and self._state is OPEN:
             # close() raced with the handshake: honour it.
-            await ws.close(self._local_close.code, self._local_close.reason)
-        await self._opened(ws)
-        await self._run_open()
+            self._state = CLOSING
+            wire.close(self._local_close.code, self._local_close.reason)
+        wire.attach(self)
+        ended = self._ended
+        assert ended is not None
+        await ended
         return True
+
+    async def _open_wire(self) -> Wire:
+        """Connect and complete the opening handshake within ``open_timeout``; return the open Wire."""
+        options = self._connect_options
+        uri = parse_uri(self.url)
+        extensions = enable_client_permessage_deflate(None) if options["compression"] == "deflate" else None
+        origin = options["origin"]
+        proto = ClientProtocol(
+            uri,
+            origin=Origin(origin) if origin is not None else None,
+            extensions=extensions,
+            subprotocols=[Subprotocol(p) for p in self._protocols] or None,
+            max_size=options["max_size"],
+        )
+        wire = Wire(
+            proto,
+            self._loop,
+            ping_interval=options["ping_interval"],
+            ping_timeout=options["ping_timeout"],
+            close_timeout=options["close_timeout"],
+        )
+        timeout = options["open_timeout"]
+        try:
+            if timeout is None:
+                await self._handshake(wire, uri)
+            else:
+                await asyncio.wait_for(self._handshake(wire, uri), timeout)
+        except BaseException:
+            wire.abort()
+            raise
+        return wire
+
+    async def _handshake(self, wire: Wire, uri: WebSocketURI) -> None:
+        connector = self._connector
+        if connector is not None:
+            await connector(wire)
+        else:
+            ssl: Any = None
+            if uri.secure:
+                ssl = self._connect_options["ssl"] or _ssl.create_default_context()
+            await self._loop.create_connection(
+                lambda: wire, uri.host, uri.port, ssl=ssl, server_hostname=uri.host if ssl else None
+            )
+        proto = wire.proto
+        assert isinstance(proto, ClientProtocol)
+        request = proto.connect()
+        for name, value in self._headers:
+            request.headers[name] = value
+        request.headers.setdefault("User-Agent", USER_AGENT)
+        proto.send_request(request)
+        wire.flush()
+        await wire.handshake
+        if proto.handshake_exc is not None:
+            raise proto.handshake_exc
+        if wire.response is None:
+            raise InvalidMessage("did not receive a valid HTTP response")
 
     def _connect_failure(self, exc: BaseException) -> tuple[str, str]:
         where = f"could not connect to {redact.url(self.url)}"
@@ -372,10 +478,10 @@ class WebSocket(BaseConnection):
     @property
     def response_headers(self) -> dict[str, str]:
         """The headers of the server's handshake response (empty before the first open)."""
-        ws = self._ws
-        if ws is None or ws.response is None:
+        wire = self._ws
+        if wire is None or wire.response is None:
             return {}
-        return dict(ws.response.headers.raw_items())
+        return dict(wire.response.headers.raw_items())
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.id} {redact.url(self.url)} {self._state.name}>"

@@ -11,6 +11,7 @@ The tree::
     ├── ConnectionClosed          the connection is closed; carries ``code`` and ``reason``
     ├── ServerError               a server could not start (address in use, bad host)
     ├── TimeoutError              (also the builtin TimeoutError) a wait ran out of time
+    │   └── HookTimeoutError      an awaited plugin hook was abandoned (reported, never raised to you)
     ├── PluginError               a plugin could not be loaded or registered
     ├── RecordingError            (also a ValueError) a recording file is malformed
     └── CassetteError             a cassette cannot be used (missing in mode "none", bad options)
@@ -35,6 +36,7 @@ __all__ = [
     "CodecError",
     "ConnectError",
     "ConnectionClosed",
+    "HookTimeoutError",
     "InvalidStateError",
     "InvalidURLError",
     "MismatchError",
@@ -143,4 +145,15 @@ class CodecError(NbwsError, ValueError):
     Decoding never raises it to the connection: a message that fails to decode
     gets a view whose ``error`` says why. :meth:`nbws.codecs.Decoded.encode`
     raises it for a view that cannot be put back on the wire.
+    """
+
+
+class HookTimeoutError(TimeoutError):
+    """
+    An awaited hook implementation was abandoned and cancelled.
+
+    It was still running when its connection closed, when ``close()`` had
+    waited ``close_timeout`` for it, or after ``hook_timeout``. nbws reports
+    it (error event, phase ``"plugin"``, with the plugin's name) and goes on;
+    it is never raised into your code.
     """

@@ -15,10 +15,28 @@ How nbws calls hooks (this differs from plain pluggy on purpose):
   ``trylast`` ones. Within each group the plugin registered last runs first
   (pluggy's rule), and an endpoint's own plugins run before global ones.
 * Every implementation runs, even when another one raises: nbws catches the
-  error, reports it through ``nbws_error`` (phase ``"plugin"``) and the
-  endpoint's error event with the plugin's name, logs it, and goes on.
+  error (any exception, ``asyncio.CancelledError`` and other
+  ``BaseException`` included, but ``KeyboardInterrupt`` and ``SystemExit``),
+  counts it against the plugin, reports it through ``nbws_error`` (phase
+  ``"plugin"``) and the endpoint's error event with the plugin's name, logs
+  it, and goes on. Whatever a hook raises, every connection still ends with
+  exactly one close event and one ``nbws_close``.
+* Exception: a hook that decides access (``nbws_handshake``) fails closed. If
+  it raises, the handshake is refused with HTTP 500 and the fault is reported.
 * An ``async def`` implementation is awaited before the next one runs. On the
-  message path this delays that connection's messages only.
+  message path this delays that connection's messages only. A synchronous
+  implementation runs on the event loop: while it runs, *every* connection
+  of the process waits, so keep it short (or make it ``async``).
+* An awaited implementation never holds a connection forever: it is
+  cancelled (and reported by name) when its connection closes, when
+  ``close()`` has waited ``close_timeout`` for the messages before it, or
+  after the endpoint's ``hook_timeout`` (off by default). ``nbws_close`` and
+  ``nbws_server_stop`` implementations get ``close_timeout`` each, so
+  ``server.stop()`` and ``ws.close()`` finish whatever plugins do. A
+  transform (``nbws_message_send``/``nbws_message_receive``) cancelled that way
+  drops its message: it never approved it.
+* The same rules hold for every hook, on clients, server connections and
+  servers: one runner calls them all.
 * Transforms compose by editing the message in place: ``message.data = ...``
   or ``message.drop()``. Each implementation sees the message as the previous
   ones left it; once a message is dropped the remaining transform hooks are
@@ -101,6 +119,17 @@ def nbws_handshake(server: Server, request: Request) -> Any:
     refuse the connection with that HTTP status (403 by default). Once a
     request is rejected the remaining implementations are not called.
 
+    It runs before the handshake response is sent, and an ``async def``
+    implementation may ``await`` (open an upstream connection, ask a
+    database). It may also set ``request.subprotocol = "name"`` (one the
+    client offered, see ``request.subprotocols``; it overrides the server's
+    own ``protocols`` preference) and append ``(name, value)`` pairs to
+    ``request.response_headers`` for the ``101`` response.
+
+    **It fails closed**: if an implementation raises, the client is refused
+    with HTTP 500, the other implementations are not called, and the fault
+    is reported (error event, phase ``"plugin"``, with the plugin's name).
+
     The server's own ``origins=`` and ``token=`` checks run before this hook.
     It runs before the response is sent, so an ``async def`` implementation
     may await something first (a relay opens its upstream connection here).
@@ -168,8 +197,10 @@ def nbws_error(conn: BaseConnection | None, error: BaseException, phase: str, pl
         plugin: For phase ``"plugin"``, the name of the plugin that raised;
             otherwise None.
 
-    An error raised by an implementation of this hook is logged, not
-    reported again. The return value is ignored.
+    An error raised by an implementation of this hook is logged (and counted
+    against the plugin), not reported again. An ``async def`` implementation
+    runs as a task of its own (on the server path too), so an error is
+    reported without waiting for it. The return value is ignored.
     """
 
 

@@ -47,8 +47,9 @@ from websockets.uri import parse_uri
 
 from ._connection import CLOSED, CONNECTING, OPEN, BaseConnection
 from ._events import CloseEvent, ErrorEvent, Flow, Leg, Listeners, Message, Watchers, call_listener
+from ._hooks import Hooks
 from ._loop import Pending, running_loop
-from ._plugins import HookRelay, PluginRegistry, hookimpl
+from ._plugins import PluginRegistry, hookimpl
 from ._plugins import plugins as global_plugins
 from .client import WebSocket
 from .exceptions import BufferFullError, InvalidStateError, InvalidURLError
@@ -140,11 +141,10 @@ class _UpstreamSide(WebSocket):
             max_buffered=relay._max_buffered,
             recv_buffer=1,
             compression=relay._compression,
+            ssl=relay.ssl if url.startswith("wss:") else None,
         )
         # The relay's plugins apply to both legs: after this leg's own, before the global ones.
-        self._hooks = HookRelay(self.plugins, relay.plugins, global_plugins)
-        if url.startswith("wss:") and relay.ssl is not None:
-            self._connect_options["ssl"] = relay.ssl
+        self._hooks = Hooks(self.plugins, relay.plugins, global_plugins)
 
     def _check_close_code(self, code: int) -> None:
         if not isinstance(code, int) or isinstance(code, bool):

@@ -16,27 +16,36 @@ import hmac
 import http
 import logging
 import socket
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
+from websockets.http11 import SERVER
 from websockets.http11 import Request as _WsRequest
 from websockets.http11 import Response as _WsResponse
+from websockets.protocol import State as _WsState
 from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 from ._connection import (
     DEFAULT_MAX_BUFFERED,
     DEFAULT_RECV_BUFFER,
+    DEFAULT_RECV_BUFFER_BYTES,
     OPEN,
     BaseConnection,
+    check_recv_buffer_bytes,
+    check_timeout,
     coerce_data,
 )
 from ._events import ErrorEvent, Listeners, call_listener, describe
+from ._hooks import Hooks, StuckHook, fault_message, run, run_all
 from ._live import from_a_cell, listening_on, track
 from ._loop import Pending, detached, get_loop, running_loop
-from ._plugins import HookRelay, PluginRegistry
+from ._plugins import PluginRegistry
 from ._plugins import plugins as global_plugins
+from ._protocol import Wire
 from .client import _check_header, _check_protocols
 from .exceptions import BufferFullError, InvalidStateError, ServerError
 
@@ -46,6 +55,14 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "Request", "Server"]
 
 logger = logging.getLogger("nbws")
+
+_WS_OPEN = _WsState.OPEN
+
+# What a socket over max_connections gets before it is closed (as nginx's limit_conn answers).
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 32\r\n"
+    b"Connection: close\r\nRetry-After: 1\r\n\r\ntoo many connections, try later\n"
+)
 
 # Codes a server may send (RFC 6455 section 7.4.1 and the IANA registry), beside 3000-4999.
 _SERVER_CODES = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
@@ -96,22 +113,6 @@ class Request:
         return self._raw.path
 
     @property
-    def subprotocol(self) -> str | None:
-        """
-        The subprotocol to answer with, if a ``nbws_handshake`` hook chose one; None lets the server choose.
-
-        It must be one the client offered (:attr:`subprotocols`), else
-        ``ValueError``; it overrides the server's ``protocols=`` preference.
-        """
-        return self._subprotocol
-
-    @subprotocol.setter
-    def subprotocol(self, name: str | None) -> None:
-        if name is not None and name not in self.subprotocols:
-            raise ValueError(f"subprotocol {name!r} was not offered by the client (it offered {self.subprotocols!r})")
-        self._subprotocol = name
-
-    @property
     def origin(self) -> str | None:
         """The ``Origin`` header, which browsers always send."""
         return self.headers.get("Origin")
@@ -120,6 +121,22 @@ class Request:
     def subprotocols(self) -> list[str]:
         """The subprotocols the client offered."""
         return [p.strip() for value in self.headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",")]
+
+    @property
+    def subprotocol(self) -> str | None:
+        """
+        The subprotocol to accept, chosen by a ``nbws_handshake`` hook (None: the server's own choice).
+
+        It must be one the client offered (see :attr:`subprotocols`); it
+        overrides the server's ``protocols`` preference.
+        """
+        return self._subprotocol
+
+    @subprotocol.setter
+    def subprotocol(self, value: str | None) -> None:
+        if value is not None and value not in self.subprotocols:
+            raise ValueError(f"subprotocol {value!r} was not offered by the client (it offered {self.subprotocols!r})")
+        self._subprotocol = value
 
     def reject(self, status: int = 403, reason: str = "") -> None:
         """Refuse this connection with an HTTP ``status`` and a reason text."""
@@ -148,17 +165,21 @@ class Connection(BaseConnection):
     role: ClassVar[Literal["server"]] = "server"
     _id_prefix = "s"
 
-    def __init__(self, server: Server, ws: ServerConnection, request: Request) -> None:
+    def __init__(self, server: Server, wire: Wire, request: Request) -> None:
         super().__init__(
             server._loop,
             plugin_registry=PluginRegistry(),
             parent_registry=server.plugins,
             max_buffered=server._max_buffered,
             recv_buffer=server._recv_buffer,
+            recv_buffer_bytes=server._recv_buffer_bytes,
+            close_timeout=server._options["close_timeout"],
+            hook_timeout=server._hook_timeout,
         )
         self.server = server
         self.request = request
-        self._ws = ws
+        self._ws = wire
+        wire.owner = self
 
     def _check_close_code(self, code: int) -> None:
         if not isinstance(code, int) or isinstance(code, bool):
@@ -183,17 +204,30 @@ class Connection(BaseConnection):
         return f"<Connection {self.id} from {self.remote_address} {self._state.name}>"
 
     async def _serve(self) -> None:
+        """The handshake succeeded: open, tell the server's listeners, then deliver messages."""
         server = self.server
-        assert self._ws is not None
+        wire = self._ws
+        assert wire is not None
         self._state = OPEN
         server._clients[self.id] = self
         try:
-            await self._opened(self._ws)
+            await self._opened(wire)
             server._emit("connection", self, on_error=self._handler_failed)
-            await self._run_open()
         finally:
-            server._clients.pop(self.id, None)
-            self._finish()
+            ended = self._ended
+            if ended is None or ended.done():
+                self._ended_now(None)
+            else:
+                ended.add_done_callback(self._ended_now)
+            wire.attach(self)
+
+    def _ended_now(self, _: object) -> None:
+        """This connection's only opening ended: whatever happened, one close event, then release everyone."""
+        if self._ws is not None and not self._ws.lost.done():
+            self._ws.abort()
+        self._close_now()
+        self.server._clients.pop(self.id, None)
+        self._finish()
 
 
 class Server:
@@ -220,12 +254,26 @@ class Server:
             ``send()`` raises :class:`~nbws.BufferFullError`: a slow reader
             cannot make the server buffer without bound.
         recv_buffer: Messages kept per connection for ``recv()``.
+        recv_buffer_bytes: Bytes of messages kept per connection for
+            ``recv()`` (4 MiB), the oldest discarded first: a client flooding
+            a server whose handlers take the messages costs it no more.
         ping_interval: Seconds between keepalive pings (None: no pings).
         ping_timeout: Seconds to wait for a pong before closing (None: forever).
         close_timeout: Seconds to wait for the closing handshake to complete
             before dropping the TCP connection (None: forever).
         compression: ``"deflate"`` (the default) or None.
         plugins: Plugins for this server and its connections alone.
+        hook_timeout: Seconds an awaited (``async def``) hook implementation
+            may take before it is cancelled and reported by name (None, the
+            default: no limit; hooks are still cancelled when their
+            connection closes, and ``stop()`` gives them ``close_timeout``).
+        handshake_timeout: Seconds a client has, once connected, to complete
+            the opening handshake (the HTTP request and the hooks that decide
+            on it); after that its socket is closed.
+        max_connections: The most sockets served at once, handshakes under
+            way included (None: no limit). When it is reached a new socket
+            gets HTTP 503 and is closed at once, without reading its request;
+            clients get in again as others leave.
     """
 
     _event_names: ClassVar[tuple[str, ...]] = ("listening", "connection", "message", "close", "error")
@@ -242,12 +290,23 @@ class Server:
         max_size: int | None = 2**20,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         recv_buffer: int = DEFAULT_RECV_BUFFER,
+        recv_buffer_bytes: int = DEFAULT_RECV_BUFFER_BYTES,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
         compression: Literal["deflate"] | None = "deflate",
         plugins: Iterable[object] = (),
+        hook_timeout: float | None = None,
+        handshake_timeout: float | None = 10,
+        max_connections: int | None = None,
     ) -> None:
+        check_timeout("hook_timeout", hook_timeout)
+        check_timeout("handshake_timeout", handshake_timeout)
+        check_timeout("close_timeout", close_timeout)
+        if max_connections is not None and (
+            isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1
+        ):
+            raise ValueError(f"max_connections must be None or a positive int, not {max_connections!r}")
         if not isinstance(host, str) or not host:
             raise TypeError(f"host must be a non-empty str such as '127.0.0.1', not {host!r}")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
@@ -274,7 +333,16 @@ class Server:
         self.protocols = _check_protocols(protocols)
         self._max_buffered = max_buffered
         self._recv_buffer = recv_buffer
+        check_recv_buffer_bytes(recv_buffer_bytes)
+        self._recv_buffer_bytes = recv_buffer_bytes
+        self._hook_timeout = hook_timeout
+        self.max_connections = max_connections
+        self._sockets = 0
+        self._refused = 0
+        self._handshakes: set[Wire] = set()
+        self._handshake_tasks: set[asyncio.Task[None]] = set()
         self._options: dict[str, Any] = {
+            "open_timeout": handshake_timeout,
             "max_size": max_size,
             "ping_interval": ping_interval,
             "ping_timeout": ping_timeout,
@@ -285,7 +353,7 @@ class Server:
         self.plugins = PluginRegistry()
         for plugin in plugins:
             self.plugins.register(plugin)
-        self._hooks = HookRelay(self.plugins, global_plugins)
+        self._hooks = Hooks(self.plugins, global_plugins)
         self._listeners = Listeners(self._event_names)
         self._clients: dict[str, Connection] = {}
         self._sock: socket.socket | None = None
@@ -348,11 +416,10 @@ class Server:
             conn._report(error, phase, message, plugin)
             return
         event = ErrorEvent(self, error, phase, message, plugin)
-        for impl in self._hooks.impls("nbws_error"):
-            try:
-                impl.call({"conn": None, "error": error, "phase": phase, "plugin": plugin})
-            except Exception:
-                logger.exception("nbws_error hook of plugin %r raised", impl.plugin_name)
+        calls = self._hooks.calls("nbws_error")
+        if calls:
+            # The same runner as on a connection: an async implementation is awaited in a task.
+            run_all("nbws_error", calls, (None, error, phase, plugin))
 
         def log_only(exc: BaseException, fn: Callable[..., Any]) -> None:
             logger.error("server error handler %r raised", fn, exc_info=exc)
@@ -372,24 +439,23 @@ class Server:
             exc_info=tb,
         )
 
-    async def _call_hooks(self, hook: str, kwargs: dict[str, Any], stop: Callable[[], bool] | None = None) -> None:
-        """Call every enabled implementation of ``hook`` (until ``stop()`` is true); isolate and report faults."""
-        for impl in self._hooks.impls(hook):
-            try:
-                result = impl.call(kwargs)
-                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-                    await result
-            except Exception as exc:
-                self._hooks.record_error(impl.plugin_name, exc)
-                self._report(
-                    None,
-                    exc,
-                    "plugin",
-                    f"plugin {impl.plugin_name!r} failed in {hook}: {describe(exc)}",
-                    impl.plugin_name,
-                )
-            if stop is not None and stop():
-                break
+    async def _call_hooks(
+        self,
+        hook: str,
+        args: tuple[Any, ...],
+        until: Callable[[], bool] | None = None,
+        fail: Callable[[str, str, BaseException], None] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Call every enabled implementation of ``hook`` (until ``until()`` is true); isolate and report faults."""
+        calls = self._hooks.calls(hook)
+        if calls:
+            rest = run(hook, calls, args, fail or self._plugin_failed, until=until)
+            if rest is not None:
+                await rest.finish(None, timeout or self._hook_timeout)
+
+    def _plugin_failed(self, hook: str, name: str, exc: BaseException) -> None:
+        self._report(None, exc, "plugin", fault_message(hook, name, exc), name)
 
     # -- state ----------------------------------------------------------------
 
@@ -524,51 +590,107 @@ class Server:
         return ServerError(f"cannot listen on {self.host}:{port}: {exc.strerror or exc}")
 
     async def _serve(self, sock: socket.socket) -> Server:
-        self._server = await serve(
-            self._handle,
-            sock=sock,
-            origins=self.origins,  # type: ignore[arg-type]
-            subprotocols=self.protocols or None,  # type: ignore[arg-type]
-            process_request=self._process_request,
-            select_subprotocol=self._select_subprotocol,  # type: ignore[arg-type]
-            process_response=self._process_response,
-            **self._options,
-        )
-        await self._call_hooks("nbws_server_start", {"server": self})
+        self._server = await self._loop.create_server(self._wire, sock=sock)
+        await self._call_hooks("nbws_server_start", (self,))
         self._emit("listening", self)
         return self
 
-    async def _process_request(self, ws: ServerConnection, raw: _WsRequest) -> _WsResponse | None:
-        request = Request(raw, _address(ws))
-        ws_any: Any = ws
-        ws_any.nbws_request = request
-        if self.path is not None and request.path != self.path:
-            return ws.respond(http.HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {request.path}\n")
-        if self.origins is not None and not self._origin_ok(request):
-            # websockets checks origins too, but only after process_request: plugins must not see these.
-            return ws.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
-        if self._token is not None and not self._token_ok(request):
-            return ws.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
-        await self._call_hooks(
-            "nbws_handshake", {"server": self, "request": request}, stop=lambda: request.rejected is not None
+    def _wire(self) -> Wire:
+        """A Wire for a new socket, driving websockets' sans-I/O server protocol with this server's settings."""
+        options = self._options
+        wire: Wire
+        wire_ref: weakref.ref[Wire]
+
+        def select_subprotocol(proto: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+            # Weakly: the protocol keeps this function, and a cycle would outlive the connection.
+            found = wire_ref()
+            request: Request | None = found.request if found is not None else None
+            if request is not None and request.subprotocol is not None:
+                return Subprotocol(request.subprotocol)  # checked against the offer when it was set
+            return ServerProtocol.select_subprotocol(proto, offered)
+
+        proto = ServerProtocol(
+            extensions=enable_server_permessage_deflate(None) if options["compression"] == "deflate" else None,
+            subprotocols=[Subprotocol(p) for p in self.protocols] or None,
+            select_subprotocol=select_subprotocol,
+            max_size=options["max_size"],
         )
-        if request.rejected is not None:
-            status, reason = request.rejected
-            # websockets only builds responses for registered statuses: build one, then set ours.
-            response = ws.respond(http.HTTPStatus.FORBIDDEN, reason + "\n")
-            return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
-        return None
+        wire = Wire(
+            proto,
+            self._loop,
+            ping_interval=options["ping_interval"],
+            ping_timeout=options["ping_timeout"],
+            close_timeout=options["close_timeout"],
+            on_made=self._wire_made,
+            on_gone=self._wire_gone,
+        )
+        wire_ref = weakref.ref(wire)
+        return wire
 
-    def _select_subprotocol(self, ws: ServerConnection, offered: Sequence[str]) -> str | None:
-        request: Request | None = getattr(ws, "nbws_request", None)
-        if request is not None and request.subprotocol is not None:
-            return request.subprotocol
-        return ServerProtocol.select_subprotocol(ws.protocol, offered)  # type: ignore[arg-type]
+    def _wire_made(self, wire: Wire) -> bool:
+        """A socket was accepted: refuse it at once over ``max_connections``, else start its handshake."""
+        transport = wire.transport
+        assert transport is not None
+        limit = self.max_connections
+        if limit is not None and self._sockets >= limit:
+            # Refused before reading anything: a flood of half-open handshakes cannot hold more
+            # than max_connections sockets (nginx's limit_conn answers 503 too).
+            transport.write(_BUSY)
+            transport.close()
+            self._refused += 1
+            return False
+        self._sockets += 1
+        wire.counted = True
+        self._handshakes.add(wire)
+        task = detached(self._loop.create_task, self._handshake(wire))
+        self._handshake_tasks.add(task)
+        task.add_done_callback(self._handshake_tasks.discard)
+        return True
 
-    def _process_response(self, ws: ServerConnection, raw: _WsRequest, response: _WsResponse) -> None:
-        request: Request | None = getattr(ws, "nbws_request", None)
+    def _wire_gone(self, wire: Wire) -> None:
+        if wire.counted:
+            wire.counted = False
+            self._sockets -= 1
+        self._handshakes.discard(wire)
+
+    async def _handshake(self, wire: Wire) -> None:
+        """Read the opening handshake, decide on it (plugins included), answer, and open the connection."""
+        timeout = self._options["open_timeout"]
+        try:
+            if timeout is None:
+                request = await self._answer(wire)
+            else:
+                request = await asyncio.wait_for(self._answer(wire), timeout)
+        except asyncio.TimeoutError:
+            wire.abort()  # too slow: a client that never finishes its handshake loses its socket
+            return
+        except Exception as exc:
+            self._report(None, exc, "handshake", f"handshake failed: {describe(exc)}")
+            wire.abort()
+            return
+        finally:
+            self._handshakes.discard(wire)
         if request is None:
             return
+        conn = Connection(self, wire, request)
+        await conn._serve()
+
+    async def _answer(self, wire: Wire) -> Request | None:
+        """Answer the handshake; return the Request if the connection is open."""
+        proto = wire.proto
+        assert isinstance(proto, ServerProtocol)
+        raw = await wire.handshake
+        if not isinstance(raw, _WsRequest):
+            return None  # the connection was lost, or websockets refused a malformed request itself
+        transport = wire.transport
+        assert transport is not None
+        wire._pause_reading()  # nothing more until it is decided
+        request = Request(raw, wire.remote_address)
+        wire.request = request
+        response = await self._process_request(proto, request)
+        if response is None:
+            response = proto.accept(raw)
+        # Added to refusals too: a relay passes an upstream's WWW-Authenticate or Retry-After on.
         for name, value in request.response_headers:
             try:
                 _check_header(name, value)
@@ -576,6 +698,44 @@ class Server:
                 self._report(None, exc, "handshake", f"response header {name!r} not sent: {exc}")
             else:
                 response.headers[name] = value
+        response.headers.setdefault("Server", SERVER)
+        proto.send_response(response)
+        wire.flush()
+        if proto.state is not _WS_OPEN:
+            transport.close()
+            return None
+        return request  # reading resumes once the connection is attached
+
+    async def _process_request(self, proto: ServerProtocol, request: Request) -> _WsResponse | None:
+        if self.path is not None and request.path != self.path:
+            return proto.reject(http.HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {request.path}\n")
+        if self.origins is not None and not self._origin_ok(request):
+            # Checked before any plugin sees the request.
+            return proto.reject(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        if self._token is not None and not self._token_ok(request):
+            return proto.reject(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        faults: list[tuple[str, BaseException]] = []
+
+        def refuse(hook: str, name: str, exc: BaseException) -> None:
+            # A hook that decides access and fails must not let the client in (fail closed).
+            faults.append((name, exc))
+            message = fault_message(hook, name, exc) + "; the handshake was refused with HTTP 500"
+            self._report(None, exc, "plugin", message, name)
+
+        await self._call_hooks(
+            "nbws_handshake",
+            (self, request),
+            until=lambda: request.rejected is not None or bool(faults),
+            fail=refuse,
+        )
+        if faults:
+            return proto.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, "the server failed to check this request\n")
+        if request.rejected is not None:
+            status, reason = request.rejected
+            # websockets only builds responses for registered statuses: build one, then set ours.
+            response = proto.reject(http.HTTPStatus.FORBIDDEN, reason + "\n")
+            return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
+        return None
 
     def _origin_ok(self, request: Request) -> bool:
         assert self.origins is not None
@@ -592,11 +752,6 @@ class Server:
             if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 section 11.1)
                 given = credentials.strip()
         return given is not None and hmac.compare_digest(given.encode(), self._token.encode())
-
-    async def _handle(self, ws: ServerConnection) -> None:
-        request = getattr(ws, "nbws_request", None) or Request(ws.request, _address(ws))  # type: ignore[arg-type]
-        conn = Connection(self, ws, request)
-        await conn._serve()
 
     def stop(self, code: int = 1001, reason: str = "") -> Pending[None]:
         """
@@ -618,18 +773,46 @@ class Server:
                 pass
         server = self._server
         if server is not None:
-            if code != 1001 or reason:
-                for conn in self.clients:
-                    if conn.ready_state is OPEN:
-                        conn.close(code, reason)
-            server.close(close_connections=True)
-            await server.wait_closed()
-            self._server = None
+            server.close()  # no new sockets
         elif self._sock is not None:
             self._sock.close()
+        # In-memory connections (nbws.testing) end here too, listening or not.
+        for wire in list(self._handshakes):
+            wire.abort()
+        for conn in self.clients:
+            conn._close(code, reason)
+        await self._wait_connections_ended()
+        self._server = None
         self._sock = None
         self._serving = None
-        await self._call_hooks("nbws_server_stop", {"server": self})
+        await self._call_hooks("nbws_server_stop", (self,), timeout=self._options["close_timeout"])
+
+    async def _wait_connections_ended(self) -> None:
+        """
+        Wait until every connection has ended, for at most about twice ``close_timeout``, whatever plugins do.
+
+        Each connection is closed (and dropped after close_timeout if the
+        peer does not answer); hooks still awaited then are abandoned;
+        ``nbws_close`` hooks get close_timeout. A connection still not ended
+        after that is reported with the plugin it waits for, dropped and
+        given its close event.
+        """
+        close_timeout = self._options["close_timeout"]
+        waiting = {conn._done for conn in self.clients} | set(self._handshake_tasks)
+        if not waiting:
+            return
+        limit = None if close_timeout is None else 2 * close_timeout + 0.5
+        _, pending = await asyncio.wait(waiting, timeout=limit)
+        if not pending:
+            return
+        for conn in self.clients:
+            stuck = conn._awaiting
+            what = f"plugin {stuck[1]!r} ({stuck[0]} hook)" if stuck else "its handlers"
+            error = StuckHook(f"{conn.id} had not ended {limit:g} s after stop(): waiting for {what}")
+            self._report(None, error, "plugin" if stuck else "close", str(error), stuck[1] if stuck else None)
+            conn._ended_now(None)
+        for task in self._handshake_tasks:
+            task.cancel()
 
     # -- sending ------------------------------------------------------------------
 
@@ -640,20 +823,32 @@ class Server:
         Send ``data`` to every open client except ``exclude``; return how many got it.
 
         A client that cannot take it (its buffer is full) is reported through
-        the error event and skipped; the others still get it.
+        its error event and skipped; the others still get it. The ``nbws``
+        logger gets one warning per broadcast naming the skipped clients,
+        not one per copy.
         """
         data = coerce_data(data)
         skip = {exclude} if isinstance(exclude, Connection) else set(exclude or ())
         count = 0
+        skipped: list[str] = []
         for conn in list(self._clients.values()):
             if conn in skip or conn.ready_state is not OPEN:
                 continue
             try:
                 conn.send(data)
             except BufferFullError as exc:
-                conn._report(exc, "send")
+                skipped.append(conn.id)
+                conn._report(exc, "send", log=False)
             else:
                 count += 1
+        if skipped:
+            shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+            logger.warning(
+                "broadcast skipped %d slow client(s) whose send buffer is full (max_buffered=%d): %s",
+                len(skipped),
+                self._max_buffered,
+                shown,
+            )
         return count
 
     # -- context managers -------------------------------------------------------
@@ -671,8 +866,3 @@ class Server:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop().wait()
-
-
-def _address(ws: ServerConnection) -> tuple[str, int] | None:
-    address = ws.remote_address
-    return (address[0], address[1]) if address else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import inspect
 import logging
 from typing import Any
 
@@ -88,28 +87,24 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
 
     def _plugin_panels(self) -> list[tuple[str, widgets.Widget]]:
         found: list[tuple[str, widgets.Widget]] = []
-        for impl in global_plugins.impls("nbws_panel"):
-            try:
-                result = impl.call({"dashboard": self})
-                if inspect.isawaitable(result):
-                    if inspect.iscoroutine(result):
-                        result.close()
-                    raise TypeError("nbws_panel must return (title, widget) or None at once, not an awaitable")
-                if result is None:
-                    continue
-                if not (
-                    isinstance(result, tuple)
-                    and len(result) == 2
-                    and isinstance(result[0], str)
-                    and isinstance(result[1], widgets.Widget)
-                ):
-                    raise TypeError(f"nbws_panel must return (title, widget) or None, not {result!r:.80}")
-            except Exception as exc:
-                global_plugins.record_error(impl.plugin_name, exc)
-                logger.warning("plugin %r failed in nbws_panel", impl.plugin_name, exc_info=exc)
-                self.status.error(f"plugin {impl.plugin_name!r} failed in nbws_panel: {words(exc)}")
+        # The core's one hook runner calls them: faults are counted against the plugin there.
+        for result in global_plugins.collect("nbws_panel", dashboard=self):
+            value, error = result.value, result.error
+            if error is None and value is None:
                 continue
-            found.append((result[0], result[1]))
+            if error is None and not (
+                isinstance(value, tuple)
+                and len(value) == 2
+                and isinstance(value[0], str)
+                and isinstance(value[1], widgets.Widget)
+            ):
+                error = TypeError(f"nbws_panel must return (title, widget) or None, not {value!r:.80}")
+                global_plugins.record_error(result.plugin, error)
+            if error is not None:
+                logger.warning("plugin %r failed in nbws_panel", result.plugin, exc_info=error)
+                self.status.error(f"plugin {result.plugin!r} failed in nbws_panel: {words(error)}")
+                continue
+            found.append((value[0], value[1]))
         return found
 
     @property

@@ -1,0 +1,386 @@
+"""
+The one hook runner: every hook nbws calls goes through here.
+
+An endpoint's :class:`Hooks` merges the plugins of several registries, most
+specific first (a connection's own, its server's, the global ones), into one
+call list per hook, in the documented order: ``tryfirst`` implementations,
+then the others, then ``trylast`` ones; within each group the registries in
+that order and, in each registry, the plugin registered last first (pluggy's
+rule). The lists are cached and thrown away when one of *those* registries
+changes (each registry tells the hook sets that use it).
+
+Each entry of a call list is ``(plugin name, registry, call)`` where ``call``
+takes the hook's arguments positionally, in the order of the hook's
+specification, and passes the implementation the ones it names. Calling
+positionally through a closure made once is what keeps a hook call cheap on
+the message path (no keyword dict, no look-up per call).
+
+:func:`run` calls the implementations of one hook in order with no coroutine
+while they return plainly; once one returns an awaitable it hands back a
+:class:`Rest` that the caller must await to finish the others. An exception
+(any :class:`BaseException` but ``KeyboardInterrupt`` and ``SystemExit``,
+``CancelledError`` included) raised by an implementation, sync or async, is
+a fault of that plugin: it is counted against the plugin, reported by the
+``fail`` callback of the caller, and the other implementations still run.
+An awaited implementation runs as a task of its own, so that it can be
+abandoned: when the ``stop`` future given by the caller is done (a connection
+that closed, a close that waited long enough) or after ``timeout`` seconds,
+it is cancelled and reported by name, and nothing waits for it any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._events import describe
+from .exceptions import HookTimeoutError
+
+if TYPE_CHECKING:
+    from ._events import Message
+    from ._plugins import PluginRegistry
+
+__all__ = ["Call", "HookResult", "Hooks", "Rest", "StuckHook", "collect", "run", "run_all"]
+
+logger = logging.getLogger("nbws")
+
+Call = tuple[str, "PluginRegistry", Callable[..., Any]]
+"""One implementation ready to call: (plugin name, its registry, a call taking the hook's arguments positionally)."""
+
+Fail = Callable[[str, str, BaseException], None]
+"""How a caller reports a plugin's fault: ``fail(hook, plugin name, error)``."""
+
+# How long a hook may still take to finish by itself once its stop future is done.
+_GRACE = 0.05
+
+# Not plugin faults: they are the user's or the interpreter's, and must go up.
+_FATAL = (KeyboardInterrupt, SystemExit)
+
+
+StuckHook = HookTimeoutError
+"""An awaited hook implementation was abandoned: it outlived its connection or the time it was given."""
+
+
+def make_call(function: Callable[..., Any], argnames: Sequence[str], spec: Sequence[str]) -> Callable[..., Any]:
+    """A function taking the hook's arguments (``spec``) positionally and calling ``function`` with ``argnames``."""
+    argnames = tuple(argnames)
+    spec = tuple(spec)
+    if argnames == spec:
+        return function
+    if not all(name.isidentifier() and name in spec for name in argnames) or not all(n.isidentifier() for n in spec):
+        index = tuple(spec.index(name) for name in argnames)  # raises for a name the hook does not have
+        return lambda *args: function(*[args[i] for i in index])
+    # A function of exactly the hook's arguments passing on those the implementation takes: one plain
+    # call, no argument tuple to unpack (this runs for every message and every observing plugin).
+    # The names are the hook specification's own identifiers, checked above.
+    source = f"lambda {', '.join(spec)}: function({', '.join(argnames)})"
+    call: Callable[..., Any] = eval(source, {"function": function})
+    return call
+
+
+class Hooks:
+    """
+    The hooks of one endpoint: the plugins of several registries, most specific first, merged in call order.
+
+    :meth:`calls` returns the cached call list of a hook; it is rebuilt after
+    any change to one of this endpoint's registries (a plugin registered,
+    removed, switched on or off), and to no other.
+    """
+
+    __slots__ = ("__weakref__", "_cache", "registries")
+
+    def __init__(self, *registries: PluginRegistry) -> None:
+        self.registries = registries
+        self._cache: dict[str, tuple[Call, ...]] = {}
+        for registry in registries:
+            registry._hook_sets.add(self)
+
+    def invalidate(self) -> None:
+        """Forget the cached call lists (a registry of this endpoint changed)."""
+        self._cache.clear()
+
+    def calls(self, hook: str) -> tuple[Call, ...]:
+        """The enabled implementations of ``hook``, in call order."""
+        cached = self._cache.get(hook)
+        if cached is not None:
+            return cached
+        found: list[tuple[bool, bool, Call]] = []
+        for registry in self.registries:
+            found.extend(registry._calls(hook))
+        merged = [call for first, _, call in found if first]
+        merged += [call for first, last, call in found if not first and not last]
+        merged += [call for first, last, call in found if last and not first]
+        result = tuple(merged)
+        self._cache[hook] = result
+        return result
+
+    def record_error(self, name: str, error: BaseException) -> None:
+        """Count an error against the plugin ``name`` in the registry that holds it."""
+        for registry in self.registries:
+            if name in registry:
+                registry.record_error(name, error)
+                return
+
+
+def run(
+    hook: str,
+    calls: tuple[Call, ...],
+    args: tuple[Any, ...],
+    fail: Fail,
+    message: Message | None = None,
+    *,
+    until: Callable[[], bool] | None = None,
+) -> Rest | None:
+    """
+    Call ``calls`` with ``args`` in order; return None when all ran, or the :class:`Rest` to await.
+
+    With ``message``, stop once it is dropped; with ``until``, once it returns
+    true. A fault is counted against its plugin, given to ``fail`` and does
+    not stop the others.
+    """
+    for index, (name, registry, call) in enumerate(calls):
+        try:
+            result = call(*args)
+        except _FATAL:
+            raise
+        except BaseException as exc:
+            registry.record_error(name, exc)
+            fail(hook, name, exc)
+        else:
+            if result is not None and inspect.isawaitable(result):
+                return Rest(hook, calls, args, fail, message, until, index, result)
+        if (message is not None and message._dropped) or (until is not None and until()):
+            break
+    return None
+
+
+class Rest:
+    """
+    What is left of a hook call once an implementation returned an awaitable: await :meth:`finish`.
+
+    Awaiting the Rest itself finishes it with no stop future and no timeout.
+    """
+
+    __slots__ = ("args", "calls", "fail", "hook", "index", "message", "pending", "until")
+
+    def __init__(
+        self,
+        hook: str,
+        calls: tuple[Call, ...],
+        args: tuple[Any, ...],
+        fail: Fail,
+        message: Message | None,
+        until: Callable[[], bool] | None,
+        index: int,
+        pending: Awaitable[Any],
+    ) -> None:
+        self.hook = hook
+        self.calls = calls
+        self.args = args
+        self.fail = fail
+        self.message = message
+        self.until = until
+        self.index = index
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.finish().__await__()
+
+    async def finish(
+        self,
+        stop: asyncio.Future[Any] | None = None,
+        timeout: float | None = None,
+        why: str = "",
+        on_wait: Callable[[str | None], None] | None = None,
+    ) -> None:
+        """
+        Await the pending implementation, then run the others (awaiting those that need it).
+
+        ``stop``: once done, an implementation still running is cancelled and
+        reported as stuck (``why`` says why, e.g. "the connection closed").
+        ``timeout``: the seconds each awaited implementation may take.
+        ``on_wait(name)`` is told which plugin is being awaited (None after).
+        """
+        hook, calls, args, fail, message, until = self.hook, self.calls, self.args, self.fail, self.message, self.until
+        index = self.index
+        pending: Awaitable[Any] | None = self.pending
+        while True:
+            name, registry, _ = calls[index]
+            if pending is not None:
+                if on_wait is not None:
+                    on_wait(name)
+                try:
+                    await await_hook(pending, stop, timeout, why)
+                except _FATAL:
+                    raise
+                except StuckHook as exc:
+                    # A transform that never finished did not approve its message: it goes no further.
+                    if message is not None:
+                        message._dropped = True
+                    registry.record_error(name, exc)
+                    fail(hook, name, exc)
+                except asyncio.CancelledError:
+                    if _cancelling():
+                        raise  # our own task is cancelled: not the plugin's doing
+                    registry.record_error(name, asyncio.CancelledError())
+                    fail(hook, name, asyncio.CancelledError(f"{hook} was cancelled"))
+                except BaseException as exc:
+                    registry.record_error(name, exc)
+                    fail(hook, name, exc)
+                finally:
+                    if on_wait is not None:
+                        on_wait(None)
+                pending = None
+            if (message is not None and message._dropped) or (until is not None and until()):
+                return
+            index += 1
+            if index >= len(calls):
+                return
+            name, registry, call = calls[index]
+            try:
+                result = call(*args)
+            except _FATAL:
+                raise
+            except BaseException as exc:
+                registry.record_error(name, exc)
+                fail(hook, name, exc)
+            else:
+                if result is not None and inspect.isawaitable(result):
+                    pending = result
+
+
+def _cancelling() -> bool:
+    """Whether the running task itself is being cancelled (Python 3.11+; assume so on 3.10)."""
+    task = asyncio.current_task()
+    if task is None:
+        return False
+    cancelling = getattr(task, "cancelling", None)
+    return True if cancelling is None else bool(cancelling())
+
+
+async def await_hook(
+    pending: Awaitable[Any], stop: asyncio.Future[Any] | None, timeout: float | None, why: str = ""
+) -> Any:
+    """
+    Await one implementation's awaitable, abandoning it when ``stop`` is done or after ``timeout``.
+
+    Raises :class:`StuckHook` when it was abandoned (it is cancelled, and
+    nothing waits for it any more even if it ignores the cancellation).
+    """
+    if stop is None and timeout is None:
+        return await pending
+    future = asyncio.ensure_future(pending)
+    if stop is not None and stop.done():
+        waiters: set[asyncio.Future[Any]] = {future}
+        timeout = 0
+    else:
+        waiters = {future} if stop is None else {future, stop}
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        future.cancel()
+        raise
+    if not future.done() and stop is not None and stop.done():
+        # A hook that watches the same close (Intercept releasing what it holds) gets a moment to finish itself.
+        await asyncio.wait({future}, timeout=_GRACE)
+    if future.done():
+        return future.result()
+    future.cancel()
+    future.add_done_callback(_retrieve)
+    if stop is not None and stop.done():
+        reason = stop.result() if not stop.cancelled() and isinstance(stop.result(), str) else why
+        raise StuckHook(f"still running when {reason or 'it was stopped'}: cancelled")
+    raise StuckHook(f"did not finish within {timeout:g} s: cancelled")
+
+
+def run_all(hook: str, calls: tuple[Call, ...], args: tuple[Any, ...]) -> None:
+    """
+    Call every implementation of a notification hook and wait for none (``nbws_error``).
+
+    Faults are counted and logged, never reported again (that could loop);
+    an awaitable result runs as a task of its own, whose failure is logged too.
+    """
+    for name, registry, call in calls:
+        try:
+            result = call(*args)
+        except _FATAL:
+            raise
+        except BaseException as exc:
+            registry.record_error(name, exc)
+            logger.error("%s hook of plugin %r raised", hook, name, exc_info=exc)
+            continue
+        if result is not None and inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
+            task.add_done_callback(_Logged(hook, name, registry))
+
+
+class _Logged:
+    __slots__ = ("hook", "name", "registry")
+
+    def __init__(self, hook: str, name: str, registry: PluginRegistry) -> None:
+        self.hook = hook
+        self.name = name
+        self.registry = registry
+
+    def __call__(self, task: asyncio.Future[Any]) -> None:
+        error = asyncio.CancelledError() if task.cancelled() else task.exception()
+        if error is not None:
+            self.registry.record_error(self.name, error)
+            logger.error("async %s hook of plugin %r raised", self.hook, self.name, exc_info=error)
+
+
+# Keep notification tasks referenced until they finish (asyncio holds only weak references).
+_tasks: set[asyncio.Future[Any]] = set()
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """What one implementation of a hook returned (``value``), or the error it raised (``error``)."""
+
+    plugin: str
+    value: Any = None
+    error: BaseException | None = None
+
+
+def collect(hook: str, calls: tuple[Call, ...], args: tuple[Any, ...]) -> list[HookResult]:
+    """
+    Call every implementation synchronously and return what each gave, in order.
+
+    For hooks whose results the caller uses at once (``nbws_panel``). An
+    implementation that raises, or returns an awaitable (which is closed, not
+    awaited), is counted against its plugin and returned with its ``error``.
+    """
+    results = []
+    for name, registry, call in calls:
+        try:
+            value = call(*args)
+            if value is not None and inspect.isawaitable(value):
+                if inspect.iscoroutine(value):
+                    value.close()
+                raise TypeError(f"{hook} must return its result at once, not an awaitable")
+        except _FATAL:
+            raise
+        except BaseException as exc:
+            registry.record_error(name, exc)
+            results.append(HookResult(name, None, exc))
+        else:
+            results.append(HookResult(name, value))
+    return results
+
+
+def fault_message(hook: str, name: str, error: BaseException) -> str:
+    """Say in words how plugin ``name`` failed in ``hook``."""
+    if isinstance(error, StuckHook):
+        return f"plugin {name!r} {hook} hook {error}"
+    return f"plugin {name!r} failed in {hook}: {describe(error)}"
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
