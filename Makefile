@@ -11,7 +11,7 @@ PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EDITABLE_PLUGINS := $(foreach p,$(PLUGIN_DIRS),-e $(dir $(p)))
 LINT_PATHS := nbws tests $(wildcard plugins benchmarks)
 
-.PHONY: install system-deps lab test check bench clean
+.PHONY: install system-deps autobahn-deps lab test check bench conformance clean
 
 $(STAMP): pyproject.toml $(PLUGIN_DIRS)
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ install: $(STAMP)
 system-deps:
 	scripts/system-deps
 
+# The Autobahn WebSocket test suite (Python 2.7) in .venv-autobahn, for tests/test_conformance.py.
+autobahn-deps:
+	scripts/autobahn-deps
+
 # JupyterLab serves notebooks/ and opens the first tutorial; root (CI machines, containers) needs --allow-root.
 lab: install
 	cd notebooks && $(abspath $(BIN))/jupyter lab --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) \
@@ -34,11 +38,15 @@ check: install
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
-test: install system-deps check
+test: install system-deps autobahn-deps check
 	$(BIN)/pytest
 
 bench: install system-deps
 	$(BIN)/python -m benchmarks
 
+# Every Autobahn case both ways, nbws against raw websockets (about an hour on 2 cores; `make test` runs a part).
+conformance: install autobahn-deps
+	$(BIN)/python scripts/conformance --full
+
 clean:
-	rm -rf $(VENV) tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) .venv-autobahn tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -20,6 +20,7 @@ The first tests check the harness itself on made-up reports, in milliseconds.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,16 @@ def test_the_make_test_selection_leaves_out_only_slow_cases() -> None:
 def wstest() -> None:
     """wstest installed (scripts/autobahn-deps returns at once when it is)."""
     harness.install()
+
+
+@pytest.mark.conformance
+def test_autobahn_deps_installs_the_pinned_suite_once(wstest: None) -> None:
+    stamp = harness.AUTOBAHN_VENV / ".installed"
+    before = stamp.stat().st_mtime_ns
+    again = subprocess.run([str(harness.INSTALL_SCRIPT)], capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert stamp.stat().st_mtime_ns == before, "a second scripts/autobahn-deps reinstalled the suite"
+    assert "AutobahnTestSuite 25.10.1" in harness.versions() and "Autobahn 0.10.9" in harness.versions()
 
 
 async def _side(side: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -402,6 +403,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 async def fuzzingclient(servers: Mapping[str, str], selection: Selection, outdir: Path, timeout: float) -> None:
     """Run ``wstest -m fuzzingclient`` against ``servers`` ({agent: url}), one after the other."""
+    outdir = outdir.resolve()
     spec = {"outdir": str(outdir), "servers": [{"agent": a, "url": u} for a, u in servers.items()], **selection.spec()}
     spec_path = _spec_file(outdir, "fuzzingclient.json", spec)
     with (outdir / "wstest.log").open("wb") as log:
@@ -425,6 +427,7 @@ async def fuzzingserver(
     case_timeout: float,
 ) -> None:
     """Run ``wstest -m fuzzingserver`` and each echo client ({agent: client}) through every case."""
+    outdir = outdir.resolve()
     spec = {"url": "ws://127.0.0.1", "outdir": str(outdir), **selection.spec()}
     spec_path = _spec_file(outdir, "fuzzingserver.json", spec)
     log = (outdir / "wstest.log").open("wb")
@@ -515,6 +518,7 @@ async def run_client_side(selection: Selection, outdir: Path, agents: Sequence[s
     return Run("client", load_report(outdir), peers, outdir, time.monotonic() - start)
 
 
+@functools.cache
 def versions() -> str:
     """The versions that matter for a conformance table."""
     try:
@@ -527,6 +531,8 @@ def versions() -> str:
 
 
 def clean(outdir: Path) -> Path:
+    """Make ``outdir`` an empty folder; return its absolute path (wstest runs in it)."""
+    outdir = outdir.resolve()
     shutil.rmtree(outdir, ignore_errors=True)
     outdir.mkdir(parents=True)
     return outdir
