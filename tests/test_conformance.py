@@ -33,9 +33,10 @@ RECHECKS = 2
 
 # Cases the current engine ends worse than raw websockets, to be emptied by the engine rewrite
 # (issue 10). Each is reported in the output when it happens; any other worse case fails.
-# Why: between a message's arrival and its echo nbws takes loop turns raw websockets does not
-# (see the README, "Conformance"), so in these cases, whose bytes come one at a time, the next
-# frame's protocol error is seen before the echo is written and the suite records NON-STRICT.
+# Why (README, "Conformance", point 3): nbws blocks its loop for about a millisecond when a
+# connection opens, while wstest sends these cases one byte at a time; the bytes then arrive in
+# one read, the bad frame is seen before the valid message is echoed, and the suite records
+# NON-STRICT where raw websockets, which reads them one by one, is mostly OK.
 KNOWN_GAPS: dict[str, set[str]] = {"server": {"3.4", "4.1.5", "4.2.5"}, "client": {"3.4", "4.1.5", "4.2.5"}}
 
 
