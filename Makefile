@@ -11,7 +11,7 @@ PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EDITABLE_PLUGINS := $(foreach p,$(PLUGIN_DIRS),-e $(dir $(p)))
 LINT_PATHS := nbws tests $(wildcard plugins benchmarks examples)
 
-.PHONY: install system-deps lab test check bench clean
+.PHONY: install system-deps autobahn-deps lab test check bench conformance clean
 
 $(STAMP): pyproject.toml $(PLUGIN_DIRS)
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ $(LAB_STAMP): pyproject.toml $(PLUGIN_DIRS)
 system-deps:
 	scripts/system-deps
 
+# The Autobahn WebSocket test suite (Python 2.7) in .venv-autobahn, for tests/test_conformance.py.
+autobahn-deps:
+	scripts/autobahn-deps
+
 # JupyterLab serves scratch/ (git-ignored), where the tutorials are copied (again when notebooks/ has a
 # newer version), and opens the first: running and saving them, Export and Recorder files never touch
 # the committed notebooks. Root (CI machines, containers) needs --allow-root.
@@ -48,11 +52,15 @@ check: install
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
-test: install system-deps check
+test: install system-deps autobahn-deps check
 	$(BIN)/pytest
 
 bench: install system-deps
 	$(BIN)/python -m benchmarks
 
+# Every Autobahn case both ways, nbws against raw websockets (about an hour on 2 cores; `make test` runs a part).
+conformance: install autobahn-deps
+	$(BIN)/python scripts/conformance --full
+
 clean:
-	rm -rf $(VENV) tests/interop/node_modules tests/peers/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) .venv-autobahn tests/interop/node_modules tests/peers/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts scratch
