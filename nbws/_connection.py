@@ -770,7 +770,8 @@ class BaseConnection:
 
     async def _closed(self, code: int, reason: str, was_clean: bool) -> CloseEvent:
         """The connection (or an attempt to open one) ended: tell everyone, once."""
-        if self._close_emitted and self._state is not CONNECTING:
+        # A close() while connecting (CLOSING, as in the browser) still owes its close event.
+        if self._close_emitted and self._state is not CONNECTING and self._state is not CLOSING:
             assert self.close_event is not None
             return self.close_event
         self._close_emitted = True
