@@ -400,12 +400,8 @@ async def _replay(args: argparse.Namespace) -> int:
 
 
 async def _fake(args: argparse.Namespace) -> int:
-    try:
-        from .fake import FakeServer  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        raise _Failed(
-            "'nbws fake' needs nbws.FakeServer (nbws/fake.py), which this installation of nbws does not have"
-        ) from None
+    from .fake import FakeServer
+
     try:
         fake = FakeServer(args.file, host=args.host, port=args.port)
     except FileNotFoundError:

@@ -119,12 +119,40 @@ async def test_missing_recording_exits_1() -> None:
     assert status == 1 and "no such recording: /nonexistent/rec.jsonl" in err
 
 
-async def test_fake_says_what_it_needs_or_what_is_wrong() -> None:
+async def test_fake_says_a_recording_is_missing() -> None:
     status, _, err = await run("fake", "/nonexistent/rec.jsonl", "--port", "0")
     assert status == 1
-    # Without nbws.FakeServer it says so; with it, the file is missing.
-    assert "needs nbws.FakeServer" in err or "no such recording" in err
+    assert "no such recording" in err
     assert "Traceback" not in err
+
+
+async def test_fake_plays_the_server_side_of_a_recording(tmp_path: Path) -> None:
+    # Record a real session from the client's side, then let `nbws fake` answer a new client from it.
+    server = nbws.Server()
+    server.on("message", lambda conn, message: conn.send("echo: " + message.data))
+    await server.start()
+    path = tmp_path / "session.jsonl"
+    recorder = nbws.Recorder(path)
+    ws = nbws.WebSocket(server.url, plugins=[recorder])
+    await ws.opened(timeout=timeout())
+    ws.send("hi")
+    assert (await ws.recv(timeout=timeout())).data == "echo: hi"
+    ws.close()
+    await ws.closed(timeout=timeout())
+    recorder.close()
+    await server.stop()
+
+    fake = await Cli.start("fake", str(path), "--port", "0")
+    url = (await fake.until(r"on (ws://\S+)")).group(1)
+    client = nbws.WebSocket(url)
+    await client.opened(timeout=timeout())
+    client.send("hi")
+    assert (await client.recv(timeout=timeout())).data == "echo: hi"
+    client.close()
+    await client.closed(timeout=timeout())
+    fake.process.send_signal(signal.SIGINT)
+    status, _, _ = await fake.finish()
+    assert status == 0  # Ctrl-C is how a fake server is meant to stop
 
 
 async def test_serve_echo_and_connect_interactively_with_json_and_binary(tmp_path: Path) -> None:
