@@ -166,6 +166,8 @@ async def test_edited_dropped_and_replayed_messages_are_marked(server: nbws.Serv
     message = nbws.Message("again", "send", replayed=True)
     log.add_message(message)
     assert log.rows[-1].marks == ("replayed",)
+    log.add_message(nbws.Message("hello from the relay", "send", injected=True))
+    assert log.rows[-1].marks == ("injected",)
     ws.close()
     await ws.closed(timeout=timeout())
     log.close()

@@ -68,7 +68,7 @@ class LogRow:
         seq: A message's number among those of its connection and direction (0 for an event).
         marks: What happened to a message on its way: ``"edited"`` (a plugin
             changed it; ``original`` holds what it was), ``"dropped"``,
-            ``"replayed"``, ``"injected"`` (``message.meta["injected"]``).
+            ``"replayed"``, ``"injected"`` (a message a relay injected, ``message.injected``).
         original: A message's data before a plugin edited it (None if not edited).
         decoded: A message's decoded view (:class:`nbws.codecs.Decoded`), or
             None if no codec recognises it: the protocol columns and the detail.
@@ -595,7 +595,7 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             marks.append("dropped")
         if message.replayed:
             marks.append("replayed")
-        if message.meta.get("injected"):
+        if message.injected:
             marks.append("injected")
         self.add(
             LogRow(
