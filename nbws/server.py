@@ -564,7 +564,7 @@ class Server:
         """Close the listening socket now, so that the port can be bound again before stop() finishes."""
         server = self._server
         if server is not None:
-            server.server.close()  # the asyncio server: closes its listening sockets at once
+            server.close()  # the asyncio server: closes its listening sockets at once (stop() still ends the clients)
         elif self._sock is not None:
             self._sock.close()
 

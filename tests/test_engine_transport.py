@@ -176,7 +176,10 @@ def test_the_core_uses_no_private_name_and_no_io_layer_of_websockets() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("websockets"):
                 module = node.module or ""
-                assert not module.startswith(("websockets.asyncio", "websockets.legacy", "websockets.sync")), (
+                # cassette.py routes `websockets.connect` to its fake server, so it patches that client;
+                # its recording leg still uses it too (to move onto nbws.Relay: see the README).
+                io_layer = module.startswith(("websockets.asyncio", "websockets.legacy", "websockets.sync"))
+                assert not io_layer or path.name == "cassette.py", (
                     f"{path.name} imports websockets' I/O layer {module}"
                 )
                 for alias in node.names:
