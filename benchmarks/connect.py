@@ -12,12 +12,14 @@ what the server side adds.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 import nbws
 
-from ._common import Result, Stopwatch, best_of, print_table
+from ._common import Result, Stopwatch, print_table
 
 WARMUP = 50
 
@@ -53,22 +55,18 @@ async def nbws_stack(connections: int) -> Stopwatch:
         await server.stop()
 
 
+async def _best(measure: Callable[[int], Awaitable[Stopwatch]], connections: int, repeat: int) -> tuple[float, float]:
+    """The least CPU and the least wall time per connection over ``repeat`` runs."""
+    watches = [await measure(connections) for _ in range(repeat)]
+    return min(w.cpu for w in watches) / connections, min(w.wall for w in watches) / connections
+
+
 async def run(connections: int = 1_000, repeat: int = 3) -> None:
     results: list[Result] = []
     cpu: dict[str, float] = {}
     for stack, measure in (("raw websockets", raw_stack), ("nbws", nbws_stack)):
-        walls: list[float] = []
-
-        async def once(measure=measure, walls=walls) -> float:  # type: ignore[no-untyped-def]
-            watch = await measure(connections)
-            walls.append(watch.wall / connections)
-            return watch.cpu / connections
-
-        cpu[stack] = await best_of(repeat, once, higher_is_better=False)
-        results.append(
-            Result(stack, cpu[stack] * 1e6, "µs CPU/connection", False, {"wall_us": f"{min(walls) * 1e6:,.0f}"})
-        )
-    print_table(
-        f"Accepting a connection ({connections:,} in a row, best of {repeat})", results, "raw websockets", ("nbws",)
-    )
+        cpu[stack], wall = await _best(measure, connections, repeat)
+        results.append(Result(stack, cpu[stack] * 1e6, "µs CPU/connection", False, {"wall_us": f"{wall * 1e6:,.0f}"}))
+    title = f"Accepting a connection ({connections:,} in a row, best of {repeat})"
+    print_table(title, results, "raw websockets", ("nbws",))
     print(f"  -> nbws server adds {(cpu['nbws'] - cpu['raw websockets']) * 1e6:,.0f} µs CPU per connection")
