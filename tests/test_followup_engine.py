@@ -133,3 +133,31 @@ async def test_client_sees_a_reset_after_a_complete_closing_handshake_as_a_norma
         ws.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_relayed_pair_opens_without_building_a_plugin_registry(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    made: list[_plugins.PluginRegistry] = []
+    original = _plugins.PluginRegistry.__init__
+
+    def counting(self: _plugins.PluginRegistry, *args: object, **kwargs: object) -> None:
+        made.append(self)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    upstream = nbws.Server()
+    upstream.on("message", lambda conn, message: conn.send(message.data))
+    await upstream.start()
+    relay = nbws.Relay(upstream.url)
+    await relay.start()
+    monkeypatch.setattr(_plugins.PluginRegistry, "__init__", counting)
+    ws = nbws.WebSocket(relay.url)
+    try:
+        await asyncio.wait_for(ws.opened(), timeout())
+        ws.send("through")
+        assert (await asyncio.wait_for(ws.recv(), timeout())).data == "through"
+        # Client, relay's server side, relay's upstream leg, upstream server: no registry made for any.
+        assert made == []
+    finally:
+        ws.close()
+        await asyncio.wait_for(ws.closed(), timeout())
+        await relay.stop()
+        await upstream.stop()
