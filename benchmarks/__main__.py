@@ -1,7 +1,7 @@
 """
 Run the benchmarks: ``python -m benchmarks`` (``make bench``), or some of them by name.
 
-    python -m benchmarks                  # echo, broadcast, widgets, fake, relay, codecs
+    python -m benchmarks                  # echo, broadcast, widgets, fake, relay, codecs, connect
     python -m benchmarks echo --repeat 5
     python -m benchmarks --quick          # smaller counts, for a smoke run
 
@@ -16,10 +16,10 @@ import asyncio
 import logging
 import os
 
-from . import broadcast, codecs, echo, fake, relay, widgets
+from . import broadcast, codecs, connect, echo, fake, relay, widgets
 from ._common import machine
 
-BENCHMARKS = ("echo", "broadcast", "widgets", "fake", "relay", "codecs")
+BENCHMARKS = ("echo", "broadcast", "widgets", "fake", "relay", "codecs", "connect")
 
 
 async def main(names: list[str], repeat: int, quick: bool) -> None:
@@ -36,6 +36,8 @@ async def main(names: list[str], repeat: int, quick: bool) -> None:
         await relay.run(messages=2_000 if quick else 20_000, round_trips=200 if quick else 2_000, repeat=repeat)
     if "codecs" in names:
         await codecs.run(messages=1_000 if quick else 10_000, rounds=200 if quick else 2_000, repeat=repeat)
+    if "connect" in names:
+        await connect.run(connections=200 if quick else 1_000, repeat=repeat)
 
 
 def cli() -> None:

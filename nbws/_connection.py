@@ -170,9 +170,11 @@ class BaseConnection:
         check_recv_buffer_bytes(recv_buffer_bytes)
         self.id = f"{self._id_prefix}{next(_ids.setdefault(self._id_prefix, itertools.count(1)))}"
         self._loop = loop
-        self.plugins = plugin_registry if plugin_registry is not None else PluginRegistry()
-        chain = (self.plugins, parent_registry, plugins) if parent_registry is not None else (self.plugins, plugins)
-        self._hooks = Hooks(*chain)
+        # A connection's own registry is made on first use of .plugins: a pluggy PluginManager costs
+        # hundreds of microseconds, which every accepted connection would pay before its first read.
+        self._plugins = plugin_registry
+        chain = (plugin_registry, parent_registry, plugins)
+        self._hooks = Hooks(*(registry for registry in chain if registry is not None))
         self._close_timeout = close_timeout
         self._hook_timeout = hook_timeout
         # Done when hooks still awaited on this connection must be abandoned (see _hook_stop).
@@ -217,6 +219,15 @@ class BaseConnection:
         self.onmessage: Callable[[Message], Any] | None = None
         self.onclose: Callable[[CloseEvent], Any] | None = None
         self.onerror: Callable[[ErrorEvent], Any] | None = None
+
+    @property
+    def plugins(self) -> PluginRegistry:
+        """This connection's own :class:`~nbws.PluginRegistry`, for plugins that apply to it alone."""
+        registry = self._plugins
+        if registry is None:
+            registry = self._plugins = PluginRegistry()
+            self._hooks.add_first(registry)
+        return registry
 
     # -- state --------------------------------------------------------------
 

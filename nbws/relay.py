@@ -144,7 +144,8 @@ class _UpstreamSide(WebSocket):
             ssl=relay.ssl if url.startswith("wss:") else None,
         )
         # The relay's plugins apply to both legs: after this leg's own, before the global ones.
-        self._hooks = Hooks(self.plugins, relay.plugins, global_plugins)
+        # The leg's own registry stays lazy: made, and put first, on first use of .plugins.
+        self._hooks = Hooks(relay.plugins, global_plugins)
 
     def _check_close_code(self, code: int) -> None:
         if not isinstance(code, int) or isinstance(code, bool):

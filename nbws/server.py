@@ -168,7 +168,6 @@ class Connection(BaseConnection):
     def __init__(self, server: Server, wire: Wire, request: Request) -> None:
         super().__init__(
             server._loop,
-            plugin_registry=PluginRegistry(),
             parent_registry=server.plugins,
             max_buffered=server._max_buffered,
             recv_buffer=server._recv_buffer,

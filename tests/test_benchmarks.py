@@ -30,6 +30,7 @@ def test_quick_benchmark_run_prints_every_ratio() -> None:
         "## Widget log",
         "## Codecs on a JSON-RPC exchange",
         "## Decoding, CPU per message",
+        "## Accepting a connection",
     ):
         assert section in out, f"{section!r} missing from:\n{out}"
     for section in ("## FakeServer replay throughput", "## FakeServer reply latency"):

@@ -31,13 +31,12 @@ from conftest import timeout
 ARTIFACTS = harness.ROOT / "test-artifacts" / "conformance-test"
 RECHECKS = 2
 
-# Cases the current engine ends worse than raw websockets, to be emptied by the engine rewrite
-# (issue 10). Each is reported in the output when it happens; any other worse case fails.
-# Why (README, "Conformance", point 3): nbws blocks its loop for about a millisecond when a
-# connection opens, while wstest sends these cases one byte at a time; the bytes then arrive in
-# one read, the bad frame is seen before the valid message is echoed, and the suite records
-# NON-STRICT where raw websockets, which reads them one by one, is mostly OK.
-KNOWN_GAPS: dict[str, set[str]] = {"server": {"3.4", "4.1.5", "4.2.5"}, "client": {"3.4", "4.1.5", "4.2.5"}}
+# Cases the current engine ends worse than raw websockets, reported in the output when they
+# happen; any other worse case fails. Empty since the sans-I/O engine and the lazy per-connection
+# registry (README, "Conformance", point 3): 3.4, 4.1.5 and 4.2.5 now end OK as for raw websockets,
+# but for the rare run where wstest's bytes pile up into one read (then neither stack can echo
+# before failing the connection), which the rechecks absorb.
+KNOWN_GAPS: dict[str, set[str]] = {"server": set(), "client": set()}
 
 
 # -- the harness on made-up reports ----------------------------------------------------
