@@ -179,9 +179,7 @@ def test_the_core_uses_no_private_name_and_no_io_layer_of_websockets() -> None:
                 # cassette.py routes `websockets.connect` to its fake server, so it patches that client;
                 # its recording leg still uses it too (to move onto nbws.Relay: see the README).
                 io_layer = module.startswith(("websockets.asyncio", "websockets.legacy", "websockets.sync"))
-                assert not io_layer or path.name == "cassette.py", (
-                    f"{path.name} imports websockets' I/O layer {module}"
-                )
+                assert not io_layer or path.name == "cassette.py", f"{path.name} imports websockets' I/O layer {module}"
                 for alias in node.names:
                     assert not alias.name.startswith("_"), f"{path.name} imports the private {module}.{alias.name}"
             if isinstance(node, ast.Import):
