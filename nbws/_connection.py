@@ -268,16 +268,7 @@ class BaseConnection:
         :class:`~nbws.CloseEvent`, ``"error"`` ones an :class:`~nbws.ErrorEvent`.
         A listener may be ``async def``. Returns ``fn``.
         """
-        if fn is None:
-
-            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-                self._listeners.add(name, fn)
-                return fn
-
-            self._listeners.check(name)
-            return decorator
-        self._listeners.add(name, fn)
-        return fn
+        return self._listeners.on(name, fn)
 
     def off(self, name: str, fn: Callable[..., Any] | None = None) -> None:
         """Remove listener ``fn`` of event ``name``, or all of them if ``fn`` is None."""

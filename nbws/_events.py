@@ -333,6 +333,19 @@ class Listeners:
             valid = ", ".join(repr(n) for n in self._names)
             raise ValueError(f"unknown event {name!r}: use one of {valid}") from None
 
+    def on(self, name: str, fn: Listener | None = None) -> Any:
+        """Add ``fn`` as a listener of ``name`` and return it; without ``fn``, return a decorator that does."""
+        if fn is None:
+            self.check(name)
+
+            def decorator(fn: Listener) -> Listener:
+                self.add(name, fn)
+                return fn
+
+            return decorator
+        self.add(name, fn)
+        return fn
+
     def add(self, name: str, fn: Listener) -> None:
         listeners = self.check(name)
         if not callable(fn):

@@ -378,16 +378,7 @@ class Server:
 
         A listener may be ``async def``.
         """
-        if fn is None:
-            self._listeners.check(name)
-
-            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-                self._listeners.add(name, fn)
-                return fn
-
-            return decorator
-        self._listeners.add(name, fn)
-        return fn
+        return self._listeners.on(name, fn)
 
     def off(self, name: str, fn: Callable[..., Any] | None = None) -> None:
         """Remove listener ``fn`` of event ``name``, or all of them if ``fn`` is None."""
