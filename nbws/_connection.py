@@ -45,6 +45,10 @@ __all__ = ["CLOSED", "CLOSING", "CONNECTING", "OPEN", "BaseConnection", "ReadySt
 logger = logging.getLogger("nbws")
 
 
+# Codes an endpoint may send (RFC 6455 section 7.4.1 and the IANA registry), beside 3000-4999.
+_ENDPOINT_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
 class ReadyState(enum.IntEnum):
     """The state of a connection, numbered as the browser's ``WebSocket.readyState``."""
 
@@ -149,6 +153,14 @@ class BaseConnection:
     role: ClassVar[Literal["client", "server"]]
     _id_prefix: ClassVar[str]
     _event_names: ClassVar[tuple[str, ...]] = ("open", "message", "close", "error")
+    endpoint_close_codes: ClassVar[bool] = False
+    """
+    Whether ``close()`` also accepts the RFC 6455 codes 1001-1003 and 1007-1014
+    that any endpoint may send, besides 1000 and 3000-4999. False (a browser's
+    rules) for :class:`~nbws.WebSocket`; True for a server's
+    :class:`~nbws.Connection`. A subclass may set it, as the relay's upstream
+    leg does to pass on a client's 1001 or 1011.
+    """
 
     def __init__(
         self,
@@ -219,6 +231,11 @@ class BaseConnection:
         self.onmessage: Callable[[Message], Any] | None = None
         self.onclose: Callable[[CloseEvent], Any] | None = None
         self.onerror: Callable[[ErrorEvent], Any] | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop this connection runs on (read-only)."""
+        return self._loop
 
     @property
     def plugins(self) -> PluginRegistry:
@@ -436,13 +453,18 @@ class BaseConnection:
         size = self._reserve(data)
         call_in_loop(self._loop, self._enqueue, data, size, None)
 
-    def _send_message(self, message: Message) -> None:
+    def send_message(self, message: Message) -> None:
         """
-        Send a :class:`Message` the caller made, with the checks and pipeline of :meth:`send`.
+        Send a :class:`~nbws.Message` the caller made, with the checks and pipeline of :meth:`send`.
 
         For senders that mark their messages, such as :func:`nbws.replay`
-        (``message.replayed``); the connection sets its ``seq`` and
-        ``connection``.
+        (``message.replayed``) or a relay (``message.leg``,
+        ``message.injected``); plugins see that very object. The connection
+        sets its ``seq`` and ``connection`` (its id).
+
+        Raises:
+            InvalidStateError: if the connection is not open.
+            BufferFullError: if more than ``max_buffered`` bytes would be waiting.
         """
         size = self._reserve(message.data)
         call_in_loop(self._loop, self._enqueue, message.data, size, message)
@@ -834,7 +856,10 @@ class BaseConnection:
     def _check_close_code(self, code: int) -> None:
         if not isinstance(code, int) or isinstance(code, bool):
             raise TypeError(f"close code must be an int, not {type(code).__name__}")
-        if not (code == 1000 or 3000 <= code <= 4999):
+        if self.endpoint_close_codes:
+            if code not in _ENDPOINT_CODES and not 3000 <= code <= 4999:
+                raise ValueError(f"close code {code} is not allowed: use 1000-1003, 1007-1014 or 3000-4999")
+        elif not (code == 1000 or 3000 <= code <= 4999):
             raise ValueError(f"close code {code} is not allowed: use 1000 or a code from 3000 to 4999")
 
     def _close(self, code: int, reason: str) -> None:

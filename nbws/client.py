@@ -209,6 +209,10 @@ class WebSocket(BaseConnection):
             system's trusted certificates, verified against the host name.
         plugins: Plugins for this client alone (more can be added with
             ``ws.plugins.register``).
+        parent_plugins: A :class:`~nbws.PluginRegistry` whose plugins apply
+            after this client's own and before the global ones (as a
+            server's do for its connections; :class:`nbws.relay.Relay` passes
+            its own for the upstream leg).
         hook_timeout: Seconds an awaited (``async def``) hook implementation
             may take before it is cancelled and reported by name (None, the
             default: no limit; hooks are still cancelled when the connection
@@ -244,6 +248,7 @@ class WebSocket(BaseConnection):
         compression: Literal["deflate"] | None = "deflate",
         ssl: _ssl.SSLContext | None = None,
         plugins: Iterable[object] = (),
+        parent_plugins: PluginRegistry | None = None,
         hook_timeout: float | None = None,
         transport: Any = None,
     ) -> None:
@@ -259,6 +264,8 @@ class WebSocket(BaseConnection):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
         if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
             raise TypeError(f"ssl must be an ssl.SSLContext, not {type(ssl).__name__}")
+        if parent_plugins is not None and not isinstance(parent_plugins, PluginRegistry):
+            raise TypeError(f"parent_plugins must be a PluginRegistry, not {type(parent_plugins).__name__}")
         self._connect_options: dict[str, Any] = {
             "subprotocols": self._protocols or None,
             "additional_headers": self._headers or None,
@@ -279,6 +286,7 @@ class WebSocket(BaseConnection):
         super().__init__(
             get_loop(),
             plugin_registry=registry,
+            parent_registry=parent_plugins,
             max_buffered=max_buffered,
             recv_buffer=recv_buffer,
             recv_buffer_bytes=recv_buffer_bytes,

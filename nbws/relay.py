@@ -47,7 +47,6 @@ from websockets.uri import parse_uri
 
 from ._connection import CLOSED, CONNECTING, OPEN, BaseConnection
 from ._events import CloseEvent, ErrorEvent, Flow, Leg, Listeners, Message, Watchers, call_listener
-from ._hooks import Hooks
 from ._loop import Pending, running_loop
 from ._plugins import PluginRegistry, hookimpl
 from ._plugins import plugins as global_plugins
@@ -131,6 +130,8 @@ class _UpstreamSide(WebSocket):
     plugins after its own, and it takes the relay's TLS context.
     """
 
+    endpoint_close_codes = True
+
     def __init__(self, relay: Relay, url: str, protocols: list[str], headers: list[tuple[str, str]]) -> None:
         super().__init__(
             url,
@@ -142,16 +143,10 @@ class _UpstreamSide(WebSocket):
             recv_buffer=1,
             compression=relay._compression,
             ssl=relay.ssl if url.startswith("wss:") else None,
+            # The relay's plugins apply to both legs: after this leg's own, before the global ones.
+            # The leg's own registry stays lazy: made, and put first, on first use of .plugins.
+            parent_plugins=relay.plugins,
         )
-        # The relay's plugins apply to both legs: after this leg's own, before the global ones.
-        # The leg's own registry stays lazy: made, and put first, on first use of .plugins.
-        self._hooks = Hooks(relay.plugins, global_plugins)
-
-    def _check_close_code(self, code: int) -> None:
-        if not isinstance(code, int) or isinstance(code, bool):
-            raise TypeError(f"close code must be an int, not {type(code).__name__}")
-        if code not in _SENDABLE and not 3000 <= code <= 4999:
-            raise ValueError(f"close code {code} is not allowed: use 1000-1003, 1007-1014 or 3000-4999")
 
 
 class Pair:
@@ -234,7 +229,7 @@ class Pair:
         conn = self.side(to)
         leg: Leg = "client" if to == "client" else "upstream"
         message = Message(data, "send", leg=leg, injected=True)
-        conn._send_message(message)
+        conn.send_message(message)
         return message
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -247,7 +242,7 @@ class Pair:
 
     def wait_closed(self, timeout: float | None = None) -> Pending[Pair]:
         """Wait until both legs are closed; return this pair."""
-        return Pending(self.relay.server._loop, self._wait_closed(timeout), f"pair {self.id} closing")
+        return Pending(self.relay.server.loop, self._wait_closed(timeout), f"pair {self.id} closing")
 
     async def _wait_closed(self, timeout: float | None) -> Pair:
         await asyncio.wait_for(asyncio.shield(self._done), timeout)
@@ -266,7 +261,7 @@ class Pair:
             logger.info("%s: %s closed, a message from the %s was not relayed", self.id, to, from_leg)
             return
         try:
-            target._send_message(Message(message.data, "send", leg=to))
+            target.send_message(Message(message.data, "send", leg=to))
         except BufferFullError as exc:
             # Backpressure keeps this from happening; if it does, failing loudly beats losing a message.
             self.relay._report(self, ErrorEvent(target, exc, "send", f"{self.id}: {exc}"))
@@ -583,7 +578,7 @@ class Relay:
     def start(self) -> Pending[Relay]:
         """Listen now and return at once; await the result (or ``.wait()``) to know it accepts clients."""
         serving = self.server.start()
-        return Pending(self.server._loop, self._started(serving), "starting relay")
+        return Pending(self.server.loop, self._started(serving), "starting relay")
 
     async def _started(self, serving: Pending[Server]) -> Relay:
         await serving
@@ -598,7 +593,7 @@ class Relay:
 
         Await the result (or ``.wait()``) to know that every leg is closed.
         """
-        return Pending(self.server._loop, self._stop(code, reason), "stopping relay")
+        return Pending(self.server.loop, self._stop(code, reason), "stopping relay")
 
     async def _stop(self, code: int, reason: str) -> None:
         for pair in list(self._pending.values()):
@@ -620,7 +615,7 @@ class Relay:
         await self.stop()
 
     def __enter__(self) -> Relay:
-        if running_loop() is self.server._loop:
+        if running_loop() is self.server.loop:
             raise InvalidStateError("use 'async with' inside a running event loop")
         return self.start().wait()
 

@@ -157,7 +157,7 @@ class Replayer:
         self.error: BaseException | None = None
         self._state: ReplayState = "ready"
         self._position = 0
-        self._loop = target._loop
+        self._loop = target.loop
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._finished: asyncio.Future[None] | None = None
@@ -407,7 +407,7 @@ class Replayer:
         message.meta["recorded"] = event
         target = self.target
         try:
-            target._send_message(message)
+            target.send_message(message)
         except Exception as exc:
             if not (isinstance(exc, InvalidStateError) and target.ready_state in (CLOSING, CLOSED)):
                 self.error = exc

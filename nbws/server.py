@@ -64,9 +64,6 @@ _BUSY = (
     b"Connection: close\r\nRetry-After: 1\r\n\r\ntoo many connections, try later\n"
 )
 
-# Codes a server may send (RFC 6455 section 7.4.1 and the IANA registry), beside 3000-4999.
-_SERVER_CODES = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
-
 
 def _phrase(status: int) -> str:
     """The reason phrase of an HTTP status, or "Rejected" for one without a registered name (such as 430)."""
@@ -164,6 +161,7 @@ class Connection(BaseConnection):
 
     role: ClassVar[Literal["server"]] = "server"
     _id_prefix = "s"
+    endpoint_close_codes: ClassVar[bool] = True
 
     def __init__(self, server: Server, wire: Wire, request: Request) -> None:
         super().__init__(
@@ -179,12 +177,6 @@ class Connection(BaseConnection):
         self.request = request
         self._ws = wire
         wire.owner = self
-
-    def _check_close_code(self, code: int) -> None:
-        if not isinstance(code, int) or isinstance(code, bool):
-            raise TypeError(f"close code must be an int, not {type(code).__name__}")
-        if code not in _SERVER_CODES and not 3000 <= code <= 4999:
-            raise ValueError(f"close code {code} is not allowed: use 1000-1003, 1007-1014 or 3000-4999")
 
     def _emit_to_parent(self, name: str, event: Any) -> None:
         if name != "open":
@@ -448,6 +440,11 @@ class Server:
         self._report(None, exc, "plugin", fault_message(hook, name, exc), name)
 
     # -- state ----------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the server and its connections run on (read-only)."""
+        return self._loop
 
     @property
     def listening(self) -> bool:
