@@ -537,16 +537,7 @@ class Relay:
           not be reached or refused the client (the client was refused with
           the matching HTTP status), or an error on either leg.
         """
-        if fn is None:
-            self._listeners.check(name)
-
-            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-                self._listeners.add(name, fn)
-                return fn
-
-            return decorator
-        self._listeners.add(name, fn)
-        return fn
+        return self._listeners.on(name, fn)
 
     def off(self, name: str, fn: Callable[..., Any] | None = None) -> None:
         """Remove listener ``fn`` of ``name``, or all of them."""
