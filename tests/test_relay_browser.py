@@ -58,7 +58,8 @@ async def test_browser_through_the_relay_to_node(upstream: tuple[NodePeer, str],
             await page.evaluate(
                 """url => {
                   window.events = [];
-                  socket.onclose = null; socket.close();
+                  // The page's own socket may still be connecting: none of its events may reach the new list.
+                  socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null; socket.close();
                   const ws = new WebSocket(url, ["v1.chat", "v2.chat"]);
                   ws.onopen = () => events.push({ event: "open", protocol: ws.protocol });
                   ws.onmessage = (e) => events.push({ event: "message", data: e.data });
