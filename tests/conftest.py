@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+import comm
 import pytest
 
 # Plugins installed from plugins/ must not slip into every test: the tests that
@@ -45,6 +48,36 @@ async def server() -> AsyncIterator[nbws.Server]:
     await srv.start()
     yield srv
     await srv.stop()
+
+
+class RecordingComm:
+    """A comm that keeps what a widget would send to the front end, as ipywidgets' own tests do."""
+
+    kernel = "a kernel"  # ipywidgets sends only if the comm has a kernel
+
+    def __init__(self, sent: list[tuple[str, dict[str, Any]]], **kwargs: Any) -> None:
+        self.comm_id = kwargs.get("comm_id") or uuid.uuid4().hex
+        self._sent = sent
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_msg(self, callback: Any) -> None:
+        pass
+
+    def send(self, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._sent.append((self.comm_id, data or {}))
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def front_end(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Every message widgets send to the front end, as (model id, message), in order."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(sent, **kwargs))
+    return sent
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -7,45 +7,14 @@ sends to the page. The page side is in test_firsthour_browser.py.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import comm
 import pytest
 from conftest import timeout
 
 import nbws
 from nbws.widgets import LogRow
-
-
-class RecordingComm:
-    """A comm that keeps what a widget sends to the front end (as ipywidgets' own tests do)."""
-
-    kernel = "a kernel"
-
-    def __init__(self, sent: list[tuple[str, dict[str, Any]]], **kwargs: Any) -> None:
-        self.comm_id = kwargs.get("comm_id") or uuid.uuid4().hex
-        self._sent = sent
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def on_msg(self, callback: Any) -> None:
-        pass
-
-    def send(self, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self._sent.append((self.comm_id, data or {}))
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def front_end(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(sent, **kwargs))
-    return sent
 
 
 @pytest.fixture

@@ -12,12 +12,10 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import comm
 import ipywidgets as widgets
 import pytest
 from conftest import timeout
@@ -26,36 +24,6 @@ import nbws
 from nbws.widgets import LogRow, parse_payload
 
 # -- helpers -------------------------------------------------------------------------
-
-
-class RecordingComm:
-    """A comm that keeps what a widget would send to the front end, as ipywidgets' own tests do."""
-
-    kernel = "a kernel"  # ipywidgets sends only if the comm has a kernel
-
-    def __init__(self, sent: list[tuple[str, dict[str, Any]]], **kwargs: Any) -> None:
-        self.comm_id = kwargs.get("comm_id") or uuid.uuid4().hex
-        self._sent = sent
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def on_msg(self, callback: Any) -> None:
-        pass
-
-    def send(self, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self._sent.append((self.comm_id, data or {}))
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def front_end(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """Every message widgets send to the front end, as (model id, message), in order."""
-    sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(sent, **kwargs))
-    return sent
 
 
 def updates(sent: list[tuple[str, dict[str, Any]]], since: int = 0) -> list[tuple[str, dict[str, Any]]]:
