@@ -217,6 +217,7 @@ class BaseConnection:
         self._recv_waiters: deque[asyncio.Future[Message]] = deque()
         self._open_waiters: list[asyncio.Future[None]] = []
         self._close_waiters: list[asyncio.Future[None]] = []
+        self._ending_waiters: list[asyncio.Future[str]] | None = None  # see ending()
         self._finished = False
         self._local_close: _CloseRequest | None = None
         self._close_cause: BaseException | None = None
@@ -800,6 +801,7 @@ class BaseConnection:
             return self.close_event
         self._close_emitted = True
         self._state = CLOSED
+        self._tell_ending("closed")
         self._abandon_hooks(self._hooks_stop, "the connection closed")
         if self._close_timer is not None:
             self._close_timer.cancel()
@@ -868,6 +870,7 @@ class BaseConnection:
         self._local_close = _CloseRequest(code, reason)
         if self._state is OPEN:
             self._state = CLOSING
+            self._tell_ending("closing")
             self._outbox.append(self._local_close)
             self._pump()
             if self._close_timeout is not None and self._outbox:
@@ -892,6 +895,48 @@ class BaseConnection:
 
     def _abort_connecting(self) -> None:
         """close() while not open: give up connecting (clients override this)."""
+
+    def ending(self) -> asyncio.Future[str]:
+        """
+        A future of :attr:`loop`, done as soon as this opening of the connection starts to end.
+
+        Its result says how: ``"closing"`` once ``close()`` was called on this
+        side (the state is CLOSING; what was sent before is still written
+        first), ``"closed"`` once the peer's side closed (the transport is
+        gone, even while a hook still holds messages that arrived) or the
+        connection is closed. Done at once for a connection that is not open.
+        For code that holds messages (as :class:`nbws.Intercept` does): it
+        tells without polling when to let them go. Cancel it to stop waiting.
+        Call it on the connection's loop.
+        """
+        future: asyncio.Future[str] = self._loop.create_future()
+        wire = self._ws
+        if self._state is not OPEN or wire is None or wire.lost.done():
+            future.set_result("closing" if self._state is CLOSING else "closed")
+            return future
+        if self._ending_waiters is None:
+            self._ending_waiters = []
+        waiters = self._ending_waiters
+        waiters.append(future)
+
+        def lost(_lost: asyncio.Future[None]) -> None:
+            if not future.done():
+                future.set_result("closed")
+
+        def forget(_future: asyncio.Future[str]) -> None:  # done or cancelled: keep nothing for it
+            wire.lost.remove_done_callback(lost)
+            if future in waiters:
+                waiters.remove(future)
+
+        wire.lost.add_done_callback(lost)
+        future.add_done_callback(forget)
+        return future
+
+    def _tell_ending(self, how: str) -> None:
+        waiters, self._ending_waiters = self._ending_waiters, None
+        for future in waiters or ():
+            if not future.done():
+                future.set_result(how)
 
     # -- waiting --------------------------------------------------------------
 
