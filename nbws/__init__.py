@@ -21,6 +21,7 @@ Plugins implement the hooks of :mod:`nbws.hookspecs` and are registered with
 ``nbws.plugins.register(plugin)``.
 """
 
+import importlib
 from typing import TYPE_CHECKING
 
 from . import codecs, transforms
@@ -50,8 +51,8 @@ from .fake import FakeServer
 from .intercept import Held, Intercept
 from .logger import Logger
 from .recording import RecordedEvent, Recorder, Recording, RecordingWarning
+from .recording.replay import Replayer, replay
 from .relay import Pair, Relay
-from .replay import Replayer, replay
 from .server import Connection, Request, Server
 
 if TYPE_CHECKING:
@@ -59,6 +60,13 @@ if TYPE_CHECKING:
     from .widgets._relay import RelayPanel
 
 __version__ = "0.1.0"
+
+# `nbws.replay` is the function (nbws.recording.replay.replay); the module that had that path is
+# nbws.recording.replay. Its old path still imports (deprecated): it is loaded here, and the name
+# bound to the function again, because importing a submodule sets it as an attribute of its
+# package: a later `from nbws.replay import ...` would otherwise replace the function.
+importlib.import_module(".replay", __name__)
+replay = importlib.import_module(".recording.replay", __name__).replay  # noqa: F811
 
 # The widgets import ipywidgets: load them on first use so that `import nbws` stays fast.
 _WIDGETS = frozenset({"ClientPanel", "Dashboard", "MessageLog", "PluginPanel", "ServerPanel"})

@@ -356,7 +356,7 @@ def _ssl_context(args: argparse.Namespace) -> Any:
 
 
 async def _replay(args: argparse.Namespace) -> int:
-    from .replay import replay
+    from .recording.replay import replay
 
     try:
         recording = Recording.load(args.file)

@@ -12,7 +12,7 @@ from _waits import until
 from conftest import timeout
 
 import nbws
-from nbws.recording_panels import InterceptPanel, RecorderPanel, ReplayPanel
+from nbws.widgets import InterceptPanel, RecorderPanel, ReplayPanel
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from conftest import timeout
 
 import nbws
 from nbws import transforms
-from nbws.replay import Mode
+from nbws.recording.replay import Mode
 
 
 class Collector:

@@ -11,6 +11,9 @@ Widgets for nbws: thin views over the core objects, for JupyterLab and Jupyter N
   counts their errors.
 * :class:`Dashboard` puts them in tabs, with the panels plugins contribute
   through the ``nbws_panel`` hook.
+* :class:`RecorderPanel`, :class:`ReplayPanel` and :class:`InterceptPanel`
+  show a :class:`nbws.Recorder`, a recording to replay (or a
+  :class:`nbws.Replayer`) and an :class:`nbws.Intercept`.
 
 All state lives in the core objects: the widgets learn about events through
 the same hooks plugins use, and every button has a method that does what a
@@ -23,15 +26,19 @@ from ._common import Composer, StatusLine, parse_payload
 from ._dashboard import Dashboard
 from ._log import LogRow, MessageLog
 from ._plugins import PluginPanel
+from ._recording import InterceptPanel, RecorderPanel, ReplayPanel
 from ._server import ServerPanel
 
 __all__ = [
     "ClientPanel",
     "Composer",
     "Dashboard",
+    "InterceptPanel",
     "LogRow",
     "MessageLog",
     "PluginPanel",
+    "RecorderPanel",
+    "ReplayPanel",
     "ServerPanel",
     "StatusLine",
     "parse_payload",
