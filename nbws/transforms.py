@@ -11,7 +11,6 @@ The public path of :mod:`nbws.builtins.transforms`, where they are written
 
 from .builtins.transforms import (
     Transform,
-    Which,
     chain,
     drop_if,
     json_pretty,
@@ -22,6 +21,9 @@ from .builtins.transforms import (
     map_text,
     redact_keys,
     transform,
+)
+from .builtins.transforms import (
+    Which as Which,  # the type alias of their direction argument, reachable here as before
 )
 
 __all__ = [
@@ -37,4 +39,3 @@ __all__ = [
     "redact_keys",
     "transform",
 ]
-__all__ += ["Which"]  # a type alias, public before __all__ listed it

@@ -224,6 +224,7 @@ class JsonLinesWriter:
         self._header = header
         self._default = default
         self._file: IO[str] | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
         self.lines = 0
         """How many lines this writer appended (headers included)."""
@@ -261,6 +262,9 @@ class JsonLinesWriter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+            if self._finalizer is not None:
+                self._finalizer.detach()
+                self._finalizer = None
 
     def _open(self) -> IO[str]:
         path = self.path
@@ -268,7 +272,7 @@ class JsonLinesWriter:
             _drop_cut_line(path)
         f = path.open("a", encoding="utf-8", newline="\n")
         # Closed at exit or when the writer is collected, without a ResourceWarning.
-        weakref.finalize(self, f.close)
+        self._finalizer = weakref.finalize(self, f.close)
         if f.tell() == 0 and self._header is not None:
             f.write(json.dumps(self._header(), ensure_ascii=False, separators=(",", ":")) + "\n")
             self.lines += 1
