@@ -6,6 +6,7 @@ a relay's legs, the Recorder and the Logger share one append-only writer, edits 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import logging
@@ -277,3 +278,71 @@ async def test_a_message_held_when_close_is_called_is_released_with_reason_closi
     await until(lambda: held.decided, what="the held message released")
     assert (held.decision, held.reason) == ("forward", "closing")
     await ws.closed(timeout=timeout())
+
+
+# -- the layers, from the imports -------------------------------------------------------------------------
+
+NBWS = Path(nbws.__file__).parent
+
+
+def runtime_imports(path: Path) -> list[str]:
+    """The modules a file imports when it runs (``if TYPE_CHECKING:`` blocks left out), made absolute."""
+    package = ".".join(path.relative_to(NBWS.parent).with_suffix("").parts[:-1])
+    tree = ast.parse(path.read_text(), str(path))
+    skipped = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in ast.walk(block)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join([*base, node.module] if node.module else base)
+            found += [module] + [f"{module}.{alias.name}" for alias in node.names]
+    return found
+
+
+def test_recording_and_builtins_never_import_the_widgets_and_recording_has_no_import_cycle() -> None:
+    files = sorted([*(NBWS / "recording").glob("*.py"), *(NBWS / "builtins").glob("*.py")])
+    assert len(files) >= 12
+    graph: dict[str, set[str]] = {}
+    for path in files:
+        imports = runtime_imports(path)
+        assert not [name for name in imports if "widgets" in name or name == "ipywidgets"], path
+        name = path.stem
+        graph[name] = {
+            part.split(".")[2] for part in imports if part.startswith("nbws.recording.") and part.count(".") >= 2
+        } - {name}
+
+    # model <- jsonl, har <- query <- recorder, replay: a walk from any module never comes back to it.
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})) for nxt in graph.get(start, ())
+        )
+
+    assert graph["model"] <= {"model"} and {"jsonl", "har"} <= graph["query"]
+    assert not [name for name in graph if reaches(name, name, set())]
+
+
+def test_the_recording_panels_use_no_private_name_of_the_core() -> None:
+    path = NBWS / "widgets" / "_recording.py"
+    tree = ast.parse(path.read_text(), str(path))
+    private = [
+        f"line {node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+    assert private == []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module not in ("_common", "__future__"):  # own package, fine
+            assert not (node.module or "").startswith("_"), f"imports the private module {node.module}"
+            assert not any(alias.name.startswith("_") for alias in node.names), ast.unparse(node)
