@@ -43,7 +43,7 @@ from ._common import plugin_name
 
 if TYPE_CHECKING:
     from ..codecs import Decoded
-    from ..widgets._recording import InterceptPanel
+    from ..widgets import InterceptPanel
 
 __all__ = ["Decision", "Held", "Intercept"]
 
@@ -304,7 +304,7 @@ class Intercept:
 
     def panel(self) -> InterceptPanel:
         """An ipywidgets panel: the held queue with forward, edit and drop."""
-        panel: InterceptPanel = importlib.import_module("nbws.widgets._recording").InterceptPanel(self)
+        panel: InterceptPanel = importlib.import_module("nbws.widgets").InterceptPanel(self)
         return panel
 
     # -- hooks ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from .model import _EVENT_TYPES, EventType, PathLike, RecordedEvent, RecordingWa
 
 if TYPE_CHECKING:
     from .._connection import BaseConnection
-    from ..widgets._recording import ReplayPanel
+    from ..widgets import ReplayPanel
 
 __all__ = ["Recording"]
 
@@ -266,7 +266,7 @@ class Recording(Sequence[RecordedEvent]):
 
     def panel(self, targets: Sequence[BaseConnection] | Callable[[], Iterable[BaseConnection]] = ()) -> ReplayPanel:
         """An ipywidgets panel to replay this recording to one of ``targets`` (a list, or a function returning one)."""
-        panel: ReplayPanel = importlib.import_module("nbws.widgets._recording").ReplayPanel(self, targets)
+        panel: ReplayPanel = importlib.import_module("nbws.widgets").ReplayPanel(self, targets)
         return panel
 
     # -- analysis -------------------------------------------------------------

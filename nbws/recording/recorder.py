@@ -31,7 +31,7 @@ from .query import Recording
 
 if TYPE_CHECKING:
     from .._connection import BaseConnection
-    from ..widgets._recording import RecorderPanel
+    from ..widgets import RecorderPanel
 
 __all__ = ["Recorder"]
 
@@ -192,7 +192,7 @@ class Recorder:
 
     def panel(self) -> RecorderPanel:
         """An ipywidgets panel: start/stop, file name, counts, save as HAR, and replay."""
-        panel: RecorderPanel = importlib.import_module("nbws.widgets._recording").RecorderPanel(self)
+        panel: RecorderPanel = importlib.import_module("nbws.widgets").RecorderPanel(self)
         return panel
 
     # -- recording ---------------------------------------------------------------

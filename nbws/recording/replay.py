@@ -37,7 +37,7 @@ from .query import Recording
 
 if TYPE_CHECKING:
     from ..codecs import Decoded
-    from ..widgets._recording import ReplayPanel
+    from ..widgets import ReplayPanel
 
 __all__ = ["Mode", "ReplayState", "Replayer", "replay"]
 
@@ -377,7 +377,7 @@ class Replayer:
 
     def panel(self) -> ReplayPanel:
         """An ipywidgets panel for this replayer: the messages, play/pause/step/stop, speed, edit, progress."""
-        panel: ReplayPanel = importlib.import_module("nbws.widgets._recording").ReplayPanel(
+        panel: ReplayPanel = importlib.import_module("nbws.widgets").ReplayPanel(
             self.recording, targets=[self.target], replayer=self
         )
         return panel

@@ -116,7 +116,12 @@ class ReplayPanel(_Panel):
         targets: The connections one may replay to: a list, or a function
             returning the current list (called at each :meth:`refresh`).
         replayer: A :class:`~nbws.Replayer` to control, instead of making
-            one at the first play or step.
+            one at the first play, step or edit.
+
+    The panel keeps no replay state of its own: an edit is the replayer's
+    (:meth:`nbws.Replayer.edit`, shown from :attr:`nbws.Replayer.edits`), so a
+    target must be chosen before editing; a replay not started yet keeps its
+    edits when only the target or the mode changes.
 
     Programmatic twins of the controls: :meth:`play`, :meth:`pause`,
     :meth:`step`, :meth:`stop`, :meth:`edit`, :meth:`select`,
