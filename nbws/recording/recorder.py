@@ -289,6 +289,7 @@ class Recorder:
                     phase=phase,
                     error=redact.text(describe(error)),
                     plugin=plugin,
+                    **_relay_of(conn),  # on a relay's leg, as its other events (and as HAR reloads it)
                 )
             )
 
