@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _node import NodePeer
+from _node import BACKEND, NodePeer
 from _waits import until
 from conftest import timeout
 
@@ -19,8 +19,8 @@ from nbws.relay import join_url, leg_of
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[NodePeer, str]]:
-    """A Node ws server standing for the real backend (tests/interop/relay_upstream.js)."""
-    peer = await NodePeer.start("relay_upstream.js", "v2.chat", "v1.chat")
+    """A Node ws server standing for the real backend (tests/interop/echo_server.js as a backend)."""
+    peer = await NodePeer.start("echo_server.js", *BACKEND, "v2.chat", "v1.chat")
     listening = await peer.expect("listening")
     yield peer, f"ws://127.0.0.1:{listening['port']}"
     await peer.stop()
