@@ -1,7 +1,7 @@
 // A Node `ws` server for the interop and relay tests and the relay benchmark: nbws
 // connects to it directly, or an nbws Relay stands between it and the client.
 //
-//   node echo_server.js [--prefix TEXT] [--greeting TEXT] [--plain] [--quiet] [--deflate] [protocol ...]
+//   node echo_server.js [--prefix TEXT] [--greeting TEXT] [--plain] [--quiet] [protocol ...]
 //
 // Listens on 127.0.0.1, port 0, and reports on stdout, one JSON object a line:
 // {"event": "listening", "port": N} first, then "connection" (with the path,
@@ -18,13 +18,14 @@
 //   --greeting TEXT  the greeting, before the protocol (default "hello from node ws ")
 //   --plain          no greeting, no commands: every message echoed as it came (benchmarks)
 //   --quiet          no "message" reports (benchmarks: a line per message would cost more than the echo)
-//   --deflate        accept permessage-deflate when the client offers it (ws declines it by default)
+//
+// Like ws's own default, it declines permessage-deflate.
 "use strict";
 
 const http = require("http");
 const { WebSocketServer } = require("ws");
 
-const options = { prefix: "node echo: ", greeting: "hello from node ws ", plain: false, quiet: false, deflate: false };
+const options = { prefix: "node echo: ", greeting: "hello from node ws ", plain: false, quiet: false };
 const protocols = [];
 const args = process.argv.slice(2);
 for (let i = 0; i < args.length; i++) {
@@ -35,7 +36,7 @@ for (let i = 0; i < args.length; i++) {
       process.exit(2);
     }
     options[arg.slice(2)] = args[++i];
-  } else if (arg === "--plain" || arg === "--quiet" || arg === "--deflate") {
+  } else if (arg === "--plain" || arg === "--quiet") {
     options[arg.slice(2)] = true;
   } else if (arg.startsWith("--")) {
     process.stderr.write(`echo_server.js: unknown option ${arg}\n`);
@@ -53,7 +54,6 @@ function report(event) {
 const wss = new WebSocketServer({
   host: "127.0.0.1",
   port: 0,
-  perMessageDeflate: options.deflate,
   handleProtocols(offered) {
     for (const protocol of protocols) {
       if (offered.has(protocol)) return protocol;
