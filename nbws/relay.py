@@ -101,6 +101,13 @@ def join_url(base: str, target: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, full_path or "/", full_query, ""))
 
 
+def _has_deflate(values: Iterable[str]) -> bool:
+    """Whether ``Sec-WebSocket-Extensions`` header values name permessage-deflate (RFC 7692)."""
+    return any(
+        item.split(";", 1)[0].strip().lower() == "permessage-deflate" for value in values for item in value.split(",")
+    )
+
+
 def _to_upstream(event: CloseEvent) -> tuple[int, str]:
     """The close to pass to the upstream when the client's leg closed."""
     code, reason = event.code, event.reason
@@ -132,7 +139,14 @@ class _UpstreamSide(WebSocket):
 
     endpoint_close_codes = True
 
-    def __init__(self, relay: Relay, url: str, protocols: list[str], headers: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        url: str,
+        protocols: list[str],
+        headers: list[tuple[str, str]],
+        compression: Literal["deflate"] | None,
+    ) -> None:
         super().__init__(
             url,
             protocols or None,
@@ -141,7 +155,7 @@ class _UpstreamSide(WebSocket):
             max_size=relay._max_size,
             max_buffered=relay._max_buffered,
             recv_buffer=1,
-            compression=relay._compression,
+            compression=compression,
             ssl=relay.ssl if url.startswith("wss:") else None,
             # The relay's plugins apply to both legs: after this leg's own, before the global ones.
             # The leg's own registry stays lazy: made, and put first, on first use of .plugins.
@@ -416,7 +430,10 @@ class Relay:
         high_water: Bytes that may wait to be written to one side before the
             relay stops reading from the other.
         max_size: Largest message in bytes, on both legs.
-        compression: ``"deflate"`` or None, on both legs.
+        compression: ``"deflate"`` to let the peers compress as they ask
+            (permessage-deflate on both legs when the client offers it and
+            the upstream accepts it, on neither otherwise), or None to
+            compress on neither leg.
         plugins: Plugins for both legs of every pair (more can be added with
             ``relay.plugins.register``).
 
@@ -656,8 +673,16 @@ class Relay:
             request.reject(404, f"no upstream for {request.target}")
             return
         pair = Pair(self, request, url)
+        # Compression as the peers ask (RFC 7692 is negotiated hop by hop): the upstream is offered
+        # permessage-deflate only if the client offered it, and the client gets it only if the
+        # upstream accepted it. So a relayed connection compresses exactly when the direct one would,
+        # and the relay inflates and deflates nothing when either peer does without.
+        extensions = "Sec-WebSocket-Extensions"
+        offered = self._compression is not None and _has_deflate(request.headers.get_all(extensions))
         try:
-            up = _UpstreamSide(self, url, request.subprotocols, self._forwarded(request))
+            up = _UpstreamSide(
+                self, url, request.subprotocols, self._forwarded(request), self._compression if offered else None
+            )
         except ValueError as exc:
             request.reject(400, f"cannot relay this request: {exc}")
             return
@@ -676,6 +701,9 @@ class Relay:
         if up.protocol:
             request.subprotocol = up.protocol
         headers = up.response_headers
+        if offered and not _has_deflate(v for k, v in headers.items() if k.lower() == extensions.lower()):
+            # The upstream declined it: the client's leg goes without too (it accepts what the request offers).
+            del request.headers[extensions]
         for name in self.response_headers:
             value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
             if value is not None:
