@@ -195,6 +195,7 @@ class Pair:
         self.open_error: str | None = None
         self._joined = asyncio.Event()
         self._drained: dict[Leg, asyncio.Event] = {"client": asyncio.Event(), "upstream": asyncio.Event()}
+        self._draining = 0  # drains waiting: only then does each message written wake them
         self._early: list[Message] = []
         self._done = asyncio.get_running_loop().create_future()
 
@@ -264,65 +265,74 @@ class Pair:
 
     # -- forwarding ---------------------------------------------------------------
 
-    def _forward(self, message: Message, from_leg: Leg) -> None:
-        """A leg delivered ``message``: send it on through the other leg."""
-        if from_leg == "upstream" and self.client_side is None:
+    # One listener per leg, each a plain method: they run for every relayed message.
+
+    def _from_client(self, message: Message) -> None:
+        """The client's leg delivered ``message``: send it on to the upstream."""
+        self._send(self.upstream_side, Message(message.data, "send", leg="upstream"), "client")
+
+    def _from_upstream(self, message: Message) -> None:
+        """The upstream's leg delivered ``message``: send it on to the client."""
+        target = self.client_side
+        if target is None:
             self._early.append(message)  # the client's handshake is still being answered
             return
-        to: Leg = "upstream" if from_leg == "client" else "client"
-        target = self.side(to)
+        self._send(target, Message(message.data, "send", leg="client"), "upstream")
+
+    def _send(self, target: BaseConnection, message: Message, from_leg: Leg) -> None:
         if target.ready_state is not OPEN:
-            logger.info("%s: %s closed, a message from the %s was not relayed", self.id, to, from_leg)
+            logger.info("%s: %s closed, a message from the %s was not relayed", self.id, message.leg, from_leg)
             return
         try:
-            target.send_message(Message(message.data, "send", leg=to))
+            # The received payload as it is (str or bytes, no copy): a new Message only because
+            # it is a new event of the other leg, with its own seq, time and send hooks.
+            target.send_message(message)
         except BufferFullError as exc:
             # Backpressure keeps this from happening; if it does, failing loudly beats losing a message.
             self.relay._report(self, ErrorEvent(target, exc, "send", f"{self.id}: {exc}"))
             self.close(1011, "relay buffer full")
 
-    def _backpressure(self, from_leg: Leg) -> Awaitable[Any] | None:
-        if from_leg == "upstream" and not self._joined.is_set():
-            return self._joined.wait()
-        target = self.upstream_side if from_leg == "client" else self.client_side
-        if target is None or target.buffered_amount <= self.relay.high_water:
-            return None
-        return self._drain(target, "upstream" if from_leg == "client" else "client")
-
     async def _drain(self, target: BaseConnection, leg: Leg) -> None:
         event = self._drained[leg]
         low = self.relay.high_water // 2
-        while target.ready_state is OPEN and target.buffered_amount > low:
-            event.clear()
-            try:
-                # Woken by every message the target writes; the timeout covers bytes
-                # still in the transport's buffer after the last message was written.
-                await asyncio.wait_for(event.wait(), 0.05)
-            except asyncio.TimeoutError:
-                pass
+        self._draining += 1
+        try:
+            while target.ready_state is OPEN and target.buffered_amount > low:
+                event.clear()
+                try:
+                    # Woken by every message the target writes; the timeout covers bytes
+                    # still in the transport's buffer after the last message was written.
+                    await asyncio.wait_for(event.wait(), 0.05)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self._draining -= 1
 
     # -- joining and closing ------------------------------------------------------
 
     def _join(self, conn: Connection) -> None:
         self.client_side = conn
-        _legs[conn] = (self, "client")
-        conn.on("message", lambda message: self._forward(message, "client"))
+        self.relay._mark(conn, self, "client")
+        conn.on("message", self._from_client)
         conn.on("close", self._client_closed)
         early, self._early = self._early, []
         for message in early:
-            self._forward(message, "upstream")
+            self._from_upstream(message)
         self._joined.set()
         up = self.upstream_side
         if up.close_event is not None and up.ready_state is CLOSED:
             self._upstream_closed(up.close_event)
 
     def _client_closed(self, event: CloseEvent) -> None:
+        if self.client_side is not None:
+            self.relay._unmark(self.client_side)
         up = self.upstream_side
         if up.ready_state in (CONNECTING, OPEN):
             up.close(*_to_upstream(event))
         self._check_done()
 
     def _upstream_closed(self, event: CloseEvent) -> None:
+        self.relay._unmark(self.upstream_side)
         conn = self.client_side
         if conn is not None and conn.ready_state is OPEN:
             conn.close(*_to_client(event))
@@ -348,6 +358,13 @@ class _RelayCore:
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
+        # The legs of the open pairs, for the hooks below (they run for every message): a plain
+        # dict costs a fraction of the weak one behind leg_of(), which a closed leg falls back to.
+        self.live = relay._live
+
+    def _find(self, conn: BaseConnection) -> tuple[Pair, Leg] | None:
+        found = self.live.get(conn)
+        return found if found is not None else _legs.get(conn)
 
     @hookimpl(trylast=True)
     async def nbws_handshake(self, request: Request) -> None:
@@ -359,11 +376,11 @@ class _RelayCore:
         request = getattr(conn, "request", None)
         pair = self.relay._pending.get(request) if isinstance(request, Request) else None
         if pair is not None:
-            _legs[conn] = (pair, "client")
+            self.relay._mark(conn, pair, "client")
 
     @hookimpl(tryfirst=True)
     def nbws_message_receive(self, conn: BaseConnection, message: Message) -> None:
-        found = _legs.get(conn)
+        found = self.live.get(conn) or _legs.get(conn)
         if found is not None:
             message.leg = found[1]
 
@@ -372,12 +389,23 @@ class _RelayCore:
         # The handlers ran (one of them forwarded the message) and the observers saw it: before
         # this leg reads the next one, wait while the other side has too much to write, or has
         # not joined yet.
-        found = _legs.get(conn)
-        return found[0]._backpressure(found[1]) if found is not None else None
+        found = self.live.get(conn) or _legs.get(conn)
+        if found is None:
+            return None
+        pair, leg = found
+        if leg == "client":
+            target: BaseConnection | None = pair.upstream_side
+        elif not pair._joined.is_set():
+            return pair._joined.wait()
+        else:
+            target = pair.client_side
+        if target is None or target.buffered_amount <= self.relay.high_water:
+            return None
+        return pair._drain(target, "upstream" if leg == "client" else "client")
 
     @hookimpl(tryfirst=True)
     def nbws_message_sent(self, conn: BaseConnection, message: Message) -> None:
-        found = _legs.get(conn)
+        found = self.live.get(conn) or _legs.get(conn)
         if found is None:
             return
         pair, leg = found
@@ -389,7 +417,8 @@ class _RelayCore:
             pair.counts[flow] += 1
             if message.injected:
                 pair.injected[flow] += 1
-        pair._drained[leg].set()
+        if pair._draining:
+            pair._drained[leg].set()
 
 
 class _RelayTab:
@@ -490,6 +519,7 @@ class Relay:
         )
         self.plugins: PluginRegistry = self.server.plugins
         """The plugins of both legs of every pair (the client legs' server's registry)."""
+        self._live: dict[BaseConnection, tuple[Pair, Leg]] = {}
         self.plugins.register(_RelayCore(self), "relay")
         for plugin in plugins:
             self.plugins.register(plugin)
@@ -687,8 +717,8 @@ class Relay:
             request.reject(400, f"cannot relay this request: {exc}")
             return
         pair.upstream_side = up
-        _legs[up] = (pair, "upstream")
-        up.on("message", lambda message: pair._forward(message, "upstream"))
+        self._mark(up, pair, "upstream")
+        up.on("message", pair._from_upstream)
         up.on("close", pair._upstream_closed)
         up.on("error", lambda event: self._leg_error(pair, event))
         self._pending[request] = pair
@@ -748,6 +778,7 @@ class Relay:
         pair = self._pending.pop(conn.request, None)
         if pair is None:
             # The relay's own plugin was switched off, or the upstream was abandoned.
+            self._unmark(conn)
             conn.close(1011, "relay has no upstream for this connection")
             return
         self._pairs[pair.id] = pair
@@ -755,6 +786,14 @@ class Relay:
         pair._join(conn)
         self._emit("pair", pair)
         self._watchers.notify()
+
+    def _mark(self, conn: BaseConnection, pair: Pair, leg: Leg) -> None:
+        """``conn`` is ``leg`` of ``pair``: for leg_of() (as long as it lives) and for the hooks (while it is open)."""
+        _legs[conn] = (pair, leg)
+        self._live[conn] = (pair, leg)
+
+    def _unmark(self, conn: BaseConnection) -> None:
+        self._live.pop(conn, None)
 
     def _pair_closed(self, pair: Pair) -> None:
         self._pairs.pop(pair.id, None)
