@@ -5,10 +5,11 @@ A benchmark peer in a process of its own: the client or the echo server at the f
     python -m benchmarks._peer echo [--compression deflate|none]
 
 Both use raw websockets (asyncio), so they cost the same whatever stands
-between them. The process that starts them steers and times them through
+between them; the client runs the loops of the echo benchmark's raw
+websockets stack (:func:`benchmarks.echo.raw_pipelined`, ``_round_trips``). The process that starts them steers and times them through
 stdin and stdout, one JSON object a line:
 
-- ``client`` connects, warms up (pipelined messages and round trips), prints
+- ``client`` connects, warms up (pipelined messages), prints
   ``{"event": "ready"}``, then for each line it reads runs one phase and
   prints its figures: first the flood (``messages`` pipelined, timed until
   the last echo is back: ``{"rate": msg/s, "cpu": s/msg}``), then the round
@@ -25,12 +26,9 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
-
-WARMUP = 500
 
 
 def _say(event: dict[str, object]) -> None:
@@ -43,38 +41,26 @@ async def _line() -> str:
 
 
 async def client(url: str, messages: int, round_trips: int, size: int, compression: str | None) -> None:
+    # The loops of the echo benchmark's raw websockets stack; imported here, in the client's process only.
+    from .echo import WARMUP, _round_trips, raw_pipelined
+
     payload = "x" * size
     async with connect(url, compression=compression, max_size=2**20) as ws:
 
-        async def pipelined(n: int) -> None:
-            async def sender() -> None:
-                for _ in range(n):
-                    await ws.send(payload)
-
-            task = asyncio.create_task(sender())
-            for _ in range(n):
-                await ws.recv()
-            await task
-
-        async def round_trip() -> float:
-            start = time.perf_counter()
+        async def round_trip() -> None:
             await ws.send(payload)
             await ws.recv()
-            return time.perf_counter() - start
 
-        await pipelined(WARMUP)
-        for _ in range(WARMUP // 5):
-            await round_trip()
+        await raw_pipelined(ws, WARMUP, payload)
         _say({"event": "ready"})
 
         await _line()
-        wall, cpu = time.perf_counter(), time.process_time()
-        await pipelined(messages)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        _say({"rate": messages / wall, "cpu": cpu / messages})
+        flood = await raw_pipelined(ws, messages, payload)
+        _say({"rate": messages / flood.wall, "cpu": flood.cpu / messages})
 
         await _line()
-        times = sorted([await round_trip() for _ in range(round_trips)])
+        times, _ = await _round_trips(round_trip, round_trips)  # after WARMUP round trips of its own
+        times.sort()
         _say({"median": times[len(times) // 2], "p99": times[min(len(times) - 1, int(0.99 * len(times)))]})
 
 

@@ -213,13 +213,21 @@ async def _measure(
     return runs
 
 
-async def run(messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3) -> dict[str, list[Result]]:
-    """Measure every stack ``repeat`` times, in turn, with and without deflate; print the best figures and ratios."""
+async def run(
+    messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3, every_setting: bool = True
+) -> dict[str, list[Result]]:
+    """
+    Measure every stack ``repeat`` times, in turn, in each setting; print the best figures and ratios.
+
+    With ``every_setting=False`` (a smoke run), only compression off with a raw websockets upstream.
+    """
     results: dict[str, list[Result]] = {}
     node = node_ws()
-    settings: list[tuple[str | None, str | None]] = [("deflate", None), (None, None)]
-    if node is not None:
-        settings.append((None, node))
+    settings: list[tuple[str | None, str | None]] = [(None, None)]
+    if every_setting:
+        settings.insert(0, ("deflate", None))
+        if node is not None:
+            settings.append((None, node))
     for compression, upstream_node in settings:
         setting = "permessage-deflate" if compression else "no compression"
         where = "Node ws" if upstream_node else "raw websockets"
