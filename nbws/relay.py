@@ -362,10 +362,6 @@ class _RelayCore:
         # dict costs a fraction of the weak one behind leg_of(), which a closed leg falls back to.
         self.live = relay._live
 
-    def _find(self, conn: BaseConnection) -> tuple[Pair, Leg] | None:
-        found = self.live.get(conn)
-        return found if found is not None else _legs.get(conn)
-
     @hookimpl(trylast=True)
     async def nbws_handshake(self, request: Request) -> None:
         await self.relay._open_upstream(request)
