@@ -101,6 +101,11 @@ def join_url(base: str, target: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, full_path or "/", full_query, ""))
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _has_deflate(values: Iterable[str]) -> bool:
     """Whether ``Sec-WebSocket-Extensions`` header values name permessage-deflate (RFC 7692)."""
     return any(
@@ -194,8 +199,8 @@ class Pair:
         self.closed_at: float | None = None
         self.open_error: str | None = None
         self._joined = asyncio.Event()
-        self._drained: dict[Leg, asyncio.Event] = {"client": asyncio.Event(), "upstream": asyncio.Event()}
-        self._draining = 0  # drains waiting: only then does each message written wake them
+        # A drain waiting for the leg that writes to that side to get below the low-water mark.
+        self._drains: dict[Leg, asyncio.Future[None]] = {}
         self._early: list[Message] = []
         self._done = asyncio.get_running_loop().create_future()
 
@@ -293,20 +298,27 @@ class Pair:
             self.close(1011, "relay buffer full")
 
     async def _drain(self, target: BaseConnection, leg: Leg) -> None:
-        event = self._drained[leg]
+        """Wait until ``target`` (the ``leg`` side) has at most half of ``high_water`` left to write."""
         low = self.relay.high_water // 2
-        self._draining += 1
-        try:
-            while target.ready_state is OPEN and target.buffered_amount > low:
-                event.clear()
-                try:
-                    # Woken by every message the target writes; the timeout covers bytes
-                    # still in the transport's buffer after the last message was written.
-                    await asyncio.wait_for(event.wait(), 0.05)
-                except asyncio.TimeoutError:
-                    pass
-        finally:
-            self._draining -= 1
+        loop = asyncio.get_running_loop()
+        while target.ready_state is OPEN and target.buffered_amount > low:
+            # Woken once, by the first message written that leaves the target below the mark
+            # (nbws_message_sent), not by every one; the timer covers bytes still in the
+            # transport's buffer after the last message was written.
+            waiter = self._drains[leg] = loop.create_future()
+            timer = loop.call_later(0.05, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                if self._drains.get(leg) is waiter:
+                    del self._drains[leg]
+
+    def _written(self, conn: BaseConnection, leg: Leg) -> None:
+        """The ``leg`` side wrote a message: wake the drain waiting for it once it is below the mark."""
+        waiter = self._drains.get(leg)
+        if waiter is not None and not waiter.done() and conn.buffered_amount <= self.relay.high_water // 2:
+            waiter.set_result(None)
 
     # -- joining and closing ------------------------------------------------------
 
@@ -413,8 +425,8 @@ class _RelayCore:
             pair.counts[flow] += 1
             if message.injected:
                 pair.injected[flow] += 1
-        if pair._draining:
-            pair._drained[leg].set()
+        if pair._drains:
+            pair._written(conn, leg)
 
 
 class _RelayTab:
