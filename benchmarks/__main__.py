@@ -33,7 +33,12 @@ async def main(names: list[str], repeat: int, quick: bool) -> None:
     if "fake" in names:
         await fake.run(messages=1_000 if quick else 10_000, round_trips=100 if quick else 1_000, repeat=repeat)
     if "relay" in names:
-        await relay.run(messages=2_000 if quick else 20_000, round_trips=200 if quick else 2_000, repeat=repeat)
+        await relay.run(
+            messages=2_000 if quick else 20_000,
+            round_trips=200 if quick else 2_000,
+            repeat=repeat,
+            every_setting=not quick,
+        )
     if "codecs" in names:
         await codecs.run(messages=1_000 if quick else 10_000, rounds=200 if quick else 2_000, repeat=repeat)
     if "connect" in names:

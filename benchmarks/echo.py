@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import websocket  # websocket-client
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
 import nbws
@@ -98,27 +98,29 @@ async def _raw_echo(ws: ServerConnection) -> None:
         await ws.send(message)
 
 
+async def raw_pipelined(ws: ClientConnection, n: int, payload: str | bytes) -> Stopwatch:
+    """Send ``n`` messages without waiting and receive their ``n`` echoes: the time it took (raw websockets)."""
+
+    async def sender() -> None:
+        for _ in range(n):
+            await ws.send(payload)
+
+    watch = Stopwatch()
+    task = asyncio.create_task(sender())
+    for _ in range(n):
+        await ws.recv()
+    await task
+    return watch.stop()
+
+
 async def raw_websockets(
     messages: int, round_trips: int, compression: str | None = "deflate", payload: str | bytes = PAYLOAD
 ) -> Run:
     async with serve(_raw_echo, "127.0.0.1", 0, compression=compression) as server:
         port = server.sockets[0].getsockname()[1]
         async with connect(f"ws://127.0.0.1:{port}/", compression=compression) as ws:
-
-            async def pipelined(n: int) -> Stopwatch:
-                async def sender() -> None:
-                    for _ in range(n):
-                        await ws.send(payload)
-
-                watch = Stopwatch()
-                task = asyncio.create_task(sender())
-                for _ in range(n):
-                    await ws.recv()
-                await task
-                return watch.stop()
-
-            await pipelined(WARMUP)
-            flood = await pipelined(messages)
+            await raw_pipelined(ws, WARMUP, payload)
+            flood = await raw_pipelined(ws, messages, payload)
         async with connect(f"ws://127.0.0.1:{port}/", compression=compression) as ws:
 
             async def round_trip() -> None:

@@ -101,6 +101,18 @@ def join_url(base: str, target: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, full_path or "/", full_query, ""))
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _has_deflate(values: Iterable[str]) -> bool:
+    """Whether ``Sec-WebSocket-Extensions`` header values name permessage-deflate (RFC 7692)."""
+    return any(
+        item.split(";", 1)[0].strip().lower() == "permessage-deflate" for value in values for item in value.split(",")
+    )
+
+
 def _to_upstream(event: CloseEvent) -> tuple[int, str]:
     """The close to pass to the upstream when the client's leg closed."""
     code, reason = event.code, event.reason
@@ -132,7 +144,14 @@ class _UpstreamSide(WebSocket):
 
     endpoint_close_codes = True
 
-    def __init__(self, relay: Relay, url: str, protocols: list[str], headers: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        url: str,
+        protocols: list[str],
+        headers: list[tuple[str, str]],
+        compression: Literal["deflate"] | None,
+    ) -> None:
         super().__init__(
             url,
             protocols or None,
@@ -141,7 +160,7 @@ class _UpstreamSide(WebSocket):
             max_size=relay._max_size,
             max_buffered=relay._max_buffered,
             recv_buffer=1,
-            compression=relay._compression,
+            compression=compression,
             ssl=relay.ssl if url.startswith("wss:") else None,
             # The relay's plugins apply to both legs: after this leg's own, before the global ones.
             # The leg's own registry stays lazy: made, and put first, on first use of .plugins.
@@ -180,7 +199,8 @@ class Pair:
         self.closed_at: float | None = None
         self.open_error: str | None = None
         self._joined = asyncio.Event()
-        self._drained: dict[Leg, asyncio.Event] = {"client": asyncio.Event(), "upstream": asyncio.Event()}
+        # A drain waiting for the leg that writes to that side to get below the low-water mark.
+        self._drains: dict[Leg, asyncio.Future[None]] = {}
         self._early: list[Message] = []
         self._done = asyncio.get_running_loop().create_future()
 
@@ -250,65 +270,81 @@ class Pair:
 
     # -- forwarding ---------------------------------------------------------------
 
-    def _forward(self, message: Message, from_leg: Leg) -> None:
-        """A leg delivered ``message``: send it on through the other leg."""
-        if from_leg == "upstream" and self.client_side is None:
+    # One listener per leg, each a plain method: they run for every relayed message.
+
+    def _from_client(self, message: Message) -> None:
+        """The client's leg delivered ``message``: send it on to the upstream."""
+        self._send(self.upstream_side, Message(message.data, "send", leg="upstream"), "client")
+
+    def _from_upstream(self, message: Message) -> None:
+        """The upstream's leg delivered ``message``: send it on to the client."""
+        target = self.client_side
+        if target is None:
             self._early.append(message)  # the client's handshake is still being answered
             return
-        to: Leg = "upstream" if from_leg == "client" else "client"
-        target = self.side(to)
+        self._send(target, Message(message.data, "send", leg="client"), "upstream")
+
+    def _send(self, target: BaseConnection, message: Message, from_leg: Leg) -> None:
         if target.ready_state is not OPEN:
-            logger.info("%s: %s closed, a message from the %s was not relayed", self.id, to, from_leg)
+            logger.info("%s: %s closed, a message from the %s was not relayed", self.id, message.leg, from_leg)
             return
         try:
-            target.send_message(Message(message.data, "send", leg=to))
+            # The received payload as it is (str or bytes, no copy): a new Message only because
+            # it is a new event of the other leg, with its own seq, time and send hooks.
+            target.send_message(message)
         except BufferFullError as exc:
             # Backpressure keeps this from happening; if it does, failing loudly beats losing a message.
             self.relay._report(self, ErrorEvent(target, exc, "send", f"{self.id}: {exc}"))
             self.close(1011, "relay buffer full")
 
-    def _backpressure(self, from_leg: Leg) -> Awaitable[Any] | None:
-        if from_leg == "upstream" and not self._joined.is_set():
-            return self._joined.wait()
-        target = self.upstream_side if from_leg == "client" else self.client_side
-        if target is None or target.buffered_amount <= self.relay.high_water:
-            return None
-        return self._drain(target, "upstream" if from_leg == "client" else "client")
-
     async def _drain(self, target: BaseConnection, leg: Leg) -> None:
-        event = self._drained[leg]
+        """Wait until ``target`` (the ``leg`` side) has at most half of ``high_water`` left to write."""
         low = self.relay.high_water // 2
+        loop = asyncio.get_running_loop()
         while target.ready_state is OPEN and target.buffered_amount > low:
-            event.clear()
+            # Woken once, by the first message written that leaves the target below the mark
+            # (nbws_message_sent), not by every one; the timer covers bytes still in the
+            # transport's buffer after the last message was written.
+            waiter = self._drains[leg] = loop.create_future()
+            timer = loop.call_later(0.05, _wake, waiter)
             try:
-                # Woken by every message the target writes; the timeout covers bytes
-                # still in the transport's buffer after the last message was written.
-                await asyncio.wait_for(event.wait(), 0.05)
-            except asyncio.TimeoutError:
-                pass
+                await waiter
+            finally:
+                timer.cancel()
+                if self._drains.get(leg) is waiter:
+                    del self._drains[leg]
+
+    def _written(self, conn: BaseConnection, leg: Leg) -> None:
+        """The ``leg`` side wrote a message: wake the drain waiting for it once it is below the mark."""
+        waiter = self._drains.get(leg)
+        if waiter is not None and not waiter.done() and conn.buffered_amount <= self.relay.high_water // 2:
+            waiter.set_result(None)
 
     # -- joining and closing ------------------------------------------------------
 
     def _join(self, conn: Connection) -> None:
         self.client_side = conn
-        _legs[conn] = (self, "client")
-        conn.on("message", lambda message: self._forward(message, "client"))
+        self.relay._mark(conn, self, "client")
+        conn.on("message", self._from_client)
         conn.on("close", self._client_closed)
         early, self._early = self._early, []
         for message in early:
-            self._forward(message, "upstream")
+            self._from_upstream(message)
         self._joined.set()
         up = self.upstream_side
         if up.close_event is not None and up.ready_state is CLOSED:
             self._upstream_closed(up.close_event)
 
     def _client_closed(self, event: CloseEvent) -> None:
+        if self.client_side is not None:
+            self.relay._unmark(self.client_side)
         up = self.upstream_side
         if up.ready_state in (CONNECTING, OPEN):
             up.close(*_to_upstream(event))
         self._check_done()
 
     def _upstream_closed(self, event: CloseEvent) -> None:
+        self.relay._unmark(self.upstream_side)
         conn = self.client_side
         if conn is not None and conn.ready_state is OPEN:
             conn.close(*_to_client(event))
@@ -334,6 +370,9 @@ class _RelayCore:
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
+        # The legs of the open pairs, for the hooks below (they run for every message): a plain
+        # dict costs a fraction of the weak one behind leg_of(), which a closed leg falls back to.
+        self.live = relay._live
 
     @hookimpl(trylast=True)
     async def nbws_handshake(self, request: Request) -> None:
@@ -345,11 +384,11 @@ class _RelayCore:
         request = getattr(conn, "request", None)
         pair = self.relay._pending.get(request) if isinstance(request, Request) else None
         if pair is not None:
-            _legs[conn] = (pair, "client")
+            self.relay._mark(conn, pair, "client")
 
     @hookimpl(tryfirst=True)
     def nbws_message_receive(self, conn: BaseConnection, message: Message) -> None:
-        found = _legs.get(conn)
+        found = self.live.get(conn) or _legs.get(conn)
         if found is not None:
             message.leg = found[1]
 
@@ -358,12 +397,23 @@ class _RelayCore:
         # The handlers ran (one of them forwarded the message) and the observers saw it: before
         # this leg reads the next one, wait while the other side has too much to write, or has
         # not joined yet.
-        found = _legs.get(conn)
-        return found[0]._backpressure(found[1]) if found is not None else None
+        found = self.live.get(conn) or _legs.get(conn)
+        if found is None:
+            return None
+        pair, leg = found
+        if leg == "client":
+            target: BaseConnection | None = pair.upstream_side
+        elif not pair._joined.is_set():
+            return pair._joined.wait()
+        else:
+            target = pair.client_side
+        if target is None or target.buffered_amount <= self.relay.high_water:
+            return None
+        return pair._drain(target, "upstream" if leg == "client" else "client")
 
     @hookimpl(tryfirst=True)
     def nbws_message_sent(self, conn: BaseConnection, message: Message) -> None:
-        found = _legs.get(conn)
+        found = self.live.get(conn) or _legs.get(conn)
         if found is None:
             return
         pair, leg = found
@@ -375,7 +425,8 @@ class _RelayCore:
             pair.counts[flow] += 1
             if message.injected:
                 pair.injected[flow] += 1
-        pair._drained[leg].set()
+        if pair._drains:
+            pair._written(conn, leg)
 
 
 class _RelayTab:
@@ -416,7 +467,10 @@ class Relay:
         high_water: Bytes that may wait to be written to one side before the
             relay stops reading from the other.
         max_size: Largest message in bytes, on both legs.
-        compression: ``"deflate"`` or None, on both legs.
+        compression: ``"deflate"`` to let the peers compress as they ask
+            (permessage-deflate on both legs when the client offers it and
+            the upstream accepts it, on neither otherwise), or None to
+            compress on neither leg.
         plugins: Plugins for both legs of every pair (more can be added with
             ``relay.plugins.register``).
 
@@ -473,6 +527,7 @@ class Relay:
         )
         self.plugins: PluginRegistry = self.server.plugins
         """The plugins of both legs of every pair (the client legs' server's registry)."""
+        self._live: dict[BaseConnection, tuple[Pair, Leg]] = {}
         self.plugins.register(_RelayCore(self), "relay")
         for plugin in plugins:
             self.plugins.register(plugin)
@@ -656,14 +711,22 @@ class Relay:
             request.reject(404, f"no upstream for {request.target}")
             return
         pair = Pair(self, request, url)
+        # Compression as the peers ask (RFC 7692 is negotiated hop by hop): the upstream is offered
+        # permessage-deflate only if the client offered it, and the client gets it only if the
+        # upstream accepted it. So a relayed connection compresses exactly when the direct one would,
+        # and the relay inflates and deflates nothing when either peer does without.
+        extensions = "Sec-WebSocket-Extensions"
+        offered = self._compression is not None and _has_deflate(request.headers.get_all(extensions))
         try:
-            up = _UpstreamSide(self, url, request.subprotocols, self._forwarded(request))
+            up = _UpstreamSide(
+                self, url, request.subprotocols, self._forwarded(request), self._compression if offered else None
+            )
         except ValueError as exc:
             request.reject(400, f"cannot relay this request: {exc}")
             return
         pair.upstream_side = up
-        _legs[up] = (pair, "upstream")
-        up.on("message", lambda message: pair._forward(message, "upstream"))
+        self._mark(up, pair, "upstream")
+        up.on("message", pair._from_upstream)
         up.on("close", pair._upstream_closed)
         up.on("error", lambda event: self._leg_error(pair, event))
         self._pending[request] = pair
@@ -676,6 +739,9 @@ class Relay:
         if up.protocol:
             request.subprotocol = up.protocol
         headers = up.response_headers
+        if offered and not _has_deflate(v for k, v in headers.items() if k.lower() == extensions.lower()):
+            # The upstream declined it: the client's leg goes without too (it accepts what the request offers).
+            del request.headers[extensions]
         for name in self.response_headers:
             value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
             if value is not None:
@@ -720,6 +786,7 @@ class Relay:
         pair = self._pending.pop(conn.request, None)
         if pair is None:
             # The relay's own plugin was switched off, or the upstream was abandoned.
+            self._unmark(conn)
             conn.close(1011, "relay has no upstream for this connection")
             return
         self._pairs[pair.id] = pair
@@ -727,6 +794,14 @@ class Relay:
         pair._join(conn)
         self._emit("pair", pair)
         self._watchers.notify()
+
+    def _mark(self, conn: BaseConnection, pair: Pair, leg: Leg) -> None:
+        """``conn`` is ``leg`` of ``pair``: for leg_of() (as long as it lives) and for the hooks (while it is open)."""
+        _legs[conn] = (pair, leg)
+        self._live[conn] = (pair, leg)
+
+    def _unmark(self, conn: BaseConnection) -> None:
+        self._live.pop(conn, None)
 
     def _pair_closed(self, pair: Pair) -> None:
         self._pairs.pop(pair.id, None)

@@ -18,6 +18,9 @@ from conftest import timeout
 
 INTEROP = Path(__file__).resolve().parent / "interop"
 
+BACKEND = ("--prefix", "echo: ", "--greeting", "hello ")
+"""Options of ``echo_server.js`` for "the real backend" behind a relay: greets with "hello <protocol>", echoes as "echo: <text>"."""
+
 
 def node_path() -> str:
     """Node.js, with the ``ws`` package installed by scripts/system-deps (``make test`` runs it)."""

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _node import NodePeer
+from _node import BACKEND, NodePeer
 from _waits import until
 from conftest import timeout
 
@@ -19,8 +19,8 @@ from nbws.relay import join_url, leg_of
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[NodePeer, str]]:
-    """A Node ws server standing for the real backend (tests/interop/relay_upstream.js)."""
-    peer = await NodePeer.start("relay_upstream.js", "v2.chat", "v1.chat")
+    """A Node ws server standing for the real backend (tests/interop/echo_server.js as a backend)."""
+    peer = await NodePeer.start("echo_server.js", *BACKEND, "v2.chat", "v1.chat")
     listening = await peer.expect("listening")
     yield peer, f"ws://127.0.0.1:{listening['port']}"
     await peer.stop()
@@ -296,6 +296,63 @@ async def test_a_slow_client_slows_the_upstream_instead_of_filling_memory(upstre
     assert pair.counts["upstream->client"] < 5000
     raw.close()
     await relay.stop()
+
+
+async def test_a_backlog_drains_and_the_relay_reads_on_until_everything_arrived_in_order(
+    upstream: tuple[NodePeer, str],
+) -> None:
+    """A 4 MiB burst at a client that stops reading, then reads again: the relay stops, then reads on, losing nothing."""
+    _, url = upstream
+    high_water = 64 * 1024
+    relay = nbws.Relay(url, high_water=high_water, compression=None)
+    await relay.start()
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", relay.port))
+    raw.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(
+        raw,
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    await until(lambda: relay.pairs, what="the pair")
+    [pair] = relay.pairs
+    client = pair.client_side
+    assert client is not None
+    pair.inject("burst 2000 2048", to="upstream")
+    # The client does not read yet: the relay waits for its side to drain.
+    await until(lambda: "client" in pair._drains, seconds=10, what="the relay waiting for the client to drain")
+    assert pair.counts["upstream->client"] < 2001
+    # Now it reads everything: the relay reads the upstream again each time the client's side drains.
+    data = bytearray()
+    last = b"n2000" + b"x" * 2048
+    while not data.endswith(last):
+        chunk = await asyncio.wait_for(loop.sock_recv(raw, 2**16), timeout(10))
+        assert chunk, "the relay closed the connection"
+        data += chunk
+    assert _server_frames(bytes(data)) == ["hello "] + [f"n{i}" + "x" * 2048 for i in range(1, 2001)]
+    assert pair.counts["upstream->client"] == 2001 and not pair._drains
+    raw.close()
+    await relay.stop()
+
+
+def _server_frames(data: bytes) -> list[str]:
+    """The complete unmasked text frames after the HTTP response in ``data`` (as a relay sends them to its client)."""
+    _, _, rest = data.partition(b"\r\n\r\n")
+    texts, i = [], 0
+    while i + 2 <= len(rest):
+        length, start = rest[i + 1] & 0x7F, i + 2
+        if length == 126:
+            if start + 2 > len(rest):
+                break
+            length, start = int.from_bytes(rest[start : start + 2], "big"), start + 2
+        if start + length > len(rest):
+            break
+        assert rest[i] == 0x81  # a final text frame
+        texts.append(rest[start : start + length].decode())
+        i = start + length
+    return texts
 
 
 async def test_recording_a_relay_keeps_both_legs_in_one_file_as_jsonl_and_har(

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 from _browser import chromium
-from _node import NodePeer
+from _node import BACKEND, NodePeer
 from conftest import timeout
 from playwright.async_api import Page
 from test_browser_interop import page_server, wait_for_events
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[NodePeer, str]]:
-    peer = await NodePeer.start("relay_upstream.js", "v2.chat", "v1.chat")
+    peer = await NodePeer.start("echo_server.js", *BACKEND, "v2.chat", "v1.chat")
     listening = await peer.expect("listening")
     yield peer, f"ws://127.0.0.1:{listening['port']}"
     await peer.stop()

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _node import NodePeer
+from _node import BACKEND, NodePeer
 from conftest import timeout
 
 import nbws
@@ -75,7 +75,7 @@ async def run(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[NodePeer, str]]:
-    peer = await NodePeer.start("relay_upstream.js", "chat")
+    peer = await NodePeer.start("echo_server.js", *BACKEND, "chat")
     listening = await peer.expect("listening")
     yield peer, f"ws://127.0.0.1:{listening['port']}"
     await peer.stop()

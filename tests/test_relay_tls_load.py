@@ -94,3 +94,4 @@ async def test_200_pairs_100_messages_each_way_nothing_lost_or_reordered() -> No
         await asyncio.gather(*(ws.closed(timeout=timeout(30)) for ws in clients))
         await relay.stop()
         assert not relay.pairs and not errors
+        assert not relay._live  # the hooks' look-up table lets go of every closed leg
