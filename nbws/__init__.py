@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from . import codecs, transforms
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
-from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
+from ._events import CloseEvent, ErrorEvent, Message, Observers, OpenEvent
 from ._live import close_all, endpoints
 from ._loop import Pending
 from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, hookimpl, plugins
@@ -105,6 +105,7 @@ __all__ = [
     "MessageLog",
     "MismatchError",
     "NbwsError",
+    "Observers",
     "OpenEvent",
     "Pair",
     "Pending",

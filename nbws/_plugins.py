@@ -117,6 +117,11 @@ class PluginInfo:
     errors: int = 0
     last_error: str | None = field(default=None, repr=False)
 
+    @property
+    def internal(self) -> bool:
+        """True for a plugin nbws adds itself (a panel's own hooks): the plugin panel hides it, ``WebSocket.clone()`` skips it."""
+        return bool(getattr(self.plugin, "_nbws_internal", False))
+
 
 class PluginRegistry:
     """

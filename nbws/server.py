@@ -18,7 +18,7 @@ import logging
 import socket
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
@@ -29,6 +29,7 @@ from websockets.protocol import State as _WsState
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
+from . import views
 from ._connection import (
     DEFAULT_MAX_BUFFERED,
     DEFAULT_RECV_BUFFER,
@@ -48,9 +49,6 @@ from ._plugins import plugins as global_plugins
 from ._protocol import Wire
 from .client import _check_header, _check_protocols
 from .exceptions import BufferFullError, InvalidStateError, ServerError
-
-if TYPE_CHECKING:
-    from .widgets import ServerPanel
 
 __all__ = ["Connection", "Request", "Server"]
 
@@ -475,33 +473,58 @@ class Server:
         state = "listening" if self.listening else "stopped"
         return f"<Server {where} {state} clients={len(self._clients)}>"
 
-    def panel(self) -> ServerPanel:
-        """The :class:`nbws.ServerPanel` showing this server, made on first use; a cell ending with ``server`` shows it."""
-        panel: ServerPanel | None = getattr(self, "_panel", None)
-        if panel is None:
-            from .widgets import ServerPanel
+    def panel(self) -> Any:
+        """
+        The :class:`nbws.ServerPanel` showing this server, made on first use; a cell ending with ``server`` shows it.
 
-            panel = ServerPanel(self)
-        return panel
+        The panel is found through :mod:`nbws.views` (the core never imports
+        a widget) and kept there weakly, not on the server.
+        """
+        return views.view(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = self.panel()._repr_mimebundle_()
-        bundle["text/plain"] = repr(self)
-        return bundle
+        return views.mimebundle(self)
 
     # -- starting and stopping ------------------------------------------------
 
-    def start(self) -> Pending[Server]:
+    @property
+    def requested_port(self) -> int:
+        """The port asked for (0: any free one); :attr:`port` is the one bound, once started."""
+        return self._requested_port
+
+    def start(self, *, host: str | None = None, port: int | None = None) -> Pending[Server]:
         """
         Bind the port now and start accepting connections; return at once.
 
         Await the result (or ``.wait()`` on it) to know that the server
         accepts connections. Starting a started server does nothing.
 
+        Args:
+            host: Listen on this interface from now on instead of :attr:`host`.
+            port: Listen on this port from now on instead of
+                :attr:`requested_port` (0 picks a free one): a stopped server
+                can start again elsewhere, as the server panel's Start does.
+
         Raises:
             nbws.ServerError: if the port is in use or the host cannot be bound.
+            nbws.InvalidStateError: for another ``host`` or ``port`` while it runs.
+            TypeError, ValueError: for a ``host`` or ``port`` the constructor would refuse.
         """
-        if self._serving is not None and (self._stopping is None or not self._stopping.done()):
+        running = self._serving is not None and (self._stopping is None or not self._stopping.done())
+        if host is not None or port is not None:
+            if host is not None and (not isinstance(host, str) or not host):
+                raise TypeError(f"host must be a non-empty str such as '127.0.0.1', not {host!r}")
+            if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535):
+                raise ValueError(f"port must be an int from 0 to 65535 (0 picks a free port), not {port!r}")
+            moved = (host is not None and host != self.host) or (port is not None and port != self._requested_port)
+            if running and moved:
+                raise InvalidStateError("the server is running: stop() it before starting it on another host or port")
+            if host is not None:
+                self.host = host
+            if port is not None:
+                self._requested_port = port
+        if running:
+            assert self._serving is not None
             return self._serving
         self._stopping = None
         try:

@@ -12,6 +12,8 @@ PUBLIC = {
     "endpoints", "close_all",
     # What handlers and plugins receive
     "Message", "OpenEvent", "CloseEvent", "ErrorEvent",
+    # In-process notifications (listeners, watchers, panels' callbacks)
+    "Observers",
     # Plugins
     "hookimpl", "plugins", "PluginRegistry", "PluginInfo", "ENTRY_POINT_GROUP",
     # Built-in plugins

@@ -18,12 +18,19 @@ click does (``panel.connect()``, ``panel.send()``, ...). Errors are shown in
 the panel in words; nothing a widget does raises into the kernel's loop.
 """
 
+from .. import Relay, Server, WebSocket, views
 from ._client import ClientPanel
-from ._common import Composer, StatusLine, parse_payload
+from ._common import Composer, StatusLine, parse_payload, view_factory
 from ._dashboard import Dashboard
 from ._log import LogRow, MessageLog
 from ._plugins import PluginPanel
+from ._relay import RelayPanel
 from ._server import ServerPanel
+
+# How ws.panel(), server.panel(), relay.panel() and rich display find their panels (see nbws.views).
+views.register(WebSocket, view_factory(ClientPanel))
+views.register(Server, view_factory(ServerPanel))
+views.register(Relay, view_factory(RelayPanel))
 
 __all__ = [
     "ClientPanel",
@@ -32,6 +39,7 @@ __all__ = [
     "LogRow",
     "MessageLog",
     "PluginPanel",
+    "RelayPanel",
     "ServerPanel",
     "StatusLine",
     "parse_payload",
