@@ -21,7 +21,7 @@ Plugins implement the hooks of :mod:`nbws.hookspecs` and are registered with
 ``nbws.plugins.register(plugin)``.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from . import codecs, transforms
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
@@ -54,7 +54,7 @@ from .relay import Pair, Relay
 from .replay import Replayer, replay
 from .server import Connection, Request, Server
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from .widgets import ClientPanel, Dashboard, MessageLog, PluginPanel, ServerPanel
     from .widgets._relay import RelayPanel
 

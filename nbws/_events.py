@@ -15,9 +15,14 @@ import logging
 import time as _time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import describe as describe  # re-exported: it lived here first
+from .typing import Data as Data  # the public aliases live in nbws.typing; these names stay
+from .typing import Direction as Direction
+from .typing import Flow as Flow
+from .typing import Leg as Leg
+from .typing import Listener as Listener
 
 if TYPE_CHECKING:
     from ._connection import BaseConnection
@@ -34,11 +39,6 @@ __all__ = [
     "Watchers",
     "same_value",
 ]
-
-Direction = Literal["send", "receive"]
-Leg = Literal["client", "upstream"]
-Flow = Literal["client->upstream", "upstream->client"]
-Data = str | bytes
 
 
 class Message:
@@ -273,9 +273,6 @@ class ErrorEvent:
 
     def __str__(self) -> str:
         return self.message
-
-
-Listener = Callable[..., Any]
 
 
 def _same_function(a: Any, b: Any, depth: int = 0) -> bool:

@@ -51,16 +51,21 @@ The ``conn`` argument is an :class:`nbws.WebSocket` (``conn.role ==
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from .typing import HookResult
+
 if TYPE_CHECKING:
     from ._connection import BaseConnection
     from ._events import Message
+    from .codecs import Codec
     from .server import Request, Server
 
 hookspec = pluggy.HookspecMarker("nbws")
+"""Marks the functions below as nbws's hook specifications (plugins use :data:`nbws.hookimpl`)."""
 
 __all__ = [
     "hookspec",
@@ -85,7 +90,7 @@ __all__ = [
 
 
 @hookspec
-def nbws_server_start(server: Server) -> Any:
+def nbws_server_start(server: Server) -> HookResult:
     """
     Called when a server is listening, before it accepts its first connection.
 
@@ -98,7 +103,7 @@ def nbws_server_start(server: Server) -> Any:
 
 
 @hookspec
-def nbws_server_stop(server: Server) -> Any:
+def nbws_server_stop(server: Server) -> HookResult:
     """
     Called when a server has stopped: every client was closed and the port is free.
 
@@ -110,7 +115,7 @@ def nbws_server_stop(server: Server) -> Any:
 
 
 @hookspec
-def nbws_handshake(server: Server, request: Request) -> Any:
+def nbws_handshake(server: Server, request: Request) -> HookResult:
     """
     Called for each opening handshake a server receives, before it is accepted.
 
@@ -151,7 +156,7 @@ def nbws_handshake(server: Server, request: Request) -> Any:
 
 
 @hookspec
-def nbws_open(conn: BaseConnection) -> Any:
+def nbws_open(conn: BaseConnection) -> HookResult:
     """
     Called when a connection opens: a client's handshake succeeded, or a
     server accepted a client.
@@ -168,7 +173,7 @@ def nbws_open(conn: BaseConnection) -> Any:
 
 
 @hookspec
-def nbws_close(conn: BaseConnection, code: int, reason: str, was_clean: bool) -> Any:
+def nbws_close(conn: BaseConnection, code: int, reason: str, was_clean: bool) -> HookResult:
     """
     Called when a connection is closed, before the ``close`` event handlers.
 
@@ -184,7 +189,7 @@ def nbws_close(conn: BaseConnection, code: int, reason: str, was_clean: bool) ->
 
 
 @hookspec
-def nbws_error(conn: BaseConnection | None, error: BaseException, phase: str, plugin: str | None) -> Any:
+def nbws_error(conn: BaseConnection | None, error: BaseException, phase: str, plugin: str | None) -> HookResult:
     """
     Called when something goes wrong, before the ``error`` event handlers.
 
@@ -205,7 +210,7 @@ def nbws_error(conn: BaseConnection | None, error: BaseException, phase: str, pl
 
 
 @hookspec
-def nbws_reconnect(conn: BaseConnection, attempt: int, delay: float) -> Any:
+def nbws_reconnect(conn: BaseConnection, attempt: int, delay: float) -> HookResult:
     """
     Called when a client schedules a reconnection attempt.
 
@@ -224,7 +229,7 @@ def nbws_reconnect(conn: BaseConnection, attempt: int, delay: float) -> Any:
 
 
 @hookspec
-def nbws_message_send(conn: BaseConnection, message: Message) -> Any:
+def nbws_message_send(conn: BaseConnection, message: Message) -> HookResult:
     """
     Called for each outgoing message, before its frame is written.
 
@@ -242,7 +247,7 @@ def nbws_message_send(conn: BaseConnection, message: Message) -> Any:
 
 
 @hookspec
-def nbws_message_sent(conn: BaseConnection, message: Message) -> Any:
+def nbws_message_sent(conn: BaseConnection, message: Message) -> HookResult:
     """
     Called after an outgoing message was written, or after it was dropped
     (``message.dropped`` tells which).
@@ -258,7 +263,7 @@ def nbws_message_sent(conn: BaseConnection, message: Message) -> Any:
 
 
 @hookspec
-def nbws_message_receive(conn: BaseConnection, message: Message) -> Any:
+def nbws_message_receive(conn: BaseConnection, message: Message) -> HookResult:
     """
     Called for each incoming message, before it reaches the handlers.
 
@@ -276,7 +281,7 @@ def nbws_message_receive(conn: BaseConnection, message: Message) -> Any:
 
 
 @hookspec
-def nbws_message_received(conn: BaseConnection, message: Message) -> Any:
+def nbws_message_received(conn: BaseConnection, message: Message) -> HookResult:
     """
     Called after an incoming message was delivered to the handlers, or after
     it was dropped (``message.dropped`` tells which).
@@ -297,7 +302,7 @@ def nbws_message_received(conn: BaseConnection, message: Message) -> Any:
 
 
 @hookspec
-def nbws_panel(dashboard: Any) -> Any:
+def nbws_panel(dashboard: Any) -> tuple[str, Any] | None:
     """
     Called when an :class:`nbws.Dashboard` is built, to let a plugin add a tab.
 
@@ -316,7 +321,7 @@ def nbws_panel(dashboard: Any) -> Any:
 
 
 @hookspec
-def nbws_codecs() -> Any:
+def nbws_codecs() -> Codec | Iterable[Codec] | None:
     """
     Called when nbws first needs the codecs (the first ``message.decoded``),
     and again after the plugins change, to collect the protocol codecs.

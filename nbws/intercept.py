@@ -49,6 +49,7 @@ __all__ = ["Decision", "Held", "Intercept"]
 logger = logging.getLogger("nbws")
 
 Decision = Literal["forward", "edit", "drop"]
+"""What becomes of a held message: forwarded as it was, forwarded edited, or dropped."""
 _ids = itertools.count(1)
 
 # How often a held message checks whether its connection started closing. close() changes the

@@ -42,7 +42,9 @@ __all__ = ["Mode", "ReplayState", "Replayer", "replay"]
 logger = logging.getLogger("nbws")
 
 Mode = Literal["timed", "reactive"]
+"""How a replay paces the messages: at their recorded times, or each in answer to the peer's."""
 ReplayState = Literal["ready", "playing", "paused", "done", "stopped", "failed"]
+"""Where a replay stands."""
 T = TypeVar("T")
 
 

@@ -48,6 +48,7 @@ Data = str | bytes
 # The common fields every decoded view has: the MessageLog's columns, the DataFrame's columns,
 # the names a filter may use besides a protocol's own fields.
 COMMON_FIELDS = ("protocol", "kind", "name", "id", "latency", "error")
+"""The fields every decoded view has, whatever its protocol: filters and tables may always name them."""
 
 # What a filter or a column may call the name: Socket.IO says event, JSON-RPC method, MQTT topic...
 # Shown masked: a decoded view is displayed and exported, and must not spread credentials further.
