@@ -28,7 +28,9 @@ from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, Read
 from ._events import CloseEvent, ErrorEvent, Message, Observers, OpenEvent
 from ._live import close_all, endpoints
 from ._loop import Pending
-from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, hookimpl, plugins
+from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, default_plugins, hookimpl, plugins
+from .builtins import errors as _errors
+from .builtins import handshake as _handshake
 from .cassette import Cassette, cassette
 from .client import Reconnect, WebSocket
 from .exceptions import (
@@ -59,6 +61,10 @@ if _TYPE_CHECKING:
     from .widgets._relay import RelayPanel
 
 __version__ = "0.1.0"
+
+# nbws's own behaviour as default plugins (datasette's DEFAULT_PLUGINS): replaceable by name.
+default_plugins.register(_handshake.HandshakeGuard(), _handshake.NAME)
+default_plugins.register(_errors.ErrorLog(), _errors.NAME)
 
 # The widgets import ipywidgets: load them on first use so that `import nbws` stays fast.
 _WIDGETS = frozenset({"ClientPanel", "Dashboard", "MessageLog", "PluginPanel", "ServerPanel"})
@@ -133,6 +139,7 @@ __all__ = [
     "cassette",
     "close_all",
     "codecs",
+    "default_plugins",
     "endpoints",
     "hookimpl",
     "plugins",

@@ -30,7 +30,7 @@ from ._events import Watchers, same_value
 from ._hooks import Call, HookResult, Hooks, collect, make_call
 from .exceptions import PluginError
 
-__all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "hookimpl", "plugins"]
+__all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "default_plugins", "hookimpl", "plugins"]
 
 logger = logging.getLogger("nbws")
 
@@ -426,3 +426,12 @@ class PluginRegistry:
 
 plugins = PluginRegistry(autoload=True)
 """The global plugin registry: plugins registered here apply to every endpoint."""
+
+default_plugins = PluginRegistry()
+"""
+nbws's own behaviour written as plugins, registered by default: ``"nbws.handshake"``
+(a server's path, origins and token checks) and ``"nbws.errors"`` (logging errors no
+handler took). They apply to every endpoint, after its own, its server's and the
+global plugins (the handshake guard is ``tryfirst``). ``default_plugins.disable(name)``
+turns one off; ``unregister(name)`` and ``register(other, name)`` replace it.
+"""

@@ -60,7 +60,7 @@ from .typing import HookResult
 
 if TYPE_CHECKING:
     from ._connection import BaseConnection
-    from ._events import Message
+    from ._events import ErrorEvent, Message
     from .codecs import Codec
     from .server import Request, Server
 
@@ -72,6 +72,7 @@ __all__ = [
     "nbws_close",
     "nbws_codecs",
     "nbws_error",
+    "nbws_error_reported",
     "nbws_handshake",
     "nbws_message_receive",
     "nbws_message_received",
@@ -206,6 +207,26 @@ def nbws_error(conn: BaseConnection | None, error: BaseException, phase: str, pl
     against the plugin), not reported again. An ``async def`` implementation
     runs as a task of its own (on the server path too), so an error is
     reported without waiting for it. The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_error_reported(event: ErrorEvent, handled: bool) -> HookResult:
+    """
+    Called after an error was reported (``nbws_error``, then the ``error`` event handlers).
+
+    Args:
+        event: The :class:`nbws.ErrorEvent`; ``event.target`` is the
+            connection, or the server for an error of a server itself.
+        handled: True if a handler took the event, an awaited call
+            (``opened()``, ``recv()``) raises it, or the caller logs it
+            itself; False if nobody saw it.
+
+    The default plugin ``"nbws.errors"`` (:mod:`nbws.builtins.errors`)
+    implements it: it logs an unhandled error as a warning on the ``nbws``
+    logger and a handled one as a debug line, as Node does for an
+    ``error`` event nobody listens to. Faults are logged, never reported
+    again. The return value is ignored.
     """
 
 

@@ -44,7 +44,7 @@ from ._events import ErrorEvent, Listeners, call_listener, describe
 from ._hooks import Hooks, StuckHook, fault_message, run, run_all
 from ._live import from_a_cell, listening_on, track
 from ._loop import Pending, detached, get_loop, running_loop
-from ._plugins import PluginRegistry
+from ._plugins import PluginRegistry, default_plugins
 from ._plugins import plugins as global_plugins
 from ._protocol import Wire
 from .client import _check_header, _check_protocols
@@ -342,7 +342,7 @@ class Server:
         self.plugins = PluginRegistry()
         for plugin in plugins:
             self.plugins.register(plugin)
-        self._hooks = Hooks(self.plugins, global_plugins)
+        self._hooks = Hooks(self.plugins, global_plugins, default_plugins)
         self._listeners = Listeners(self._event_names)
         self._clients: dict[str, Connection] = {}
         self._sock: socket.socket | None = None
@@ -407,17 +407,10 @@ class Server:
         listeners = self._listeners.get("error")
         for fn in listeners:
             call_listener(fn, (None, event), log_only)
-        # Unhandled errors are logged as warnings, handled ones as debug lines (see BaseConnection._report).
-        where = self.url if self.port else self.host
-        tb = error if phase in ("handler", "plugin") else None
-        logger.log(
-            logging.DEBUG if listeners else logging.WARNING,
-            "server %s %s error: %s",
-            where,
-            phase,
-            event.message,
-            exc_info=tb,
-        )
+        # The default plugin "nbws.errors" logs unhandled errors as warnings, handled ones as debug lines.
+        calls = self._hooks.calls("nbws_error_reported")
+        if calls:
+            run_all("nbws_error_reported", calls, (event, bool(listeners)))
 
     async def _call_hooks(
         self,
@@ -717,13 +710,7 @@ class Server:
         return request  # reading resumes once the connection is attached
 
     async def _process_request(self, proto: ServerProtocol, request: Request) -> _WsResponse | None:
-        if self.path is not None and request.path != self.path:
-            return proto.reject(http.HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {request.path}\n")
-        if self.origins is not None and not self._origin_ok(request):
-            # Checked before any plugin sees the request.
-            return proto.reject(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
-        if self._token is not None and not self._token_ok(request):
-            return proto.reject(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        # The path, origins and token are checked by the default plugin "nbws.handshake" (nbws.builtins).
         faults: list[tuple[str, BaseException]] = []
 
         def refuse(hook: str, name: str, exc: BaseException) -> None:
@@ -747,21 +734,17 @@ class Server:
             return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
         return None
 
-    def _origin_ok(self, request: Request) -> bool:
-        assert self.origins is not None
-        values = request.headers.get_all("Origin")
-        if len(values) > 1:
-            return False
-        return (values[0] if values else None) in self.origins
+    @property
+    def requires_token(self) -> bool:
+        """Whether clients must present a token (the server was made with ``token=``)."""
+        return self._token is not None
 
-    def _token_ok(self, request: Request) -> bool:
-        assert self._token is not None
-        given = request.query.get("token")
-        if given is None:
-            scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 section 11.1)
-                given = credentials.strip()
-        return given is not None and hmac.compare_digest(given.encode(), self._token.encode())
+    def check_token(self, given: str | None) -> bool:
+        """Whether ``given`` is this server's token, compared in constant time; True for anything without a token."""
+        token = self._token
+        if token is None:
+            return True
+        return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
     def stop(self, code: int = 1001, reason: str = "") -> Pending[None]:
         """

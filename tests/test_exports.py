@@ -15,7 +15,7 @@ PUBLIC = {
     # In-process notifications (listeners, watchers, panels' callbacks)
     "Observers",
     # Plugins
-    "hookimpl", "plugins", "PluginRegistry", "PluginInfo", "ENTRY_POINT_GROUP",
+    "hookimpl", "plugins", "default_plugins", "PluginRegistry", "PluginInfo", "ENTRY_POINT_GROUP",
     # Built-in plugins
     "Logger", "transforms", "Recorder", "Recording", "RecordedEvent", "RecordingWarning",
     "replay", "Replayer", "Intercept", "Held",
