@@ -19,6 +19,7 @@ Run them alone with ``pytest tests/test_layers.py -q``. The walk is static
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 import textwrap
@@ -124,6 +125,17 @@ FACADE = _facade_names()
 
 def imports_of(name: str, source: str | None = None) -> list[Import]:
     """Every import in module ``name`` (its source read from disk unless given), resolved to modules."""
+    if source is None:
+        return list(_imports_on_disk(name))
+    return _imports(name, source)
+
+
+@functools.cache
+def _imports_on_disk(name: str) -> tuple[Import, ...]:
+    return tuple(_imports(name, None))
+
+
+def _imports(name: str, source: str | None) -> list[Import]:
     path = MODULES.get(name)
     text = source if source is not None else path.read_text() if path else ""
     tree = ast.parse(text)
