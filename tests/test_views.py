@@ -5,6 +5,7 @@ The public surface the widgets stand on: views found through a registry and kept
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import weakref
@@ -149,6 +150,25 @@ def test_observers_call_in_order_isolate_faults_and_remove(caplog: pytest.LogCap
     assert not list(observers)
     with pytest.raises(TypeError):
         observers.add("not callable")  # type: ignore[arg-type]
+
+
+async def test_an_async_observer_runs_as_a_task_and_its_fault_is_isolated() -> None:
+    done = asyncio.Event()
+    faults: list[str] = []
+
+    async def slow(value: int) -> None:
+        await asyncio.sleep(0)
+        if value == 2:
+            raise ValueError("async observer failed")
+        done.set()
+
+    observers = nbws.Observers("async observer")
+    observers.add(slow)
+    observers.notify(1)
+    assert not done.is_set()  # not awaited by notify(): it runs on the loop
+    await asyncio.wait_for(done.wait(), timeout())
+    observers.notify(2, on_error=lambda error, fn: faults.append(str(error)))
+    await until(lambda: faults == ["async observer failed"], timeout(), "the async fault was reported")
 
 
 def test_listeners_replace_a_handler_from_a_rerun_cell(caplog: pytest.LogCaptureFixture) -> None:
