@@ -21,15 +21,17 @@ Plugins implement the hooks of :mod:`nbws.hookspecs` and are registered with
 ``nbws.plugins.register(plugin)``.
 """
 
-import importlib
-from typing import TYPE_CHECKING
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from . import codecs, transforms
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
-from ._events import CloseEvent, ErrorEvent, Message, OpenEvent
+from ._events import CloseEvent, ErrorEvent, Message, Observers, OpenEvent
 from ._live import close_all, endpoints
 from ._loop import Pending
-from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, hookimpl, plugins
+from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, default_plugins, hookimpl, plugins
+from .builtins import errors as _errors
+from .builtins import handshake as _handshake
 from .cassette import Cassette, cassette
 from .client import Reconnect, WebSocket
 from .exceptions import (
@@ -55,7 +57,7 @@ from .recording.replay import Replayer, replay
 from .relay import Pair, Relay
 from .server import Connection, Request, Server
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from .widgets import ClientPanel, Dashboard, MessageLog, PluginPanel, ServerPanel
     from .widgets._relay import RelayPanel
 
@@ -65,8 +67,12 @@ __version__ = "0.1.0"
 # nbws.recording.replay. Its old path still imports (deprecated): it is loaded here, and the name
 # bound to the function again, because importing a submodule sets it as an attribute of its
 # package: a later `from nbws.replay import ...` would otherwise replace the function.
-importlib.import_module(".replay", __name__)
-replay = importlib.import_module(".recording.replay", __name__).replay  # noqa: F811
+_importlib.import_module(".replay", __name__)
+replay = _importlib.import_module(".recording.replay", __name__).replay  # noqa: F811
+
+# nbws's own behaviour as default plugins (datasette's DEFAULT_PLUGINS): replaceable by name.
+default_plugins.register(_handshake.HandshakeGuard(), _handshake.NAME)
+default_plugins.register(_errors.ErrorLog(), _errors.NAME)
 
 # The widgets import ipywidgets: load them on first use so that `import nbws` stays fast.
 _WIDGETS = frozenset({"ClientPanel", "Dashboard", "MessageLog", "PluginPanel", "ServerPanel"})
@@ -113,6 +119,7 @@ __all__ = [
     "MessageLog",
     "MismatchError",
     "NbwsError",
+    "Observers",
     "OpenEvent",
     "Pair",
     "Pending",
@@ -140,6 +147,7 @@ __all__ = [
     "cassette",
     "close_all",
     "codecs",
+    "default_plugins",
     "endpoints",
     "hookimpl",
     "plugins",

@@ -33,7 +33,7 @@ from websockets.protocol import State as _WsState
 from ._events import CloseEvent, ErrorEvent, Listeners, Message, OpenEvent, call_listener, describe
 from ._hooks import Hooks, Rest, fault_message, run, run_all
 from ._loop import Pending, call_in_loop, running_loop
-from ._plugins import PluginRegistry, plugins
+from ._plugins import PluginRegistry, default_plugins, plugins
 from ._protocol import KEEPALIVE_TIMEOUT as _KEEPALIVE_TIMEOUT
 from .exceptions import BufferFullError, ConnectionClosed, InvalidStateError, TimeoutError
 
@@ -185,7 +185,7 @@ class BaseConnection:
         # A connection's own registry is made on first use of .plugins: a pluggy PluginManager costs
         # hundreds of microseconds, which every accepted connection would pay before its first read.
         self._plugins = plugin_registry
-        chain = (plugin_registry, parent_registry, plugins)
+        chain = (plugin_registry, parent_registry, plugins, default_plugins)
         self._hooks = Hooks(*(registry for registry in chain if registry is not None))
         self._close_timeout = close_timeout
         self._hook_timeout = hook_timeout
@@ -344,17 +344,11 @@ class BaseConnection:
             run_all("nbws_error", calls, (self, error, phase, plugin))
         # An error handler that raises is logged only: reporting it again could loop.
         handled = self._emit_error_safely(event) or self._a_waiter_will_raise(phase)
-        # Like an 'error' event nobody listens to in Node, an unhandled error must be seen:
-        # it is logged as a warning. Once a listener took it, the log only keeps a debug line.
-        tb = error if phase in ("handler", "plugin") else None
-        logger.log(
-            logging.DEBUG if handled or not log else logging.WARNING,
-            "%s %s error: %s",
-            self.id,
-            phase,
-            event.message,
-            exc_info=tb,
-        )
+        # Like an 'error' event nobody listens to in Node, an unhandled error must be seen: the
+        # default plugin "nbws.errors" logs it as a warning (a handled one as a debug line).
+        calls = self._hooks.calls("nbws_error_reported")
+        if calls:
+            run_all("nbws_error_reported", calls, (event, bool(handled) or not log))
 
     def _a_waiter_will_raise(self, phase: str) -> bool:
         """Whether a failure to connect reaches the user as the exception of an ``opened()`` or ``recv()`` they await (then it is not also logged)."""

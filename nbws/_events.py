@@ -14,19 +14,31 @@ import json
 import logging
 import time as _time
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import describe as describe  # re-exported: it lived here first
+from .typing import Data as Data  # the public aliases live in nbws.typing; these names stay
+from .typing import Direction as Direction
+from .typing import Flow as Flow
+from .typing import Leg as Leg
+from .typing import Listener as Listener
 
 if TYPE_CHECKING:
     from ._connection import BaseConnection
     from .codecs import Decoded
 
-__all__ = ["CloseEvent", "Direction", "ErrorEvent", "Listeners", "Message", "OpenEvent", "Watchers", "same_value"]
-
-Direction = Literal["send", "receive"]
-Leg = Literal["client", "upstream"]
-Flow = Literal["client->upstream", "upstream->client"]
-Data = str | bytes
+__all__ = [
+    "CloseEvent",
+    "Direction",
+    "ErrorEvent",
+    "Listeners",
+    "Message",
+    "Observers",
+    "OpenEvent",
+    "Watchers",
+    "same_value",
+]
 
 
 class Message:
@@ -263,20 +275,6 @@ class ErrorEvent:
         return self.message
 
 
-def describe(error: BaseException) -> str:
-    """Say what an exception means in words, for error events and logs."""
-    text = str(error)
-    name = type(error).__name__
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused: nothing is listening there"
-    if not text:
-        return name
-    return f"{name}: {text}" if name not in text else text
-
-
-Listener = Callable[..., Any]
-
-
 def _same_function(a: Any, b: Any, depth: int = 0) -> bool:
     """Whether two functions were made by the same code, with the same defaults and closure (a re-run cell)."""
     code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
@@ -311,27 +309,129 @@ def same_value(a: Any, b: Any, depth: int = 0) -> bool:
         return False
 
 
+class Observers:
+    """
+    The callbacks told of one kind of event, in the order they were added: nbws's one observer mechanism.
+
+    Endpoints keep one per event name (:class:`Listeners`, behind
+    ``on()``/``off()``); registries, recorders, replayers, relays and panels
+    keep one for "something changed" (``watch()``/``unwatch()``, a panel's
+    ``refreshed``). Hooks stay the plugin API; this is for code in the same
+    process that wants to be told.
+
+    :meth:`notify` calls every callback with the same arguments; one that
+    raises is logged (or given to ``on_error``) and the others are still
+    told: a broken panel must not stop a recorder or a replay. A callback
+    that returns an awaitable (an ``async def``) runs as a task of its own.
+
+    Args:
+        what: What is observed, for the log line of a callback that raises.
+        replace_same: Adding a function made by the same code as one already
+            there (a re-run notebook cell) replaces it instead of adding a
+            second, with a warning in the log.
+    """
+
+    __slots__ = ("_callbacks", "_replace_same", "_what")
+
+    def __init__(self, what: str = "observer", *, replace_same: bool = False) -> None:
+        self._what = what
+        self._replace_same = replace_same
+        self._callbacks: list[Listener] = []
+
+    def add(self, fn: Listener) -> Listener:
+        """Add ``fn`` (after the others) and return it, so that ``add`` works as a decorator."""
+        if not callable(fn):
+            raise TypeError(f"a listener must be callable, not {type(fn).__name__}")
+        callbacks = self._callbacks
+        if self._replace_same:
+            for index, other in enumerate(callbacks):
+                if other is fn or _same_function(other, fn):
+                    # A re-run cell adds the same handler again: replace it rather than call it twice.
+                    callbacks[index] = fn
+                    if other is not fn:
+                        logging.getLogger("nbws").warning(
+                            "nbws: replaced the %s %s added earlier by the same code (a re-run cell?)",
+                            self._what,
+                            getattr(fn, "__qualname__", fn),
+                        )
+                    return fn
+        callbacks.append(fn)
+        return fn
+
+    def remove(self, fn: Listener) -> None:
+        """Remove ``fn`` if it is there (nothing happens otherwise)."""
+        if fn in self._callbacks:
+            self._callbacks.remove(fn)
+
+    def clear(self) -> None:
+        """Remove every callback."""
+        self._callbacks.clear()
+
+    def notify(self, *args: Any, on_error: Callable[[BaseException, Listener], None] | None = None) -> None:
+        """Call every callback with ``args``; isolate and log (or give ``on_error``) what one raises."""
+        if not self._callbacks:
+            return
+        for fn in list(self._callbacks):
+            call_listener(fn, args, on_error or self._failed)
+
+    def _failed(self, error: BaseException, fn: Listener) -> None:
+        logging.getLogger("nbws").error("%s %r raised", self._what, fn, exc_info=error)
+
+    def __len__(self) -> int:
+        return len(self._callbacks)
+
+    def __iter__(self) -> Iterator[Listener]:
+        return iter(list(self._callbacks))
+
+    def __contains__(self, fn: object) -> bool:
+        return fn in self._callbacks
+
+    def __repr__(self) -> str:
+        return f"<Observers {self._what}: {len(self._callbacks)}>"
+
+
+class Watchers(Observers):
+    """
+    Callbacks told of a change (panels watch registries, recorders, replayers): :class:`Observers` under its older name.
+
+    ``Watchers(what)`` logs a callback that raises as "<what> watcher ... raised".
+    """
+
+    __slots__ = ()
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} watcher")
+
+
 class Listeners:
     """
-    The listeners of an endpoint's events, by event name.
+    The listeners of an endpoint's events: one :class:`Observers` per event name.
 
     ``on(name, fn)`` adds one (and returns it, so it works as a decorator);
     ``off(name, fn)`` removes it. A listener may be a plain function or an
-    ``async def`` one; the latter runs as a task of its own.
+    ``async def`` one; the latter runs as a task of its own. Adding the same
+    function again from a re-run cell replaces it.
     """
 
-    __slots__ = ("_by_name", "_names")
+    __slots__ = ("_by_name", "_names", "_observers")
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self._names = names
-        self._by_name: dict[str, list[Listener]] = {name: [] for name in names}
+        self._observers = {name: Observers(f"{name!r} listener", replace_same=True) for name in names}
+        # The lists themselves, for the hot path: get() is called for every message.
+        self._by_name: dict[str, list[Listener]] = {name: obs._callbacks for name, obs in self._observers.items()}
 
-    def check(self, name: str) -> list[Listener]:
+    def observers(self, name: str) -> Observers:
+        """The :class:`Observers` of event ``name``."""
         try:
-            return self._by_name[name]
+            return self._observers[name]
         except KeyError:
             valid = ", ".join(repr(n) for n in self._names)
             raise ValueError(f"unknown event {name!r}: use one of {valid}") from None
+
+    def check(self, name: str) -> list[Listener]:
+        """The listeners of ``name``; a ValueError naming the valid events for an unknown one."""
+        return self.observers(name)._callbacks
 
     def on(self, name: str, fn: Listener | None = None) -> Any:
         """Add ``fn`` as a listener of ``name`` and return it; without ``fn``, return a decorator that does."""
@@ -347,60 +447,20 @@ class Listeners:
         return fn
 
     def add(self, name: str, fn: Listener) -> None:
-        listeners = self.check(name)
-        if not callable(fn):
-            raise TypeError(f"a listener must be callable, not {type(fn).__name__}")
-        for index, other in enumerate(listeners):
-            if other is fn or _same_function(other, fn):
-                # A re-run cell adds the same handler again: replace it rather than call it twice.
-                listeners[index] = fn
-                if other is not fn:
-                    logging.getLogger("nbws").warning(
-                        "nbws: replaced the %r listener %s added earlier by the same code (a re-run cell?)",
-                        name,
-                        getattr(fn, "__qualname__", fn),
-                    )
-                return
-        listeners.append(fn)
+        """Add ``fn`` as a listener of ``name`` (replacing one made by the same code)."""
+        self.observers(name).add(fn)
 
     def remove(self, name: str, fn: Listener | None) -> None:
-        listeners = self.check(name)
+        """Remove listener ``fn`` of ``name``, or every listener of ``name`` if ``fn`` is None."""
+        observers = self.observers(name)
         if fn is None:
-            listeners.clear()
-        elif fn in listeners:
-            listeners.remove(fn)
+            observers.clear()
+        else:
+            observers.remove(fn)
 
     def get(self, name: str) -> list[Listener]:
+        """The listeners of ``name`` (a known name), as the list itself: do not change it."""
         return self._by_name[name]
-
-
-class Watchers:
-    """
-    Callbacks told of a change (panels watch registries, recorders, replayers).
-
-    A callback that raises is logged and the others are still told: a broken
-    panel must not stop a recorder or a replay.
-    """
-
-    __slots__ = ("_callbacks", "_what")
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-        self._callbacks: list[Callable[..., Any]] = []
-
-    def add(self, callback: Callable[..., Any]) -> None:
-        self._callbacks.append(callback)
-
-    def remove(self, callback: Callable[..., Any]) -> None:
-        if callback in self._callbacks:
-            self._callbacks.remove(callback)
-
-    def notify(self, *args: Any) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(*args)
-            except Exception:
-                logging.getLogger("nbws").exception("%s watcher %r raised", self._what, callback)
 
 
 def call_listener(

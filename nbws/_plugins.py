@@ -30,7 +30,7 @@ from ._events import Watchers, same_value
 from ._hooks import Call, HookResult, Hooks, collect, make_call
 from .exceptions import PluginError
 
-__all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "hookimpl", "plugins"]
+__all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "default_plugins", "hookimpl", "plugins"]
 
 logger = logging.getLogger("nbws")
 
@@ -116,6 +116,11 @@ class PluginInfo:
     enabled: bool = True
     errors: int = 0
     last_error: str | None = field(default=None, repr=False)
+
+    @property
+    def internal(self) -> bool:
+        """True for a plugin nbws adds itself (a panel's own hooks): the plugin panel hides it, ``WebSocket.clone()`` skips it."""
+        return bool(getattr(self.plugin, "_nbws_internal", False))
 
 
 class PluginRegistry:
@@ -421,3 +426,12 @@ class PluginRegistry:
 
 plugins = PluginRegistry(autoload=True)
 """The global plugin registry: plugins registered here apply to every endpoint."""
+
+default_plugins = PluginRegistry()
+"""
+nbws's own behaviour written as plugins, registered by default: ``"nbws.handshake"``
+(a server's path, origins and token checks) and ``"nbws.errors"`` (logging errors no
+handler took). They apply to every endpoint, after its own, its server's and the
+global plugins (the handshake guard is ``tryfirst``). ``default_plugins.disable(name)``
+turns one off; ``unregister(name)`` and ``register(other, name)`` replace it.
+"""

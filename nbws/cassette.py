@@ -77,6 +77,7 @@ __all__ = [
 logger = logging.getLogger("nbws")
 
 RecordMode = Literal["once", "none", "new_episodes", "all"]
+"""When a cassette records and when it replays (vcrpy's record modes; see :class:`Cassette`)."""
 RECORD_MODES: tuple[RecordMode, ...] = ("once", "none", "new_episodes", "all")
 """The record modes, as vcrpy names them."""
 

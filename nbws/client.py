@@ -16,7 +16,7 @@ import socket
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
@@ -25,7 +25,7 @@ from websockets.http11 import USER_AGENT
 from websockets.typing import Origin, Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 
-from . import redact
+from . import redact, views
 from ._connection import (
     CLOSING,
     CONNECTING,
@@ -41,9 +41,6 @@ from ._loop import detached, get_loop
 from ._plugins import PluginRegistry
 from ._protocol import Wire
 from .exceptions import ConnectError, InvalidURLError
-
-if TYPE_CHECKING:
-    from .widgets import ClientPanel
 
 __all__ = ["Reconnect", "WebSocket"]
 
@@ -260,6 +257,8 @@ class WebSocket(BaseConnection):
                 raise TypeError(f"origin must be a str such as 'http://127.0.0.1:8888', not {type(origin).__name__}")
             _check_header("Origin", origin)
         self._reconnect = _reconnect_policy(reconnect)
+        self._parent_plugins = parent_plugins
+        self._transport = transport
         if compression not in ("deflate", None):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
         if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
@@ -496,19 +495,86 @@ class WebSocket(BaseConnection):
     def __repr__(self) -> str:
         return f"<WebSocket {self.id} {redact.url(self.url)} {self._state.name}>"
 
-    def panel(self) -> ClientPanel:
-        """The :class:`nbws.ClientPanel` showing this client, made on first use; a cell ending with ``ws`` shows it."""
-        panel: ClientPanel | None = getattr(self, "_panel", None)
-        if panel is None:
-            from .widgets import ClientPanel
+    # -- making another like it ----------------------------------------------
 
-            panel = ClientPanel(self)
-        return panel
+    @property
+    def options(self) -> dict[str, Any]:
+        """
+        The options this client was made with, as keyword arguments of :class:`WebSocket` (a new dict each time).
+
+        ``nbws.WebSocket(ws.url, **ws.options)`` makes a client like this one
+        (without its plugins and handlers: :meth:`clone` copies those too).
+        ``reconnect`` is the current policy (see :attr:`reconnect`).
+        """
+        settings = self._connect_options
+        return {
+            "protocols": list(self._protocols) or None,
+            "headers": list(self._headers) or None,
+            "origin": settings["origin"],
+            "reconnect": self._reconnect,
+            "open_timeout": settings["open_timeout"],
+            "ping_interval": settings["ping_interval"],
+            "ping_timeout": settings["ping_timeout"],
+            "close_timeout": settings["close_timeout"],
+            "max_size": settings["max_size"],
+            "max_buffered": self._max_buffered,
+            "recv_buffer": self._recv_buffer,
+            "recv_buffer_bytes": self._recv_buffer_bytes,
+            "compression": settings["compression"],
+            "ssl": settings["ssl"],
+            "parent_plugins": self._parent_plugins,
+            "hook_timeout": self._hook_timeout,
+            "transport": self._transport,
+        }
+
+    def clone(self, url: str | None = None, **changes: Any) -> WebSocket:
+        """
+        Connect a new client like this one and return it: a closed WebSocket cannot be reopened, as in the browser.
+
+        The new client has the same :attr:`options` (``changes`` override
+        them, such as ``reconnect=None``), the plugins of this client's own
+        registry (enabled or not, under the same names; those nbws adds
+        itself, such as a panel's, excepted), and the same ``on*`` handlers
+        and ``on()`` listeners. It connects to ``url`` (default: this
+        client's URL). The client panel's Connect uses it after a close.
+
+        Raises:
+            TypeError: for an option :class:`WebSocket` does not take.
+            nbws.InvalidURLError, ValueError: as :class:`WebSocket` does.
+        """
+        options = self.options
+        unknown = set(changes) - set(options)
+        if unknown:
+            raise TypeError(f"clone() got options WebSocket does not take: {', '.join(sorted(unknown))}")
+        options.update(changes)
+        ws = WebSocket(self.url if url is None else url, **options)
+        registry = self._plugins
+        if registry is not None:
+            for info in registry:
+                if info.internal:
+                    continue
+                ws.plugins.register(info.plugin, info.name)
+                if not info.enabled:
+                    ws.plugins.disable(info.name)
+        ws.onopen, ws.onmessage, ws.onclose, ws.onerror = self.onopen, self.onmessage, self.onclose, self.onerror
+        for name in self._event_names:
+            for fn in self._listeners.get(name):
+                ws.on(name, fn)
+        return ws
+
+    # -- widgets --------------------------------------------------------------
+
+    def panel(self) -> Any:
+        """
+        The :class:`nbws.ClientPanel` showing this client, made on first use; a cell ending with ``ws`` shows it.
+
+        The panel is found through :mod:`nbws.views` (the core never imports
+        a widget) and kept there weakly, not on the client.
+        """
+        return views.view(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = self.panel()._repr_mimebundle_()
-        bundle["text/plain"] = repr(self)
-        return bundle
+        return views.mimebundle(self)
 
     async def __aenter__(self) -> WebSocket:
         await self.opened()

@@ -45,6 +45,7 @@ __all__ = [
     "RecordingError",
     "ServerError",
     "TimeoutError",
+    "describe",
 ]
 
 
@@ -157,3 +158,14 @@ class HookTimeoutError(TimeoutError):
     it (error event, phase ``"plugin"``, with the plugin's name) and goes on;
     it is never raised into your code.
     """
+
+
+def describe(error: BaseException) -> str:
+    """Say what an exception means in words, for error events, logs and panels."""
+    text = str(error)
+    name = type(error).__name__
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused: nothing is listening there"
+    if not text:
+        return name
+    return f"{name}: {text}" if name not in text else text

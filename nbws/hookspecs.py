@@ -51,22 +51,28 @@ The ``conn`` argument is an :class:`nbws.WebSocket` (``conn.role ==
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from .typing import HookResult
+
 if TYPE_CHECKING:
     from ._connection import BaseConnection
-    from ._events import Message
+    from ._events import ErrorEvent, Message
+    from .codecs import Codec
     from .server import Request, Server
 
 hookspec = pluggy.HookspecMarker("nbws")
+"""Marks the functions below as nbws's hook specifications (plugins use :data:`nbws.hookimpl`)."""
 
 __all__ = [
     "hookspec",
     "nbws_close",
     "nbws_codecs",
     "nbws_error",
+    "nbws_error_reported",
     "nbws_handshake",
     "nbws_message_receive",
     "nbws_message_received",
@@ -85,7 +91,7 @@ __all__ = [
 
 
 @hookspec
-def nbws_server_start(server: Server) -> Any:
+def nbws_server_start(server: Server) -> HookResult:
     """
     Called when a server is listening, before it accepts its first connection.
 
@@ -98,7 +104,7 @@ def nbws_server_start(server: Server) -> Any:
 
 
 @hookspec
-def nbws_server_stop(server: Server) -> Any:
+def nbws_server_stop(server: Server) -> HookResult:
     """
     Called when a server has stopped: every client was closed and the port is free.
 
@@ -110,7 +116,7 @@ def nbws_server_stop(server: Server) -> Any:
 
 
 @hookspec
-def nbws_handshake(server: Server, request: Request) -> Any:
+def nbws_handshake(server: Server, request: Request) -> HookResult:
     """
     Called for each opening handshake a server receives, before it is accepted.
 
@@ -151,7 +157,7 @@ def nbws_handshake(server: Server, request: Request) -> Any:
 
 
 @hookspec
-def nbws_open(conn: BaseConnection) -> Any:
+def nbws_open(conn: BaseConnection) -> HookResult:
     """
     Called when a connection opens: a client's handshake succeeded, or a
     server accepted a client.
@@ -168,7 +174,7 @@ def nbws_open(conn: BaseConnection) -> Any:
 
 
 @hookspec
-def nbws_close(conn: BaseConnection, code: int, reason: str, was_clean: bool) -> Any:
+def nbws_close(conn: BaseConnection, code: int, reason: str, was_clean: bool) -> HookResult:
     """
     Called when a connection is closed, before the ``close`` event handlers.
 
@@ -184,7 +190,7 @@ def nbws_close(conn: BaseConnection, code: int, reason: str, was_clean: bool) ->
 
 
 @hookspec
-def nbws_error(conn: BaseConnection | None, error: BaseException, phase: str, plugin: str | None) -> Any:
+def nbws_error(conn: BaseConnection | None, error: BaseException, phase: str, plugin: str | None) -> HookResult:
     """
     Called when something goes wrong, before the ``error`` event handlers.
 
@@ -205,7 +211,27 @@ def nbws_error(conn: BaseConnection | None, error: BaseException, phase: str, pl
 
 
 @hookspec
-def nbws_reconnect(conn: BaseConnection, attempt: int, delay: float) -> Any:
+def nbws_error_reported(event: ErrorEvent, handled: bool) -> HookResult:
+    """
+    Called after an error was reported (``nbws_error``, then the ``error`` event handlers).
+
+    Args:
+        event: The :class:`nbws.ErrorEvent`; ``event.target`` is the
+            connection, or the server for an error of a server itself.
+        handled: True if a handler took the event, an awaited call
+            (``opened()``, ``recv()``) raises it, or the caller logs it
+            itself; False if nobody saw it.
+
+    The default plugin ``"nbws.errors"`` (:mod:`nbws.builtins.errors`)
+    implements it: it logs an unhandled error as a warning on the ``nbws``
+    logger and a handled one as a debug line, as Node does for an
+    ``error`` event nobody listens to. Faults are logged, never reported
+    again. The return value is ignored.
+    """
+
+
+@hookspec
+def nbws_reconnect(conn: BaseConnection, attempt: int, delay: float) -> HookResult:
     """
     Called when a client schedules a reconnection attempt.
 
@@ -224,7 +250,7 @@ def nbws_reconnect(conn: BaseConnection, attempt: int, delay: float) -> Any:
 
 
 @hookspec
-def nbws_message_send(conn: BaseConnection, message: Message) -> Any:
+def nbws_message_send(conn: BaseConnection, message: Message) -> HookResult:
     """
     Called for each outgoing message, before its frame is written.
 
@@ -242,7 +268,7 @@ def nbws_message_send(conn: BaseConnection, message: Message) -> Any:
 
 
 @hookspec
-def nbws_message_sent(conn: BaseConnection, message: Message) -> Any:
+def nbws_message_sent(conn: BaseConnection, message: Message) -> HookResult:
     """
     Called after an outgoing message was written, or after it was dropped
     (``message.dropped`` tells which).
@@ -258,7 +284,7 @@ def nbws_message_sent(conn: BaseConnection, message: Message) -> Any:
 
 
 @hookspec
-def nbws_message_receive(conn: BaseConnection, message: Message) -> Any:
+def nbws_message_receive(conn: BaseConnection, message: Message) -> HookResult:
     """
     Called for each incoming message, before it reaches the handlers.
 
@@ -276,7 +302,7 @@ def nbws_message_receive(conn: BaseConnection, message: Message) -> Any:
 
 
 @hookspec
-def nbws_message_received(conn: BaseConnection, message: Message) -> Any:
+def nbws_message_received(conn: BaseConnection, message: Message) -> HookResult:
     """
     Called after an incoming message was delivered to the handlers, or after
     it was dropped (``message.dropped`` tells which).
@@ -297,7 +323,7 @@ def nbws_message_received(conn: BaseConnection, message: Message) -> Any:
 
 
 @hookspec
-def nbws_panel(dashboard: Any) -> Any:
+def nbws_panel(dashboard: Any) -> tuple[str, Any] | None:
     """
     Called when an :class:`nbws.Dashboard` is built, to let a plugin add a tab.
 
@@ -316,7 +342,7 @@ def nbws_panel(dashboard: Any) -> Any:
 
 
 @hookspec
-def nbws_codecs() -> Any:
+def nbws_codecs() -> Codec | Iterable[Codec] | None:
     """
     Called when nbws first needs the codecs (the first ``message.decoded``),
     and again after the plugins change, to collect the protocol codecs.

@@ -39,12 +39,13 @@ import time as _time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.exceptions import InvalidStatus, InvalidURI
 from websockets.uri import parse_uri
 
+from . import views
 from ._connection import CLOSED, CONNECTING, OPEN, BaseConnection
 from ._events import CloseEvent, ErrorEvent, Flow, Leg, Listeners, Message, Watchers, call_listener
 from ._loop import Pending, running_loop
@@ -53,9 +54,6 @@ from ._plugins import plugins as global_plugins
 from .client import WebSocket
 from .exceptions import BufferFullError, InvalidStateError, InvalidURLError
 from .server import Connection, Request, Server
-
-if TYPE_CHECKING:
-    from .widgets._relay import RelayPanel
 
 __all__ = ["DEFAULT_FORWARD_HEADERS", "Pair", "Relay", "leg_of"]
 
@@ -670,19 +668,16 @@ class Relay:
 
     # -- widgets ------------------------------------------------------------------
 
-    def panel(self) -> RelayPanel:
-        """The :class:`nbws.RelayPanel` of this relay, made on first use; a cell ending with ``relay`` shows it."""
-        panel: RelayPanel | None = getattr(self, "_panel", None)
-        if panel is None:
-            from .widgets._relay import RelayPanel
+    def panel(self) -> Any:
+        """
+        The :class:`nbws.RelayPanel` of this relay, made on first use; a cell ending with ``relay`` shows it.
 
-            panel = self._panel = RelayPanel(self)
-        return panel
+        Found through :mod:`nbws.views` (the core never imports a widget) and kept there weakly.
+        """
+        return views.view(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = self.panel()._repr_mimebundle_()
-        bundle["text/plain"] = repr(self)
-        return bundle
+        return views.mimebundle(self)
 
     # -- the handshake ------------------------------------------------------------
 

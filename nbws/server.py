@@ -18,7 +18,7 @@ import logging
 import socket
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
@@ -29,6 +29,7 @@ from websockets.protocol import State as _WsState
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
+from . import views
 from ._connection import (
     DEFAULT_MAX_BUFFERED,
     DEFAULT_RECV_BUFFER,
@@ -43,14 +44,11 @@ from ._events import ErrorEvent, Listeners, call_listener, describe
 from ._hooks import Hooks, StuckHook, fault_message, run, run_all
 from ._live import from_a_cell, listening_on, track
 from ._loop import Pending, detached, get_loop, running_loop
-from ._plugins import PluginRegistry
+from ._plugins import PluginRegistry, default_plugins
 from ._plugins import plugins as global_plugins
 from ._protocol import Wire
 from .client import _check_header, _check_protocols
 from .exceptions import BufferFullError, InvalidStateError, ServerError
-
-if TYPE_CHECKING:
-    from .widgets import ServerPanel
 
 __all__ = ["Connection", "Request", "Server"]
 
@@ -344,7 +342,7 @@ class Server:
         self.plugins = PluginRegistry()
         for plugin in plugins:
             self.plugins.register(plugin)
-        self._hooks = Hooks(self.plugins, global_plugins)
+        self._hooks = Hooks(self.plugins, global_plugins, default_plugins)
         self._listeners = Listeners(self._event_names)
         self._clients: dict[str, Connection] = {}
         self._sock: socket.socket | None = None
@@ -409,17 +407,10 @@ class Server:
         listeners = self._listeners.get("error")
         for fn in listeners:
             call_listener(fn, (None, event), log_only)
-        # Unhandled errors are logged as warnings, handled ones as debug lines (see BaseConnection._report).
-        where = self.url if self.port else self.host
-        tb = error if phase in ("handler", "plugin") else None
-        logger.log(
-            logging.DEBUG if listeners else logging.WARNING,
-            "server %s %s error: %s",
-            where,
-            phase,
-            event.message,
-            exc_info=tb,
-        )
+        # The default plugin "nbws.errors" logs unhandled errors as warnings, handled ones as debug lines.
+        calls = self._hooks.calls("nbws_error_reported")
+        if calls:
+            run_all("nbws_error_reported", calls, (event, bool(listeners)))
 
     async def _call_hooks(
         self,
@@ -475,33 +466,58 @@ class Server:
         state = "listening" if self.listening else "stopped"
         return f"<Server {where} {state} clients={len(self._clients)}>"
 
-    def panel(self) -> ServerPanel:
-        """The :class:`nbws.ServerPanel` showing this server, made on first use; a cell ending with ``server`` shows it."""
-        panel: ServerPanel | None = getattr(self, "_panel", None)
-        if panel is None:
-            from .widgets import ServerPanel
+    def panel(self) -> Any:
+        """
+        The :class:`nbws.ServerPanel` showing this server, made on first use; a cell ending with ``server`` shows it.
 
-            panel = ServerPanel(self)
-        return panel
+        The panel is found through :mod:`nbws.views` (the core never imports
+        a widget) and kept there weakly, not on the server.
+        """
+        return views.view(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = self.panel()._repr_mimebundle_()
-        bundle["text/plain"] = repr(self)
-        return bundle
+        return views.mimebundle(self)
 
     # -- starting and stopping ------------------------------------------------
 
-    def start(self) -> Pending[Server]:
+    @property
+    def requested_port(self) -> int:
+        """The port asked for (0: any free one); :attr:`port` is the one bound, once started."""
+        return self._requested_port
+
+    def start(self, *, host: str | None = None, port: int | None = None) -> Pending[Server]:
         """
         Bind the port now and start accepting connections; return at once.
 
         Await the result (or ``.wait()`` on it) to know that the server
         accepts connections. Starting a started server does nothing.
 
+        Args:
+            host: Listen on this interface from now on instead of :attr:`host`.
+            port: Listen on this port from now on instead of
+                :attr:`requested_port` (0 picks a free one): a stopped server
+                can start again elsewhere, as the server panel's Start does.
+
         Raises:
             nbws.ServerError: if the port is in use or the host cannot be bound.
+            nbws.InvalidStateError: for another ``host`` or ``port`` while it runs.
+            TypeError, ValueError: for a ``host`` or ``port`` the constructor would refuse.
         """
-        if self._serving is not None and (self._stopping is None or not self._stopping.done()):
+        running = self._serving is not None and (self._stopping is None or not self._stopping.done())
+        if host is not None or port is not None:
+            if host is not None and (not isinstance(host, str) or not host):
+                raise TypeError(f"host must be a non-empty str such as '127.0.0.1', not {host!r}")
+            if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535):
+                raise ValueError(f"port must be an int from 0 to 65535 (0 picks a free port), not {port!r}")
+            moved = (host is not None and host != self.host) or (port is not None and port != self._requested_port)
+            if running and moved:
+                raise InvalidStateError("the server is running: stop() it before starting it on another host or port")
+            if host is not None:
+                self.host = host
+            if port is not None:
+                self._requested_port = port
+        if running:
+            assert self._serving is not None
             return self._serving
         self._stopping = None
         try:
@@ -694,13 +710,7 @@ class Server:
         return request  # reading resumes once the connection is attached
 
     async def _process_request(self, proto: ServerProtocol, request: Request) -> _WsResponse | None:
-        if self.path is not None and request.path != self.path:
-            return proto.reject(http.HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {request.path}\n")
-        if self.origins is not None and not self._origin_ok(request):
-            # Checked before any plugin sees the request.
-            return proto.reject(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
-        if self._token is not None and not self._token_ok(request):
-            return proto.reject(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        # The path, origins and token are checked by the default plugin "nbws.handshake" (nbws.builtins).
         faults: list[tuple[str, BaseException]] = []
 
         def refuse(hook: str, name: str, exc: BaseException) -> None:
@@ -724,21 +734,17 @@ class Server:
             return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
         return None
 
-    def _origin_ok(self, request: Request) -> bool:
-        assert self.origins is not None
-        values = request.headers.get_all("Origin")
-        if len(values) > 1:
-            return False
-        return (values[0] if values else None) in self.origins
+    @property
+    def requires_token(self) -> bool:
+        """Whether clients must present a token (the server was made with ``token=``)."""
+        return self._token is not None
 
-    def _token_ok(self, request: Request) -> bool:
-        assert self._token is not None
-        given = request.query.get("token")
-        if given is None:
-            scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "bearer":  # auth schemes are case-insensitive (RFC 9110 section 11.1)
-                given = credentials.strip()
-        return given is not None and hmac.compare_digest(given.encode(), self._token.encode())
+    def check_token(self, given: str | None) -> bool:
+        """Whether ``given`` is this server's token, compared in constant time; True for anything without a token."""
+        token = self._token
+        if token is None:
+            return True
+        return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
     def stop(self, code: int = 1001, reason: str = "") -> Pending[None]:
         """

@@ -12,8 +12,10 @@ PUBLIC = {
     "endpoints", "close_all",
     # What handlers and plugins receive
     "Message", "OpenEvent", "CloseEvent", "ErrorEvent",
+    # In-process notifications (listeners, watchers, panels' callbacks)
+    "Observers",
     # Plugins
-    "hookimpl", "plugins", "PluginRegistry", "PluginInfo", "ENTRY_POINT_GROUP",
+    "hookimpl", "plugins", "default_plugins", "PluginRegistry", "PluginInfo", "ENTRY_POINT_GROUP",
     # Built-in plugins
     "Logger", "transforms", "Recorder", "Recording", "RecordedEvent", "RecordingWarning",
     "replay", "Replayer", "Intercept", "Held",

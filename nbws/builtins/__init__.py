@@ -7,6 +7,15 @@ it implements hooks of :mod:`nbws.hookspecs`, is registered with
 ``plugins.list()`` under its name, and can be unregistered or replaced by a
 plugin of your own.
 
+Registered by default, in :data:`nbws.default_plugins` when ``nbws`` is
+imported (disable, unregister or replace them there by name):
+
+* :mod:`~nbws.builtins.handshake` — a server's path, origins and token checks
+  (``"nbws.handshake"``);
+* :mod:`~nbws.builtins.errors` — logging errors no handler took (``"nbws.errors"``).
+
+Registered by you, where you want them:
+
 * :mod:`~nbws.builtins.logger` — :class:`~nbws.Logger`: every event to
   :mod:`logging`, and optionally to a JSON-lines file (through the shared
   writer of :mod:`nbws.recording.jsonl`);
@@ -21,3 +30,5 @@ recording formats in :mod:`nbws.recording`. The old module paths
 (``nbws.logger``, ``nbws.transforms``, ``nbws.intercept``) still import:
 they re-export these modules' names.
 """
+
+__all__: list[str] = []

@@ -27,13 +27,13 @@ intercept is stopped, and ``timeout`` forwards each one after that many seconds.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import itertools
 import logging
 import time as _time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
+from .. import views
 from .._connection import BaseConnection
 from .._events import Direction, Message, Watchers
 from .._loop import Pending, get_loop
@@ -43,13 +43,13 @@ from ._common import plugin_name
 
 if TYPE_CHECKING:
     from ..codecs import Decoded
-    from ..widgets import InterceptPanel
 
 __all__ = ["Decision", "Held", "Intercept"]
 
 logger = logging.getLogger("nbws")
 
 Decision = Literal["forward", "edit", "drop"]
+"""What becomes of a held message: forwarded as it was, forwarded edited, or dropped."""
 _ids = itertools.count(1)
 
 
@@ -302,9 +302,9 @@ class Intercept:
             loop.call_soon_threadsafe(_resolve, waiter)
         self._watchers.notify()
 
-    def panel(self) -> InterceptPanel:
-        """An ipywidgets panel: the held queue with forward, edit and drop."""
-        panel: InterceptPanel = importlib.import_module("nbws.widgets").InterceptPanel(self)
+    def panel(self) -> Any:
+        """A :class:`nbws.widgets.InterceptPanel` (an ipywidgets panel): the held queue with forward, edit and drop."""
+        panel = views.view(self)
         return panel
 
     # -- hooks ----------------------------------------------------------------------

@@ -48,6 +48,7 @@ Data = str | bytes
 # The common fields every decoded view has: the MessageLog's columns, the DataFrame's columns,
 # the names a filter may use besides a protocol's own fields.
 COMMON_FIELDS = ("protocol", "kind", "name", "id", "latency", "error")
+"""The fields every decoded view has, whatever its protocol: filters and tables may always name them."""
 
 # What a filter or a column may call the name: Socket.IO says event, JSON-RPC method, MQTT topic...
 # Shown masked: a decoded view is displayed and exported, and must not spread credentials further.
@@ -478,6 +479,15 @@ def _words(exc: BaseException) -> str:
     return text if isinstance(exc, CodecError) else f"{type(exc).__name__}: {text}"
 
 
+def _url_hint(conn: Any) -> str:
+    """What of a connection's URL a codec's ``url_hints`` look at: a client's URL, a server-side connection's path."""
+    url = getattr(conn, "url", None)
+    if isinstance(url, str):
+        return url
+    request = getattr(conn, "request", None)
+    return str(getattr(request, "path", "") or "")
+
+
 def _order(codecs: Iterable[Codec], subprotocol: str, url: str) -> list[Codec]:
     # Labels order the candidates, they never decide alone: every candidate must still sniff the data.
     def rank(codec: Codec) -> tuple[int, int]:
@@ -585,10 +595,8 @@ def session_for(
     if session is None or codec is not None:
         conn = _connections.get(conn_id) if isinstance(connection, str) else connection
         if conn is not None:
-            from .._builtins import url_of
-
             subprotocol = subprotocol if subprotocol is not None else conn.protocol
-            url = url if url is not None else url_of(conn)
+            url = url if url is not None else _url_hint(conn)
         session = Session(conn_id, subprotocol=subprotocol or "", url=url or "", codecs=available())
         if codec is not None:
             session.codec = get(codec) if isinstance(codec, str) else codec

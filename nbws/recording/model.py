@@ -31,7 +31,9 @@ FORMAT_VERSION = 1
 """The version of the JSON-lines format this nbws writes (and the highest it reads)."""
 
 EventType = Literal["open", "message", "close", "error"]
+"""The kind of a recorded event."""
 PathLike = str | os.PathLike[str]
+"""A file name: a ``str`` or a path object."""
 
 _EVENT_TYPES = ("open", "message", "close", "error")
 _CONTROL_OPCODES = (0, 8, 9, 10)  # continuation, close, ping, pong: not messages

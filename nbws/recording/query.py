@@ -23,7 +23,6 @@ from .model import _EVENT_TYPES, EventType, PathLike, RecordedEvent, RecordingWa
 
 if TYPE_CHECKING:
     from .._connection import BaseConnection
-    from ..widgets import ReplayPanel
 
 __all__ = ["Recording"]
 
@@ -264,9 +263,9 @@ class Recording(Sequence[RecordedEvent]):
         """
         return har.write_har(path, self.to_har_dict())
 
-    def panel(self, targets: Sequence[BaseConnection] | Callable[[], Iterable[BaseConnection]] = ()) -> ReplayPanel:
-        """An ipywidgets panel to replay this recording to one of ``targets`` (a list, or a function returning one)."""
-        panel: ReplayPanel = importlib.import_module("nbws.widgets").ReplayPanel(self, targets)
+    def panel(self, targets: Sequence[BaseConnection] | Callable[[], Iterable[BaseConnection]] = ()) -> Any:
+        """A :class:`nbws.widgets.ReplayPanel` (an ipywidgets panel) to replay this recording to one of ``targets`` (a list, or a function returning one)."""
+        panel = importlib.import_module("nbws.widgets").ReplayPanel(self, targets)
         return panel
 
     # -- analysis -------------------------------------------------------------

@@ -12,14 +12,13 @@ that crashes loses nothing already recorded.
 
 from __future__ import annotations
 
-import importlib
 import time as _time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import redact
+from .. import redact, views
 from .._connection import OPEN
 from .._events import Message, Watchers, describe
 from .._plugins import hookimpl
@@ -31,7 +30,6 @@ from .query import Recording
 
 if TYPE_CHECKING:
     from .._connection import BaseConnection
-    from ..widgets import RecorderPanel
 
 __all__ = ["Recorder"]
 
@@ -190,9 +188,9 @@ class Recorder:
         """Stop calling a callback given to :meth:`watch`."""
         self._watchers.remove(callback)
 
-    def panel(self) -> RecorderPanel:
-        """An ipywidgets panel: start/stop, file name, counts, save as HAR, and replay."""
-        panel: RecorderPanel = importlib.import_module("nbws.widgets").RecorderPanel(self)
+    def panel(self) -> Any:
+        """A :class:`nbws.widgets.RecorderPanel` (an ipywidgets panel): start/stop, file name, counts, save as HAR, and replay."""
+        panel = views.view(self)
         return panel
 
     # -- recording ---------------------------------------------------------------

@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import importlib
 import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from .. import views
 from .._connection import CLOSED, CLOSING, BaseConnection
 from .._events import CloseEvent, Direction, Message, Watchers
 from .._loop import Pending, running_loop
@@ -37,14 +37,15 @@ from .query import Recording
 
 if TYPE_CHECKING:
     from ..codecs import Decoded
-    from ..widgets import ReplayPanel
 
 __all__ = ["Mode", "ReplayState", "Replayer", "replay"]
 
 logger = logging.getLogger("nbws")
 
 Mode = Literal["timed", "reactive"]
+"""How a replay paces the messages: at their recorded times, or each in answer to the peer's."""
 ReplayState = Literal["ready", "playing", "paused", "done", "stopped", "failed"]
+"""Where a replay stands."""
 T = TypeVar("T")
 
 
@@ -375,11 +376,9 @@ class Replayer:
             raise self.error
         return self
 
-    def panel(self) -> ReplayPanel:
-        """An ipywidgets panel for this replayer: the messages, play/pause/step/stop, speed, edit, progress."""
-        panel: ReplayPanel = importlib.import_module("nbws.widgets").ReplayPanel(
-            self.recording, targets=[self.target], replayer=self
-        )
+    def panel(self) -> Any:
+        """A :class:`nbws.widgets.ReplayPanel` (an ipywidgets panel) for this replayer: the messages, play/pause/step/stop, speed, edit, progress."""
+        panel = views.view(self)
         return panel
 
     def _in_loop(self, fn: Callable[[], T]) -> T:

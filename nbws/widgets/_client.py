@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
 
-from .. import redact
-from .._connection import CLOSED, CLOSING, CONNECTING, OPEN
-from .._events import describe
-from .._plugins import hookimpl
-from ..client import WebSocket
-from ..exceptions import InvalidStateError, InvalidURLError
+from .. import CLOSED, CLOSING, CONNECTING, OPEN, Observers, WebSocket, hookimpl, redact
+from ..exceptions import InvalidStateError, InvalidURLError, describe
 from ._common import (
     Composer,
     StatusLine,
@@ -20,10 +15,12 @@ from ._common import (
     close_widgets,
     close_words,
     describe_payload,
+    forget,
     format_size,
     on_change,
     on_click,
     parse_payload,
+    show,
     shows_errors,
     style,
 )
@@ -49,7 +46,7 @@ class _ClientHooks:
         else:
             text = f"{conn.id} {phase} error: {describe(error)}"
         self._panel.status.post("error", redact.text(text))
-        self._panel.message_log._throttle.request()
+        self._panel.message_log.refresh_soon()
 
     @hookimpl
     def nbws_open(self, conn: Any) -> None:
@@ -110,7 +107,8 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
             raise TypeError(f"ClientPanel takes an nbws.WebSocket or a URL, not {type(ws_or_url).__name__}")
         self._ws: WebSocket | None = None
         self._options = options
-        self._ws_callbacks: list[Callable[[ClientPanel], None]] = []
+        self.refreshed = Observers("client panel refreshed callback")
+        """Called with the panel after every refresh (the dashboard follows the client shown)."""
         self._hooks = _ClientHooks(self)
         if reconnect is None:
             if isinstance(ws_or_url, WebSocket):
@@ -176,7 +174,7 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
         self.disconnect_button.on_click(on_click(self.disconnect))
         self.send_button.on_click(on_click(self.send))
         self.reconnect_toggle.observe(on_change(self._reconnect_changed), "value")
-        self.message_log._after_flush.append(self.refresh)
+        self.message_log.after_flush.add(self.refresh)
         self.message_log.on_resend = lambda row: self.send(row.data)
         self.message_log.on_edit = self._edit
         self._ready = True
@@ -224,8 +222,7 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
                 f"↓ {ws.messages_received:,} msgs {format_size(ws.bytes_received)}"
             )
         self.status.flush()  # what happened since the last refresh
-        for callback in list(self._ws_callbacks):
-            callback(self)
+        self.refreshed.notify(self)
 
     # -- actions (the buttons' twins) ---------------------------------------------------
 
@@ -264,32 +261,7 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
             policy = options.pop("reconnect", None)
             return WebSocket(url, reconnect=(policy or True) if reconnect else None, **options)
         # A closed WebSocket cannot be reopened: make a new one like it.
-        settings = old._connect_options
-        ws = WebSocket(
-            url,
-            old._protocols or None,
-            headers=old._headers or None,
-            origin=settings["origin"],
-            reconnect=(old.reconnect or True) if reconnect else None,
-            open_timeout=settings["open_timeout"],
-            ping_interval=settings["ping_interval"],
-            ping_timeout=settings["ping_timeout"],
-            max_size=settings["max_size"],
-            max_buffered=old._max_buffered,
-            recv_buffer=old._recv_buffer,
-            compression=settings["compression"],
-        )
-        for info in old.plugins:
-            if getattr(info.plugin, "_nbws_internal", False):
-                continue
-            ws.plugins.register(info.plugin, info.name)
-            if not info.enabled:
-                ws.plugins.disable(info.name)
-        ws.onopen, ws.onmessage, ws.onclose, ws.onerror = old.onopen, old.onmessage, old.onclose, old.onerror
-        for name in old._event_names:
-            for fn in old._listeners.get(name):
-                ws.on(name, fn)
-        return ws
+        return old.clone(url, reconnect=(old.reconnect or True) if reconnect else None)
 
     def _bind(self, ws: WebSocket) -> None:
         old = self._ws
@@ -297,11 +269,12 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
             self.message_log.detach(old)
             if self._hooks in old.plugins:
                 old.plugins.unregister(self._hooks)
+            forget(old, self)
         self._ws = ws
         self.url.value = redact.url(ws.url)  # widget state is saved with the notebook
         self.message_log.attach(ws)
         ws.plugins.register(self._hooks, name=f"nbws.widgets.client-{id(self)}")
-        ws._panel = self  # type: ignore[attr-defined]
+        show(ws, self)  # ws.panel() returns this panel from now on
         if ws.ready_state is not CONNECTING or ws.messages_sent or ws.messages_received:
             self.message_log.note(f"showing {ws.id} ({ws.ready_state.name.lower()})", ws.id)
 
@@ -374,9 +347,8 @@ class ClientPanel(widgets.VBox):  # type: ignore[misc]
         if ws is not None:
             if self._hooks in ws.plugins:
                 ws.plugins.unregister(self._hooks)
-            if getattr(ws, "_panel", None) is self:
-                del ws._panel  # type: ignore[attr-defined]
-        self._ws_callbacks.clear()
+            forget(ws, self)
+        self.refreshed.clear()
         self.message_log.close()
         close_widgets(
             self.status,

@@ -15,13 +15,13 @@ import json
 import logging
 import re
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import ipywidgets as widgets
 
-from .._events import describe
-from ..exceptions import NbwsError
+from ..exceptions import NbwsError, describe
 
 logger = logging.getLogger("nbws")
 
@@ -463,3 +463,40 @@ def close_widgets(*items: Any) -> None:
             item.close()
         except Exception:
             logger.debug("closing widget %r failed", item, exc_info=True)
+
+
+# -- the views of core objects ----------------------------------------------------------------
+# The core finds a panel through nbws.views; the panels are kept here, weakly by the object they
+# show (as anywidget keeps its views), never as an attribute of a core object. A panel refers to
+# its object, so an entry lives until the panel is closed (ipywidgets keeps open widgets anyway).
+
+_shown: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def shown(obj: Any) -> Any:
+    """The open panel showing ``obj``, or None."""
+    return _shown.get(obj)
+
+
+def show(obj: Any, panel: Any) -> None:
+    """Make ``panel`` the panel of ``obj``: ``obj.panel()`` and rich display return it from now on."""
+    _shown[obj] = panel
+
+
+def forget(obj: Any, panel: Any) -> None:
+    """``panel`` no longer shows ``obj`` (it was closed, or shows another object now)."""
+    if _shown.get(obj) is panel:
+        del _shown[obj]
+
+
+def view_factory(make: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A factory for :func:`nbws.views.register`: the panel already showing an object, else ``make(obj)``, kept."""
+
+    def factory(obj: Any) -> Any:
+        panel = _shown.get(obj)
+        if panel is None:
+            panel = make(obj)
+            _shown.setdefault(obj, panel)
+        return panel
+
+    return factory

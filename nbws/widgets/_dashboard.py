@@ -8,10 +8,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import redact
-from .._plugins import plugins as global_plugins
-from ..client import WebSocket
-from ..server import Server
+from .. import Server, WebSocket, redact
+from .. import plugins as global_plugins
 from ._client import ClientPanel
 from ._common import StatusLine, badge, close_widgets, style, words
 from ._plugins import PluginPanel
@@ -81,8 +79,8 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         if len(children) > 3:
             self.tabs.children = children
             self.tabs.titles = titles
-        self.server_panel._refresh_callbacks.append(lambda _: self._changed())
-        self.client_panel._ws_callbacks.append(lambda _: self._changed())
+        self.server_panel.refreshed.add(lambda _: self._changed())
+        self.client_panel.refreshed.add(lambda _: self._changed())
         self._changed()
 
     def _plugin_panels(self) -> list[tuple[str, widgets.Widget]]:

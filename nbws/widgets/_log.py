@@ -24,12 +24,10 @@ from typing import Any, Literal
 
 import ipywidgets as widgets
 
-from .. import codecs, redact
-from .._events import Message, describe
-from .._plugins import PluginRegistry, hookimpl
-from .._plugins import plugins as global_plugins
+from .. import Message, Observers, PluginRegistry, codecs, hookimpl, redact
+from .. import plugins as global_plugins
 from ..codecs import Decoded
-from ..exceptions import TimeoutError
+from ..exceptions import TimeoutError, describe
 from ._common import Throttle, close_widgets, close_words, format_size, format_time, on_change, on_click, style
 from ._log_view import LogView
 
@@ -404,7 +402,8 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         """Whether message rows are decoded by protocol (:mod:`nbws.codecs`)."""
         self._export_note = ""
         self._waiters: list[tuple[Callable[[LogRow], bool], asyncio.Future[LogRow]]] = []
-        self._after_flush: list[Callable[[], None]] = []
+        self.after_flush = Observers("message log after_flush callback")
+        """Called without arguments after every render (the panels refresh their state then)."""
         self._attached: list[tuple[PluginRegistry, str]] = []
         self._hooks = _LogHooks(self)
         self._id = next(_log_ids)
@@ -738,16 +737,16 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
         """Render now instead of at the next tick of the timer."""
         self._throttle.run()
 
+    def refresh_soon(self) -> None:
+        """Render at the next tick of the timer (requests in between are merged into one render)."""
+        self._throttle.request()
+
     def _flush(self) -> None:
         if self._dirty and not self._paused:
             self._dirty = False
             self._render()
         self._render_info()
-        for callback in list(self._after_flush):
-            try:
-                callback()
-            except Exception:
-                logger.exception("nbws panel refresh failed")
+        self.after_flush.notify()
 
     def _render(self) -> None:
         self.renders += 1
@@ -1002,7 +1001,7 @@ class MessageLog(widgets.VBox):  # type: ignore[misc]
             if name in registry:
                 registry.unregister(name)
         self._attached.clear()
-        self._after_flush.clear()
+        self.after_flush.clear()
         close_widgets(
             self.direction,
             self.search,

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import ipywidgets as widgets
 
-from .._plugins import PluginInfo, PluginRegistry
-from .._plugins import plugins as global_plugins
+from .. import PluginInfo, PluginRegistry
+from .. import plugins as global_plugins
 from ..exceptions import PluginError
 from ._common import StatusLine, Throttle, close_widgets, on_change, shows_errors, style, words
 
@@ -189,10 +189,7 @@ class PluginPanel(widgets.VBox):  # type: ignore[misc]
         """Show the registries as they are now."""
         try:
             infos = [
-                (label, info)
-                for label, registry in self._registries.items()
-                for info in registry
-                if not getattr(info.plugin, "_nbws_internal", False)
+                (label, info) for label, registry in self._registries.items() for info in registry if not info.internal
             ]
         except Exception as exc:
             self.status.error(f"cannot list plugins: {words(exc)}")

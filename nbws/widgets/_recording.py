@@ -128,6 +128,11 @@ class ReplayPanel(_Panel):
     :meth:`set_target`, :meth:`set_direction`, :meth:`set_speed`.
     """
 
+    @classmethod
+    def of_replayer(cls, replayer: Replayer) -> ReplayPanel:
+        """A panel for ``replayer``: its recording, its target, its controls (what ``replayer.panel()`` shows)."""
+        return cls(replayer.recording, targets=[replayer.target], replayer=replayer)
+
     def __init__(
         self,
         recording: Recording,

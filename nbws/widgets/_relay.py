@@ -17,7 +17,18 @@ from typing import TYPE_CHECKING, Literal
 import ipywidgets as widgets
 
 from ..intercept import Intercept
-from ._common import Composer, StatusLine, Throttle, badge, close_widgets, on_change, on_click, shows_errors, style
+from ._common import (
+    Composer,
+    StatusLine,
+    Throttle,
+    badge,
+    close_widgets,
+    forget,
+    on_change,
+    on_click,
+    shows_errors,
+    style,
+)
 
 if TYPE_CHECKING:
     from ..relay import Pair, Relay
@@ -202,6 +213,8 @@ class RelayPanel(widgets.VBox):  # type: ignore[misc]
         if hasattr(self, "_refresh_soon"):
             self._refresh_soon.cancel()
             self.relay.unwatch(self._refresh_soon.request)
+        if hasattr(self, "relay"):
+            forget(self.relay, self)  # relay.panel() makes a new one from now on
         close_widgets(self._style, self.header, self.table, self.pair_choice, self.to, self.composer)
         close_widgets(self.inject_button, self.intercept_button, self.intercept_box, self.status)
         super().close()

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
 
-from .._connection import OPEN
-from .._events import describe
-from .._plugins import hookimpl
-from ..exceptions import InvalidStateError
-from ..server import Connection, Server
+from .. import OPEN, Connection, Observers, Server, hookimpl
+from ..exceptions import InvalidStateError, describe
 from ._common import (
     Composer,
     StatusLine,
     badge,
     close_widgets,
     describe_payload,
+    forget,
     on_click,
     parse_payload,
+    show,
     shows_errors,
     style,
 )
@@ -44,13 +42,13 @@ class _ServerHooks:
     def nbws_server_start(self, server: Server) -> None:
         self._panel._transition = None
         self._panel.status.post("info", f"listening on {server.url}")
-        self._panel.message_log._throttle.request()
+        self._panel.message_log.refresh_soon()
 
     @hookimpl
     def nbws_server_stop(self) -> None:
         self._panel._transition = None
         self._panel.status.post("info", "stopped")
-        self._panel.message_log._throttle.request()
+        self._panel.message_log.refresh_soon()
 
     @hookimpl
     def nbws_error(self, conn: Any, error: BaseException, phase: str, plugin: str | None) -> None:
@@ -61,7 +59,7 @@ class _ServerHooks:
         else:
             text = f"{conn.id} {phase} error: {describe(error)}"
         self._panel.status.post("error", text)
-        self._panel.message_log._throttle.request()
+        self._panel.message_log.refresh_soon()
 
 
 class ServerPanel(widgets.VBox):  # type: ignore[misc]
@@ -109,7 +107,8 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         self.server = server if server is not None else Server()
         """The server shown."""
         self._transition: str | None = None
-        self._refresh_callbacks: list[Callable[[ServerPanel], None]] = []
+        self.refreshed = Observers("server panel refreshed callback")
+        """Called with the panel after every refresh (the dashboard follows the server's state)."""
         self._hooks = _ServerHooks(self)
         self.message_log = MessageLog(max_rows=max_rows, max_visible=max_visible, interval=interval)
         self.status = StatusLine()
@@ -121,7 +120,7 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
             style={"description_width": "34px"},
         )
         self.port = widgets.IntText(
-            value=self.server.port if self.server.port is not None else self.server._requested_port,
+            value=self.server.port if self.server.port is not None else self.server.requested_port,
             description="port",
             tooltip="0 picks a free port",
             layout=widgets.Layout(width="130px"),
@@ -201,8 +200,8 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         self.close_client_button.on_click(on_click(self.close_client))
         self.message_log.attach(self.server)
         self.server.plugins.register(self._hooks, name=f"nbws.widgets.server-{id(self)}")
-        self.server._panel = self  # type: ignore[attr-defined]
-        self.message_log._after_flush.append(self.refresh)
+        show(self.server, self)  # server.panel() returns this panel from now on
+        self.message_log.after_flush.add(self.refresh)
         self.message_log.on_resend = self._resend
         self.message_log.on_edit = self._edit
         self._ready = True
@@ -245,8 +244,7 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
             ids = [value for _, value in options]
             self.target.value = current if current in ids else (ids[-1] if ids else None)
         self.status.flush()  # what happened since the last refresh
-        for callback in list(self._refresh_callbacks):
-            callback(self)
+        self.refreshed.notify(self)
 
     # -- actions (the buttons' twins) -----------------------------------------------------
 
@@ -272,12 +270,9 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"port must be from 0 to 65535 (0 picks a free one), not {port!r}")
         self.host.value, self.port.value = host, port
-        # Server takes host and port at construction; while stopped they can change for the next start.
-        server.host = host
-        server._requested_port = port
         self._transition = "starting"
         try:
-            server.start()
+            server.start(host=host, port=port)  # while stopped, host and port can change for the next start
         except Exception:
             self._transition = None
             self.refresh()
@@ -387,9 +382,8 @@ class ServerPanel(widgets.VBox):  # type: ignore[misc]
         server = self.server
         if self._hooks in server.plugins:
             server.plugins.unregister(self._hooks)
-        if getattr(server, "_panel", None) is self:
-            del server._panel  # type: ignore[attr-defined]
-        self._refresh_callbacks.clear()
+        forget(server, self)
+        self.refreshed.clear()
         self.message_log.close()
         close_widgets(
             self.status,

@@ -37,15 +37,17 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal
+from typing import Any
 
 import nbws
+from nbws.typing import Which
 
 __all__ = ["FaultInjector", "faults"]
 
 __version__ = "0.1.0"
 
-Direction = Literal["send", "receive", "both"]
+Direction = Which
+"""An older name of :data:`nbws.typing.Which` here (``nbws.typing.Direction`` is ``"send"`` or ``"receive"``)."""
 _RATES = ("drop", "delay", "duplicate", "reorder")
 
 
@@ -80,7 +82,7 @@ class FaultInjector:
         reorder: float = 0.0,
         delay_time: float | tuple[float, float] = (0.05, 0.2),
         reorder_window: float = 0.5,
-        direction: Direction = "send",
+        direction: Which = "send",
         match: Callable[[nbws.Message], bool] | None = None,
         seed: int | None = None,
     ) -> None:
@@ -88,7 +90,7 @@ class FaultInjector:
         self.drop = self.delay = self.duplicate = self.reorder = 0.0
         self.delay_time: tuple[float, float] = (0.05, 0.2)
         self.reorder_window = 0.5
-        self.direction: Direction = "send"
+        self.direction: Which = "send"
         self.match: Callable[[nbws.Message], bool] | None = None
         self.counts: dict[str, int] = dict.fromkeys(_RATES, 0)
         self._random = random.Random(seed)
@@ -128,7 +130,7 @@ class FaultInjector:
         reorder: float | None = None,
         delay_time: float | tuple[float, float] | None = None,
         reorder_window: float | None = None,
-        direction: Direction | None = None,
+        direction: Which | None = None,
         match: Callable[[nbws.Message], bool] | None = None,
         seed: int | None = None,
     ) -> FaultInjector:
