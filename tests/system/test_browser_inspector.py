@@ -17,7 +17,7 @@ import pytest
 from _browser import ARTIFACTS, chromium
 from conftest import timeout
 from playwright.async_api import expect
-from test_widgets_browser import button, jupyter_lab, run_all_cells
+from test_browser_dashboard import button, jupyter_lab, run_all_cells
 
 pytestmark = pytest.mark.browser
 
@@ -184,7 +184,7 @@ RUN_SAVED_SCRIPT = """
 
 
 async def test_notebook_8s_saved_page_script_does_not_connect_when_the_notebook_is_reopened() -> None:
-    notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / "08-talking-to-the-world.ipynb", 4)
+    notebook = nbformat.read(Path(__file__).parents[2] / "notebooks" / "08-talking-to-the-world.ipynb", 4)
     [script] = [
         "".join(output["data"]["application/javascript"])
         for cell in notebook.cells

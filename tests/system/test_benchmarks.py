@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import timeout
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quick_benchmark_run_prints_every_ratio() -> None:

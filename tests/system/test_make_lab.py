@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import timeout
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def get_json(url: str, deadline: float) -> Any:

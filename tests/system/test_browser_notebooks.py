@@ -19,11 +19,11 @@ import pytest
 from _browser import ARTIFACTS, chromium
 from conftest import timeout
 from playwright.async_api import Browser, Page, expect
-from test_widgets_browser import jupyter_lab, run_all_cells
+from test_browser_dashboard import jupyter_lab, run_all_cells
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 # Every code cell shows an execution count: Run All has finished (a running cell shows [*]).
 ALL_CELLS_RAN = """() => {

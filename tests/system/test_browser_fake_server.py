@@ -14,7 +14,7 @@ import math
 import pytest
 from conftest import timeout
 from playwright.async_api import Page
-from test_browser_interop import open_page, page, page_server, wait_for_events  # noqa: F401 (page: a fixture)
+from test_browser_websocket import open_page, page, page_server, wait_for_events  # noqa: F401 (page: a fixture)
 
 import nbws
 from nbws.recording import RecordedEvent, Recording

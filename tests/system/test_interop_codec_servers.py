@@ -28,7 +28,7 @@ from nbws.codecs import Decoded, get
 
 pytestmark = pytest.mark.interop
 
-PEERS = Path(__file__).resolve().parent / "peers"
+PEERS = Path(__file__).resolve().parents[1] / "peers"
 
 
 class Peer:

@@ -20,7 +20,7 @@ from _browser import chromium
 from _node import NodePeer
 from conftest import timeout
 from playwright.async_api import Page
-from test_browser_interop import page_server, wait_for_events
+from test_browser_websocket import page_server, wait_for_events
 
 import nbws
 

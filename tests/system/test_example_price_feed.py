@@ -28,7 +28,7 @@ import nbws
 
 pytestmark = pytest.mark.interop
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "price-feed"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "price-feed"
 KEY = "live-key-5f1e2d3c"
 PRICES = {"BTC-USD": 43210.5, "ETH-USD": 2345.25, "SOL-USD": 101.75}
 
