@@ -1,10 +1,10 @@
-"""Shared fixtures: real servers on 127.0.0.1 port 0, and a timeout scale for slow machines."""
+"""Shared fixtures: real servers on 127.0.0.1 port 0, a dummy comm for widgets; helpers are in _support."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import comm
@@ -14,15 +14,11 @@ import pytest
 # check entry-point discovery load them on purpose.
 os.environ.setdefault("NBWS_DISABLE_PLUGIN_AUTOLOAD", "1")
 
+# `from conftest import timeout` is the old spelling of `from _support import timeout`: kept for test
+# files written before tests/_support existed.
+from _support import TIMEOUT_SCALE, echo_server, timeout  # noqa: F401
+
 import nbws
-
-# Every wait in the tests is a multiple of this, so a slow machine can stretch them all at once.
-TIMEOUT_SCALE = float(os.environ.get("NBWS_TEST_TIMEOUT_SCALE", "1"))
-
-
-def timeout(seconds: float = 5.0) -> float:
-    """A timeout for one wait in a test, scaled by NBWS_TEST_TIMEOUT_SCALE."""
-    return seconds * TIMEOUT_SCALE
 
 
 @pytest.fixture(autouse=True)
@@ -36,18 +32,29 @@ def _no_global_plugins() -> Iterator[None]:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[nbws.Server]:
+async def start_echo_server() -> AsyncIterator[Callable[..., Awaitable[nbws.Server]]]:
+    """Start echo servers on free loopback ports: ``await start_echo_server(prefix="", **options)``.
+
+    Each echoes every message to its sender (text with ``prefix`` in front, binary as it came);
+    ``options`` go to ``nbws.Server``. Every server started is stopped after the test, pass or fail.
+    """
+    started: list[nbws.Server] = []
+
+    async def start(prefix: str = "", **options: Any) -> nbws.Server:
+        srv = echo_server(prefix, **options)
+        started.append(srv)
+        await srv.start()
+        return srv
+
+    yield start
+    for srv in reversed(started):
+        await srv.stop()
+
+
+@pytest.fixture
+async def server(start_echo_server: Callable[..., Awaitable[nbws.Server]]) -> nbws.Server:
     """An echo server on a free loopback port: text comes back prefixed with 'echo: '."""
-    srv = nbws.Server()
-
-    @srv.on("message")
-    def echo(conn: nbws.Connection, message: nbws.Message) -> None:
-        data = message.data
-        conn.send("echo: " + data if isinstance(data, str) else data)
-
-    await srv.start()
-    yield srv
-    await srv.stop()
+    return await start_echo_server("echo: ")
 
 
 class RecordingComm:

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _node import NodePeer
-from conftest import timeout
+from _support import timeout
+from _support.node import NodePeer
 
 import nbws
 

@@ -13,8 +13,7 @@ import textwrap
 from typing import Any
 
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 
 import nbws
 from nbws import Message, transforms

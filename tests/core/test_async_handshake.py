@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import timeout
+from _support import timeout
 
 import nbws
 

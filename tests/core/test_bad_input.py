@@ -14,9 +14,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from _raw import close_payload, frame, handshake_request, raw_client, read_close
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
+from _support.raw import close_payload, frame, handshake_request, raw_client, read_close
 from websockets.utils import accept_key
 
 import nbws

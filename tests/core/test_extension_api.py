@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import timeout
+from _support import timeout
 
 import nbws
 

@@ -15,9 +15,8 @@ import logging
 from typing import Any
 
 import pytest
-from _raw import handshake_request, raw_client
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
+from _support.raw import handshake_request, raw_client
 
 import nbws
 

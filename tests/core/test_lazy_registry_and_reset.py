@@ -10,8 +10,8 @@ import asyncio
 import socket
 import struct
 
-from _raw import close_payload, frame
-from conftest import timeout
+from _support import timeout
+from _support.raw import close_payload, frame
 from websockets.utils import accept_key
 
 import nbws

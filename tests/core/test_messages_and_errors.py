@@ -11,8 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 
 import nbws
 

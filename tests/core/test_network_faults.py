@@ -10,9 +10,8 @@ import socket
 import tracemalloc
 from typing import Any
 
-from _raw import close_payload, frame, handshake_request, raw_client, read_close, reset
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
+from _support.raw import close_payload, frame, handshake_request, raw_client, read_close, reset
 from websockets.utils import accept_key
 
 import nbws

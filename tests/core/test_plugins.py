@@ -7,8 +7,7 @@ import inspect
 from typing import Any
 
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 from test_client import free_port
 
 import nbws

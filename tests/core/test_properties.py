@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
-from conftest import timeout
+from _support import timeout
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import InvalidURI

@@ -15,8 +15,7 @@ import weakref
 
 import psutil
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 
 import nbws
 

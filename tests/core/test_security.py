@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from conftest import timeout
+from _support import timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 

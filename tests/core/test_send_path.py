@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 
 import nbws
 

@@ -7,8 +7,7 @@ import socket
 from typing import Any
 
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 
 import nbws
 

@@ -6,7 +6,7 @@ matched case-insensitively (RFC 9110 section 11.1), as nginx and Node's servers 
 
 from __future__ import annotations
 
-from conftest import timeout
+from _support import timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import websocket  # websocket-client
 import websockets
-from conftest import timeout
+from _support import timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 

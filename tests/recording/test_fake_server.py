@@ -21,8 +21,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 import websocket  # websocket-client
-from _node import NodePeer
-from conftest import timeout
+from _support import timeout
+from _support.node import NodePeer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 

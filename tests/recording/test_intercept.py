@@ -6,8 +6,7 @@ import asyncio
 import json
 
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 
 import nbws
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import timeout
+from _support import timeout
 
 import nbws
 

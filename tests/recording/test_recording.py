@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 
 import nbws
 from nbws import transforms

@@ -20,8 +20,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

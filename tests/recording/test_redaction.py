@@ -23,8 +23,7 @@ from pathlib import Path
 import ipywidgets
 import nbformat
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nbclient import NotebookClient

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from conftest import timeout
+from _support import timeout
 
 import nbws
 from nbws import transforms

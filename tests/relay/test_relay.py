@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _node import NodePeer
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
+from _support.node import NodePeer
 
 import nbws
 from nbws.relay import join_url, leg_of

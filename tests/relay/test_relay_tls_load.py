@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trustme
-from conftest import timeout
+from _support import timeout
 from websockets.asyncio.server import ServerConnection, serve
 
 import nbws

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import timeout
+from _support import timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 

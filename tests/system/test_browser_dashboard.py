@@ -23,8 +23,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from _browser import ARTIFACTS, chromium
-from conftest import timeout
+from _support import timeout
+from _support.browser import ARTIFACTS, chromium
 from playwright.async_api import Locator, Page, expect
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import timeout
+from _support import timeout
 from playwright.async_api import Page
 from test_browser_websocket import open_page, page, page_server, wait_for_events  # noqa: F401 (page: a fixture)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from _browser import ARTIFACTS, chromium
-from conftest import timeout
+from _support import timeout
+from _support.browser import ARTIFACTS, chromium
 from playwright.async_api import expect
 from test_browser_dashboard import button, jupyter_lab, run_all_cells
 

@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _browser import ARTIFACTS, chromium
-from conftest import timeout
+from _support import timeout
+from _support.browser import ARTIFACTS, chromium
 from playwright.async_api import Browser, Page, expect
 from test_browser_dashboard import jupyter_lab, run_all_cells
 

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from _browser import chromium
-from _node import NodePeer
-from conftest import timeout
+from _support import timeout
+from _support.browser import chromium
+from _support.node import NodePeer
 from playwright.async_api import Page
 from test_browser_websocket import page_server, wait_for_events
 

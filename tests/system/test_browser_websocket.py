@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from _browser import chromium
-from conftest import timeout
+from _support import timeout
+from _support.browser import chromium
 from playwright.async_api import Page
 
 import nbws

@@ -24,9 +24,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from _support import timeout
 from conformance import harness
 from conformance.harness import NBWS, RAW, Result
-from conftest import timeout
 
 ARTIFACTS = harness.ROOT / "test-artifacts" / "conformance-test"
 RECHECKS = 2

@@ -22,7 +22,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from conftest import timeout
+from _support import timeout
 
 import nbws
 

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import websocket  # websocket-client
-from _node import NodePeer
-from conftest import timeout
+from _support import timeout
+from _support.node import NodePeer
 
 import nbws
 

@@ -7,8 +7,7 @@ import textwrap
 
 import nbformat
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 

@@ -10,7 +10,7 @@ import asyncio
 import resource
 
 import pytest
-from conftest import timeout
+from _support import timeout
 
 import nbws
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import timeout
+from _support import timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ import textwrap
 
 import nbformat
 import pytest
-from conftest import timeout
+from _support import timeout
 from nbclient import NotebookClient
 
 

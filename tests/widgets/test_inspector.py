@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import timeout
+from _support import timeout
 
 import nbws
 from nbws.widgets import LogRow

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 
 import nbws
 

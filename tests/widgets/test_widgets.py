@@ -18,7 +18,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import pytest
-from conftest import timeout
+from _support import timeout
 
 import nbws
 from nbws.widgets import LogRow, parse_payload
