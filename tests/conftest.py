@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import comm
@@ -16,7 +16,7 @@ os.environ.setdefault("NBWS_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 # `from conftest import timeout` is the old spelling of `from _support import timeout`: kept for test
 # files written before tests/_support existed.
-from _support import TIMEOUT_SCALE, echo_server, timeout  # noqa: F401
+from _support import TIMEOUT_SCALE, StartEchoServer, echo_server, timeout  # noqa: F401
 
 import nbws
 
@@ -32,7 +32,7 @@ def _no_global_plugins() -> Iterator[None]:
 
 
 @pytest.fixture
-async def start_echo_server() -> AsyncIterator[Callable[..., Awaitable[nbws.Server]]]:
+async def start_echo_server() -> AsyncIterator[StartEchoServer]:
     """Start echo servers on free loopback ports: ``await start_echo_server(prefix="", **options)``.
 
     Each echoes every message to its sender (text with ``prefix`` in front, binary as it came);
@@ -52,7 +52,7 @@ async def start_echo_server() -> AsyncIterator[Callable[..., Awaitable[nbws.Serv
 
 
 @pytest.fixture
-async def server(start_echo_server: Callable[..., Awaitable[nbws.Server]]) -> nbws.Server:
+async def server(start_echo_server: StartEchoServer) -> nbws.Server:
     """An echo server on a free loopback port: text comes back prefixed with 'echo: '."""
     return await start_echo_server("echo: ")
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .servers import echo, echo_server, free_port
+from .servers import StartEchoServer, echo, echo_server, free_port
 from .waits import TIMEOUT_SCALE, timeout, until
 
 ROOT = Path(__file__).resolve().parents[2]
 """The repository's root folder."""
 
-__all__ = ["ROOT", "TIMEOUT_SCALE", "echo", "echo_server", "free_port", "timeout", "until"]
+__all__ = ["ROOT", "TIMEOUT_SCALE", "StartEchoServer", "echo", "echo_server", "free_port", "timeout", "until"]

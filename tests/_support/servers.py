@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import nbws
 
@@ -28,6 +28,12 @@ def echo_server(prefix: str = "", **options: Any) -> nbws.Server:
     server = nbws.Server(**options)
     server.on("message", echo(prefix))
     return server
+
+
+class StartEchoServer(Protocol):
+    """The type of the ``start_echo_server`` fixture: ``await start_echo_server(prefix="", **options)``."""
+
+    def __call__(self, prefix: str = "", **options: Any) -> Awaitable[nbws.Server]: ...
 
 
 def free_port() -> int:

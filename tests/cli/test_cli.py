@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from _support import timeout
+from _support import StartEchoServer, timeout
 from _support.node import NodePeer
 
 import nbws
@@ -126,11 +126,9 @@ async def test_fake_says_a_recording_is_missing() -> None:
     assert "Traceback" not in err
 
 
-async def test_fake_plays_the_server_side_of_a_recording(tmp_path: Path) -> None:
+async def test_fake_plays_the_server_side_of_a_recording(tmp_path: Path, start_echo_server: StartEchoServer) -> None:
     # Record a real session from the client's side, then let `nbws fake` answer a new client from it.
-    server = nbws.Server()
-    server.on("message", lambda conn, message: conn.send("echo: " + message.data))
-    await server.start()
+    server = await start_echo_server("echo: ")
     path = tmp_path / "session.jsonl"
     recorder = nbws.Recorder(path)
     ws = nbws.WebSocket(server.url, plugins=[recorder])

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from _support import timeout, until
+from _support import StartEchoServer, timeout, until
 from _support.raw import close_payload, frame, handshake_request, raw_client, read_close
 from websockets.utils import accept_key
 
@@ -24,17 +24,16 @@ MAX_SIZE = 1024
 
 
 @pytest.fixture
-async def strict() -> AsyncIterator[tuple[nbws.Server, list[tuple[Any, nbws.ErrorEvent]], list[nbws.CloseEvent]]]:
+async def strict(
+    start_echo_server: StartEchoServer,
+) -> tuple[nbws.Server, list[tuple[Any, nbws.ErrorEvent]], list[nbws.CloseEvent]]:
     """An echo server with max_size 1024, recording its error and close events."""
-    server = nbws.Server(max_size=MAX_SIZE)
+    server = await start_echo_server(max_size=MAX_SIZE)
     errors: list[tuple[Any, nbws.ErrorEvent]] = []
     closes: list[nbws.CloseEvent] = []
     server.on("error", lambda conn, event: errors.append((conn, event)))
     server.on("close", lambda conn, event: closes.append(event))
-    server.on("message", lambda conn, message: conn.send(message.data))
-    await server.start()
-    yield server, errors, closes
-    await server.stop()
+    return server, errors, closes
 
 
 async def still_serving(server: nbws.Server) -> None:

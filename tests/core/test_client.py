@@ -7,17 +7,9 @@ import socket
 from typing import Any
 
 import pytest
-from _support import timeout, until
+from _support import StartEchoServer, free_port, timeout, until
 
 import nbws
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 # -- events and actions ---------------------------------------------------------
 
@@ -318,16 +310,14 @@ async def test_invalid_utf8_from_peer_is_error_then_close_1007() -> None:
     await server.stop()
 
 
-async def test_oversize_message_closes_that_connection_with_1009() -> None:
-    server = nbws.Server(max_size=1000)
-    await server.start()
+async def test_oversize_message_closes_that_connection_with_1009(start_echo_server: StartEchoServer) -> None:
+    server = await start_echo_server(max_size=1000)
     closes: list[nbws.CloseEvent] = []
     errors: list[nbws.ErrorEvent] = []
     server.on("close", lambda conn, event: closes.append(event))
     server.on("error", lambda conn, event: errors.append(event))
     big = nbws.WebSocket(server.url)
     small = nbws.WebSocket(server.url)
-    server.on("message", lambda conn, message: conn.send(message.data))
     await big.opened(timeout=timeout())
     await small.opened(timeout=timeout())
     big.send("x" * 1001)

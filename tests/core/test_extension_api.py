@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from _support import timeout
+from _support import StartEchoServer, timeout
 
 import nbws
 
@@ -53,7 +53,7 @@ def test_no_private_attribute_of_another_object(module: str) -> None:
     assert [line for line in found if line.split(": ", 1)[1] not in allowed] == []
 
 
-async def test_send_message_sends_the_callers_message() -> None:
+async def test_send_message_sends_the_callers_message(start_echo_server: StartEchoServer) -> None:
     seen: list[nbws.Message] = []
 
     class Watch:
@@ -61,9 +61,7 @@ async def test_send_message_sends_the_callers_message() -> None:
         def nbws_message_sent(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
             seen.append(message)
 
-    server = nbws.Server()
-    server.on("message", lambda conn, message: conn.send(message.data))
-    await server.start()
+    server = await start_echo_server()
     try:
         ws = nbws.WebSocket(server.url, plugins=[Watch()])
         await ws.opened(timeout())

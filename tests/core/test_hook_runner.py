@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 import pytest
-from _support import timeout, until
+from _support import StartEchoServer, timeout, until
 from _support.raw import handshake_request, raw_client
 
 import nbws
@@ -355,7 +355,9 @@ class _Boom(BaseException):
 
 
 @pytest.mark.parametrize("raised", ["cancelled-sync", "cancelled-async", "base-exception"])
-async def test_a_hook_raising_a_base_exception_still_gives_one_close_event(raised: str) -> None:
+async def test_a_hook_raising_a_base_exception_still_gives_one_close_event(
+    raised: str, start_echo_server: StartEchoServer
+) -> None:
     class Raising:
         @nbws.hookimpl
         def nbws_message_receive(self, conn: Any) -> Any:
@@ -373,13 +375,11 @@ async def test_a_hook_raising_a_base_exception_still_gives_one_close_event(raise
             return later()
 
     counting = Counting()
-    server = nbws.Server(plugins=[Raising(), counting])
+    server = await start_echo_server(plugins=[Raising(), counting])
     closes: list[nbws.CloseEvent] = []
     errors: list[nbws.ErrorEvent] = []
     server.on("close", lambda conn, event: closes.append(event))
     server.on("error", lambda conn, event: errors.append(event))
-    server.on("message", lambda conn, message: conn.send(message.data))
-    await server.start()
     try:
         ws = await client_of(server)
         ws.send("x")

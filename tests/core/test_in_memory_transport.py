@@ -15,18 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import timeout, until
+from _support import echo_server, timeout, until
 
 import nbws
 from nbws.testing import MemoryTransport, connect
 
 NBWS = Path(nbws.__file__).parent
-
-
-def echo_server(**options: Any) -> nbws.Server:
-    server = nbws.Server(**options)
-    server.on("message", lambda conn, message: conn.send(message.data))
-    return server
 
 
 async def test_a_client_talks_to_a_server_that_never_listened() -> None:

@@ -10,7 +10,7 @@ import asyncio
 import socket
 import struct
 
-from _support import timeout
+from _support import StartEchoServer, timeout
 from _support.raw import close_payload, frame
 from websockets.utils import accept_key
 
@@ -29,7 +29,9 @@ class _Seen:
         self.received.append(message.data)
 
 
-async def test_accepting_a_connection_builds_no_plugin_registry_until_conn_plugins_is_used(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_accepting_a_connection_builds_no_plugin_registry_until_conn_plugins_is_used(
+    monkeypatch, start_echo_server: StartEchoServer
+) -> None:  # type: ignore[no-untyped-def]
     made: list[_plugins.PluginRegistry] = []
     original = _plugins.PluginRegistry.__init__
 
@@ -37,9 +39,7 @@ async def test_accepting_a_connection_builds_no_plugin_registry_until_conn_plugi
         made.append(self)
         original(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    server = nbws.Server()
-    server.on("message", lambda conn, message: conn.send(message.data))
-    await server.start()
+    server = await start_echo_server()
     monkeypatch.setattr(_plugins.PluginRegistry, "__init__", counting)
     ws = nbws.WebSocket(server.url)
     made_by_client = len(made)  # none: the client's own registry is lazy too
@@ -135,7 +135,9 @@ async def test_client_sees_a_reset_after_a_complete_closing_handshake_as_a_norma
         await server.wait_closed()
 
 
-async def test_a_relayed_pair_opens_without_building_a_plugin_registry(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_relayed_pair_opens_without_building_a_plugin_registry(
+    monkeypatch, start_echo_server: StartEchoServer
+) -> None:  # type: ignore[no-untyped-def]
     made: list[_plugins.PluginRegistry] = []
     original = _plugins.PluginRegistry.__init__
 
@@ -143,9 +145,7 @@ async def test_a_relayed_pair_opens_without_building_a_plugin_registry(monkeypat
         made.append(self)
         original(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    upstream = nbws.Server()
-    upstream.on("message", lambda conn, message: conn.send(message.data))
-    await upstream.start()
+    upstream = await start_echo_server()
     relay = nbws.Relay(upstream.url)
     await relay.start()
     monkeypatch.setattr(_plugins.PluginRegistry, "__init__", counting)

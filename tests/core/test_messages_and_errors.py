@@ -11,17 +11,17 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 
 import pytest
-from _support import timeout, until
+from _support import StartEchoServer, timeout, until
 
 import nbws
 
 # -- item 4: large messages ------------------------------------------------------------------
 
 
-async def test_one_message_bigger_than_max_buffered_goes_out_on_an_idle_connection() -> None:
-    server = nbws.Server(max_buffered=1000)
-    server.on("message", lambda conn, message: conn.send(message.data))
-    await server.start()
+async def test_one_message_bigger_than_max_buffered_goes_out_on_an_idle_connection(
+    start_echo_server: StartEchoServer,
+) -> None:
+    server = await start_echo_server(max_buffered=1000)
     ws = nbws.WebSocket(server.url, max_buffered=1000)
     await ws.opened(timeout=timeout())
     big = "x" * 5000  # five times max_buffered: the browser sends it, so must we

@@ -10,7 +10,7 @@ import socket
 import tracemalloc
 from typing import Any
 
-from _support import timeout, until
+from _support import StartEchoServer, timeout, until
 from _support.raw import close_payload, frame, handshake_request, raw_client, read_close, reset
 from websockets.utils import accept_key
 
@@ -140,13 +140,13 @@ async def test_server_vanishing_with_a_tcp_reset_closes_the_client_1006() -> Non
 # -- slow readers -----------------------------------------------------------------
 
 
-async def test_slow_reader_keeps_server_memory_bounded_and_others_unaffected() -> None:
+async def test_slow_reader_keeps_server_memory_bounded_and_others_unaffected(
+    start_echo_server: StartEchoServer,
+) -> None:
     limit = 256 * 1024
-    server = nbws.Server(max_buffered=limit, compression=None)
+    server = await start_echo_server(max_buffered=limit, compression=None)
     errors: list[tuple[nbws.Connection, nbws.ErrorEvent]] = []
     server.on("error", lambda conn, event: errors.append((conn, event)))
-    server.on("message", lambda conn, message: conn.send(message.data))
-    await server.start()
     assert server.port is not None
     # A client that completes the handshake and then reads nothing, with a small receive window.
     sock = socket.socket()

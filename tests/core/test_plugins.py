@@ -7,8 +7,7 @@ import inspect
 from typing import Any
 
 import pytest
-from _support import timeout, until
-from test_client import free_port
+from _support import StartEchoServer, free_port, timeout, until
 
 import nbws
 from nbws import hookspecs
@@ -307,10 +306,8 @@ async def test_plugin_registered_globally_after_connect_applies_at_once(server: 
     ws.close()
 
 
-async def test_server_plugins_apply_to_its_connections() -> None:
-    server = nbws.Server(plugins=[Tag("srv")])
-    server.on("message", lambda conn, message: conn.send(message.data))
-    await server.start()
+async def test_server_plugins_apply_to_its_connections(start_echo_server: StartEchoServer) -> None:
+    server = await start_echo_server(plugins=[Tag("srv")])
     ws = nbws.WebSocket(server.url)
     await ws.opened(timeout=timeout())
     ws.send("x")

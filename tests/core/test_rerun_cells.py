@@ -6,16 +6,9 @@ import logging
 import socket
 
 import pytest
-from _support import timeout, until
+from _support import free_port, timeout, until
 
 import nbws
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_endpoints_lists_live_servers_and_clients_and_close_all_closes_them_with_1001() -> None:

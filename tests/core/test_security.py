@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from _support import timeout
+from _support import StartEchoServer, timeout
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -306,7 +306,7 @@ def test_autoload_switch_loads_nothing_by_itself(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-async def test_a_plugin_applies_only_once_registered() -> None:
+async def test_a_plugin_applies_only_once_registered(start_echo_server: StartEchoServer) -> None:
     calls: list[str] = []
 
     class Watcher:
@@ -315,9 +315,7 @@ async def test_a_plugin_applies_only_once_registered() -> None:
             calls.append(str(message.data))
 
     watcher = Watcher()  # made, but not registered: it sees nothing
-    server = nbws.Server()
-    server.on("message", lambda conn, message: conn.send(message.data))
-    await server.start()
+    server = await start_echo_server()
     async with nbws.WebSocket(server.url) as ws:
         ws.send("before")
         assert (await ws.recv(timeout=timeout())).data == "before"

@@ -7,18 +7,18 @@ import logging
 from pathlib import Path
 
 import pytest
-from _support import timeout, until
+from _support import StartEchoServer, timeout, until
 
 import nbws
 from nbws import transforms
 
 
-async def test_every_event_is_logged(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+async def test_every_event_is_logged(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path, start_echo_server: StartEchoServer
+) -> None:
     caplog.set_level(logging.INFO, logger="nbws.events")
     log = nbws.Logger(path=tmp_path / "events.jsonl", preview=10)
-    server = nbws.Server(plugins=[log])
-    server.on("message", lambda conn, message: conn.send(message.data))
-    await server.start()
+    server = await start_echo_server(plugins=[log])
     ws = nbws.WebSocket(
         # The plugin registered last runs first: the drop sees "drop me" before any title-casing.
         server.url,

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import textwrap
 
 import nbformat
 import pytest
-from _support import timeout, until
+from _support import free_port, timeout, until
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 import nbws
 
 pytestmark = pytest.mark.notebook
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run_cells(cells: list[str]) -> list[tuple[str, str]]:

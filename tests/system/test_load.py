@@ -10,7 +10,7 @@ import asyncio
 import resource
 
 import pytest
-from _support import timeout
+from _support import StartEchoServer, timeout
 
 import nbws
 
@@ -49,16 +49,10 @@ class Done:
             raise AssertionError(f"only {self.count} of {self.expected} arrived") from None
 
 
-async def test_500_clients_send_receive_and_get_a_broadcast() -> None:
-    server = nbws.Server()
+async def test_500_clients_send_receive_and_get_a_broadcast(start_echo_server: StartEchoServer) -> None:
+    server = await start_echo_server()
     errors: list[object] = []
     server.on("error", lambda conn, event: errors.append(event))
-
-    @server.on("message")
-    def echo(conn: nbws.Connection, message: nbws.Message) -> None:
-        conn.send(message.data)
-
-    await server.start()
     inboxes: list[list[object]] = [[] for _ in range(CLIENTS)]
     echoes = Done(CLIENTS * MESSAGES)
     broadcasts = Done(CLIENTS)

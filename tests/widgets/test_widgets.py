@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import pytest
-from _support import timeout
+from _support import echo_server, free_port, timeout
 
 import nbws
 from nbws.widgets import LogRow, parse_payload
@@ -75,24 +74,6 @@ async def changed(widget: widgets.Widget, predicate: Callable[[Any], bool], seco
         return await asyncio.wait_for(done, timeout(seconds))
     finally:
         widget.unobserve(observer, "value")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def echo_server(**kwargs: Any) -> nbws.Server:
-    """A server that echoes text with 'echo: ' in front and binary as is."""
-    server = nbws.Server(**kwargs)
-
-    @server.on("message")
-    def echo(conn: nbws.Connection, message: nbws.Message) -> None:
-        data = message.data
-        conn.send("echo: " + data if isinstance(data, str) else data)
-
-    return server
 
 
 def received(needle: str) -> Callable[[LogRow], bool]:
@@ -300,7 +281,7 @@ async def test_connect_again_makes_a_new_client_with_the_same_handlers(server: n
 
 
 async def test_reconnect_toggle_takes_effect_on_the_live_client(cleanup: list[Any]) -> None:
-    server = echo_server()
+    server = echo_server("echo: ")
     await server.start()
     cleanup.append(server)
     panel = nbws.ClientPanel(server.url, connect=True)
@@ -734,7 +715,7 @@ class BrokenPanel:
 
 
 async def test_dashboard_drives_server_and_client_end_to_end(cleanup: list[Any]) -> None:
-    server = echo_server()
+    server = echo_server("echo: ")
     dashboard = nbws.Dashboard(server=server)
     cleanup.append(dashboard)
     cleanup.append(server)
