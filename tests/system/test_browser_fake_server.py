@@ -1,7 +1,7 @@
 """
 The browser's own WebSocket against nbws.FakeServer: a page in headless Chromium (Debian's, via Playwright).
 
-The page (from test_browser_interop) sends a text and an ArrayBuffer message
+The page (from test_browser_websocket) sends a text and an ArrayBuffer message
 on open. The recording answers each, pushes a greeting first, and ends with a
 close code the page must see; a second recording expects something else, and
 the page gets 1008 at once instead of waiting for a reply that never comes.

@@ -1,7 +1,7 @@
 """
 The message inspector and export of a MessageLog, kernel side: what a click on a row
 shows, what Resend and "Edit and send" do, what the filter searches, and what Export
-sends to the page. The page side is in test_firsthour_browser.py.
+sends to the page. The page side is in system/test_browser_inspector.py.
 """
 
 from __future__ import annotations
