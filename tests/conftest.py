@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -14,11 +15,27 @@ import pytest
 # check entry-point discovery load them on purpose.
 os.environ.setdefault("NBWS_DISABLE_PLUGIN_AUTOLOAD", "1")
 
-# `from conftest import timeout` is the old spelling of `from _support import timeout`: kept for test
-# files written before tests/_support existed.
-from _support import TIMEOUT_SCALE, StartEchoServer, echo_server, timeout  # noqa: F401
+import _support.browser
+import _support.node
+import _support.raw
+import _support.waits
+
+# timeout: `from conftest import timeout` is the old spelling of `from _support import timeout`,
+# kept for test files written before tests/_support existed.
+from _support import StartEchoServer, echo_server, timeout  # noqa: F401
 
 import nbws
+
+# The helpers' names before tests/_support (`from _waits import until`, `from _node import NodePeer`...),
+# for test files written on other branches: the same modules under their old names, no copies. The files
+# were moved with git mv, so edits made to them elsewhere follow them into _support on a merge.
+for _old, _module in {
+    "_waits": _support.waits,
+    "_raw": _support.raw,
+    "_node": _support.node,
+    "_browser": _support.browser,
+}.items():
+    sys.modules.setdefault(_old, _module)
 
 
 @pytest.fixture(autouse=True)
