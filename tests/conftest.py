@@ -10,6 +10,7 @@ from typing import Any
 
 import comm
 import pytest
+from playwright.async_api import Page
 
 # Plugins installed from plugins/ must not slip into every test: the tests that
 # check entry-point discovery load them on purpose.
@@ -102,6 +103,13 @@ def front_end(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]
     sent: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(sent, **kwargs))
     return sent
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    """A page in a fresh headless Chromium (Debian's, see _support.browser), closed after the test."""
+    async with _support.browser.chromium() as browser:
+        yield await browser.new_page()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,7 +1,7 @@
 """
 The browser's own WebSocket against nbws.FakeServer: a page in headless Chromium (Debian's, via Playwright).
 
-The page (from test_browser_websocket) sends a text and an ArrayBuffer message
+The page (``_support.webpage.PAGE``) sends a text and an ArrayBuffer message
 on open. The recording answers each, pushes a greeting first, and ends with a
 close code the page must see; a second recording expects something else, and
 the page gets 1008 at once instead of waiting for a reply that never comes.
@@ -13,8 +13,8 @@ import math
 
 import pytest
 from _support import timeout
+from _support.webpage import open_page, page_server, wait_for_events
 from playwright.async_api import Page
-from test_browser_websocket import open_page, page, page_server, wait_for_events  # noqa: F401 (page: a fixture)
 
 import nbws
 from nbws.recording import RecordedEvent, Recording
@@ -37,7 +37,7 @@ def recording(expected_text: str) -> Recording:
     )
 
 
-async def test_browser_websocket_plays_a_recording_and_gets_a_clear_close_on_a_mismatch(page: Page) -> None:  # noqa: F811
+async def test_browser_websocket_plays_a_recording_and_gets_a_clear_close_on_a_mismatch(page: Page) -> None:
     with page_server() as origin:
         # The page offers subprotocols, and a browser insists that the server picks one.
         fake = nbws.FakeServer(recording("hello from chromium ☃"), speed=math.inf, protocols=["chat.v2"])

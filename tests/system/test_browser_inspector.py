@@ -16,8 +16,8 @@ import nbformat
 import pytest
 from _support import timeout
 from _support.browser import ARTIFACTS, chromium
+from _support.jupyterlab import button, jupyter_lab, run_all_cells
 from playwright.async_api import expect
-from test_browser_dashboard import button, jupyter_lab, run_all_cells
 
 pytestmark = pytest.mark.browser
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from _support import timeout
 from _support.browser import ARTIFACTS, chromium
+from _support.jupyterlab import jupyter_lab, run_all_cells
 from playwright.async_api import Browser, Page, expect
-from test_browser_dashboard import jupyter_lab, run_all_cells
 
 pytestmark = pytest.mark.browser
 

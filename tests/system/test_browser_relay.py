@@ -1,7 +1,7 @@
 """
 A real app through the relay: Chromium's own WebSocket → nbws.Relay → a Node ws upstream.
 
-The page (served from 127.0.0.1, see tests/system/test_browser_websocket.py) connects
+The page (served from 127.0.0.1, see tests/_support/webpage.py) connects
 to the relay with two subprotocols; the upstream picks one. In the relay an
 intercept edits what the page sends, the notebook injects messages both ways,
 closes travel with their code and reason, and the recording of the session
@@ -19,8 +19,8 @@ import pytest
 from _support import timeout
 from _support.browser import chromium
 from _support.node import NodePeer
+from _support.webpage import page_server, wait_for_events
 from playwright.async_api import Page
-from test_browser_websocket import page_server, wait_for_events
 
 import nbws
 
@@ -53,7 +53,7 @@ async def test_browser_through_the_relay_to_node(upstream: tuple[NodePeer, str],
     await relay.start()
     try:
         with page_server() as origin:
-            # The page of test_browser_websocket offers chat.v1 and chat.v2; this one offers ours.
+            # The test page of _support.webpage offers chat.v1 and chat.v2; this one offers ours.
             await page.goto(f"{origin}/?ws={quote(relay.url + 'trade', safe='')}", timeout=timeout(10) * 1000)
             await page.evaluate(
                 """url => {
