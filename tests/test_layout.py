@@ -1,4 +1,4 @@
-"""The tests keep their layout: every folder and top-level file documented, unique names, one copy of each helper."""
+"""The tests keep their layout: folders documented, unique names, one copy of each helper, no test importing another."""
 
 from __future__ import annotations
 
@@ -52,3 +52,19 @@ def test_no_test_module_defines_its_own_copy_of_a_shared_helper() -> None:
                 continue  # the fixture itself, built on _support.echo_server
             copies += [f"{path.relative_to(TESTS)}: {name}" for name in names if name in SHARED]
     assert copies == [], "import these from _support (tests/README.md says how)"
+
+
+def test_no_test_module_imports_another() -> None:
+    # What two test modules share belongs in _support; importing a test module runs its fixtures' and
+    # tests' definitions a second time under another name.
+    names = {p.stem for p in modules()} | {p.stem for p in ROOT.glob("plugins/*/tests/test_*.py")}
+    found = []
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            imported = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported = [node.module]
+            elif isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            found += [f"{path.relative_to(TESTS)}: {name}" for name in imported if name.split(".")[0] in names]
+    assert found == []
