@@ -33,7 +33,7 @@ $(LAB_STAMP): pyproject.toml $(PLUGIN_DIRS)
 system-deps:
 	scripts/system-deps
 
-# The Autobahn WebSocket test suite (Python 2.7) in .venv-autobahn, for tests/test_conformance.py.
+# The Autobahn WebSocket test suite (Python 2.7) in .venv-autobahn, for tests/system/test_conformance.py.
 autobahn-deps:
 	scripts/autobahn-deps
 

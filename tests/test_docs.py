@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import timeout
+from _support import timeout
 from nbclient import NotebookClient
 
 import nbws

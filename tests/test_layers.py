@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import timeout
+from _support import timeout
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "nbws"

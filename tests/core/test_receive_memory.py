@@ -1,0 +1,112 @@
+"""
+Memory the engine holds for received messages: bounded in bytes, released when a connection ends.
+
+Each test failed on the main this work started from: the recv() buffer was
+bounded by a count alone (4,096 messages of up to 1 MiB), and a closed
+connection stayed alive through a cycle with its close event until a full
+garbage collection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+
+import psutil
+import pytest
+from _support import timeout, until
+
+import nbws
+
+
+async def test_the_recv_buffer_is_bounded_in_bytes(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url, recv_buffer_bytes=10_000)
+    await ws.opened(timeout=timeout())
+    await until(lambda: server.clients, what="the connection")
+    for i in range(20):
+        server.clients[0].send(f"{i:04d}" + "x" * 996)  # 1,000 bytes each
+    await until(lambda: ws.messages_received == 20, what="20 messages")
+    assert ws.recv_overflow == 10  # 10 messages of 1,000 bytes kept, the 10 oldest discarded
+    first = await ws.recv(timeout=timeout())
+    assert str(first.data).startswith("0010")
+    ws.close()
+    await ws.closed(timeout=timeout())
+
+
+async def test_a_message_for_a_waiting_recv_is_handed_over_not_kept(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url, recv_buffer_bytes=1)
+    await ws.opened(timeout=timeout())
+    for i in range(3):
+        pending = ws.recv(timeout=timeout())
+        ws.send(f"m{i}")
+        assert (await pending).data == f"echo: m{i}"
+    assert ws.recv_overflow == 0
+    ws.close()
+    await ws.closed(timeout=timeout())
+
+
+def test_recv_buffer_bytes_must_be_a_positive_int() -> None:
+    for bad in (0, -1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="recv_buffer_bytes"):
+            nbws.Server(recv_buffer_bytes=bad)  # type: ignore[arg-type]
+
+
+async def delivered(ws: nbws.WebSocket, got: list[int], count: int) -> None:
+    await until(lambda: len(got) == count and ws.messages_received == count, what="the messages")
+
+
+async def test_a_closed_connection_is_freed_at_once_without_a_garbage_collection() -> None:
+    server = nbws.Server()
+    got: list[int] = []
+    server.on("message", lambda conn, message: got.append(1))
+    await server.start()
+    ws = nbws.WebSocket(server.url)
+    await ws.opened(timeout=timeout())
+    await until(lambda: server.clients, what="the connection")
+    conn = server.clients[0]
+    for _ in range(5):
+        conn.send("x" * 1000)  # kept for a recv() nobody makes
+        ws.send("y" * 1000)
+    await delivered(ws, got, 5)
+    gc.collect()
+    gc.disable()  # only reference counting may free them now
+    try:
+        client_ref, conn_ref = weakref.ref(ws), weakref.ref(conn)
+        ws.close()
+        event = await ws.closed(timeout=timeout())
+        assert event.target is ws
+        await until(lambda: not server.clients, what="the server side to end")
+        del ws, conn, event
+        await until(lambda: client_ref() is None and conn_ref() is None, what="both ends freed")
+    finally:
+        gc.enable()
+        await server.stop()
+
+
+async def test_a_flood_of_compressed_megabyte_messages_stays_under_100_mib() -> None:
+    """The adversary's flood from issue 10: 1 MB messages that compress to almost nothing."""
+    server = nbws.Server()
+    received: list[int] = []
+    server.on("message", lambda conn, message: received.append(len(message.data)))
+    await server.start()
+    try:
+        ws = nbws.WebSocket(server.url)
+        await ws.opened(timeout=timeout())
+        process = psutil.Process()
+        gc.collect()
+        before = process.memory_info().rss
+        payload = b"a" * 1_000_000
+        count = 150  # 150 MB uncompressed; the old count-only bound would have kept all of it
+        for _ in range(count):
+            while ws.buffered_amount > 2_000_000:  # a polite sender: the attack is the receiver's memory
+                await asyncio.sleep(0.001)
+            ws.send(payload)
+        await until(lambda: len(received) == count, 30, "the flood to arrive")
+        grown = (process.memory_info().rss - before) / 2**20
+        assert grown < 100, f"RSS grew by {grown:.0f} MiB"
+        assert server.clients[0]._inbox_bytes <= 4 * 2**20
+        ws.close()
+        await ws.closed(timeout=timeout())
+    finally:
+        await server.stop()

@@ -1,0 +1,43 @@
+"""The benchmarks keep running: a quick smoke run prints every section and its ratios (no number is judged)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from _support import timeout
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_run_prints_every_ratio() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--repeat", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout(120),
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for section in (
+        "## Echo throughput",
+        "## Round-trip latency",
+        "## Broadcast to 100 clients",
+        "## Widget log",
+        "## Codecs on a JSON-RPC exchange",
+        "## Decoding, CPU per message",
+        "## Accepting a connection",
+    ):
+        assert section in out, f"{section!r} missing from:\n{out}"
+    for section in ("## FakeServer replay throughput", "## FakeServer reply latency"):
+        assert section in out, f"{section!r} missing from:\n{out}"
+    assert out.count("-> nbws: ") >= 5
+    assert "x raw websockets" in out
+    assert "-> FakeServer replay: " in out and "x nbws echo server" in out
+    assert "front-end updates:" in out
+    assert "## Relay throughput" in out and "nbws hops (aim: at most 2)" in out
+    assert "x json.loads of the same size" in out and "idle codecs vs nbws without them" in out
