@@ -81,6 +81,10 @@ class Recording(Sequence[RecordedEvent]):
             raise TypeError(f"a recording holds RecordedEvent objects, not {type(event).__name__}")
         self._events.append(event)
 
+    def discard_oldest(self, count: int) -> None:
+        """Forget the first ``count`` events (what a :class:`~nbws.Recorder` bounded by ``keep`` does)."""
+        del self._events[: max(0, count)]
+
     @property
     def events(self) -> list[RecordedEvent]:
         """A copy of the events as a list."""

@@ -211,14 +211,14 @@ class Recorder:
 
     def _discard(self) -> None:
         """Discard the oldest events from memory, down to three quarters of the limits (one cheap cut)."""
-        events = self.recording._events
+        events = self.recording
         count = len(events) - int(self.keep * 3 / 4) if len(events) > self.keep else 0
-        freed = sum(_payload(event) for event in events[:count])
+        freed = sum(_payload(events[i]) for i in range(count))
         target = self.keep_bytes * 3 / 4
         while self._kept_bytes - freed > target and count < len(events):
             freed += _payload(events[count])
             count += 1
-        del events[:count]
+        events.discard_oldest(count)
         self._kept_bytes -= freed
         if not self.discarded and self.path is None:
             warnings.warn(

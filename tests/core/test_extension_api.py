@@ -1,4 +1,4 @@
-"""The public API relay.py and replay.py use instead of other modules' private names."""
+"""The public API the modules built on the core (relay, replay, recorder, intercept, logger) use instead of other modules' private names."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ import nbws
 NBWS = Path(nbws.__file__).parent
 
 
-@pytest.mark.parametrize("module", ["relay.py", "replay.py"])
+@pytest.mark.parametrize(
+    "module",
+    ["relay.py", "recording/replay.py", "recording/recorder.py", "builtins/intercept.py", "builtins/logger.py"],
+)
 def test_no_private_attribute_of_another_object(module: str) -> None:
     # ``self._x`` is the class's own; any other ``obj._x`` reaches into another object. The only
     # exceptions are names of relay.py's own classes (Pair, Relay) that it uses among themselves.
@@ -47,10 +50,7 @@ def test_no_private_attribute_of_another_object(module: str) -> None:
         and not (isinstance(node.value, ast.Name) and node.value.id == "self")
         and node.attr not in own
     ]
-    # Left for now: replay's watcher awaits the connection's closing coroutine itself, since
-    # closed() wraps it in a task of its own (cancelled unstarted when the replay ends first).
-    allowed = {"replay.py": {"self.target._wait_closed"}}.get(module, set())
-    assert [line for line in found if line.split(": ", 1)[1] not in allowed] == []
+    assert found == []
 
 
 async def test_send_message_sends_the_callers_message(start_echo_server: StartEchoServer) -> None:
