@@ -60,6 +60,8 @@ _GRACE = 0.05
 # Not plugin faults: they are the user's or the interpreter's, and must go up.
 _FATAL = (KeyboardInterrupt, SystemExit)
 
+_isawaitable = inspect.isawaitable
+
 
 StuckHook = HookTimeoutError
 """An awaited hook implementation was abandoned: it outlived its connection or the time it was given."""
@@ -82,20 +84,36 @@ def make_call(function: Callable[..., Any], argnames: Sequence[str], spec: Seque
     return call
 
 
+class _CallTable(dict[str, tuple[Call, ...]]):
+    """A hook's call list by hook name: looked up with one subscript, built on the first miss."""
+
+    __slots__ = ("hooks",)
+
+    def __init__(self, hooks: Hooks) -> None:
+        super().__init__()
+        self.hooks = hooks
+
+    def __missing__(self, hook: str) -> tuple[Call, ...]:
+        result = self[hook] = self.hooks._build(hook)
+        return result
+
+
 class Hooks:
     """
     The hooks of one endpoint: the plugins of several registries, most specific first, merged in call order.
 
     :meth:`calls` returns the cached call list of a hook; it is rebuilt after
     any change to one of this endpoint's registries (a plugin registered,
-    removed, switched on or off), and to no other.
+    removed, switched on or off), and to no other. On the message path the
+    same lists are read as ``hooks._cache[hook]``: one subscript of a dict
+    that stays the same object for the endpoint's life (cleared, not replaced).
     """
 
     __slots__ = ("__weakref__", "_cache", "registries")
 
     def __init__(self, *registries: PluginRegistry) -> None:
         self.registries = registries
-        self._cache: dict[str, tuple[Call, ...]] = {}
+        self._cache = _CallTable(self)
         for registry in registries:
             registry._hook_sets.add(self)
 
@@ -111,18 +129,18 @@ class Hooks:
 
     def calls(self, hook: str) -> tuple[Call, ...]:
         """The enabled implementations of ``hook``, in call order."""
-        cached = self._cache.get(hook)
-        if cached is not None:
-            return cached
+        return self._cache[hook]
+
+    def _build(self, hook: str) -> tuple[Call, ...]:
         found: list[tuple[bool, bool, Call]] = []
         for registry in self.registries:
             found.extend(registry._calls(hook))
+        if not found:
+            return ()
         merged = [call for first, _, call in found if first]
         merged += [call for first, last, call in found if not first and not last]
         merged += [call for first, last, call in found if last and not first]
-        result = tuple(merged)
-        self._cache[hook] = result
-        return result
+        return tuple(merged)
 
     def record_error(self, name: str, error: BaseException) -> None:
         """Count an error against the plugin ``name`` in the registry that holds it."""
@@ -148,6 +166,20 @@ def run(
     true. A fault is counted against its plugin, given to ``fail`` and does
     not stop the others.
     """
+    if message is None and until is None:
+        # Observers (the common case, for every message): nothing to check between two calls.
+        for index, entry in enumerate(calls):
+            try:
+                result = entry[2](*args)
+            except _FATAL:
+                raise
+            except BaseException as exc:
+                entry[1].record_error(entry[0], exc)
+                fail(hook, entry[0], exc)
+            else:
+                if result is not None and _isawaitable(result):
+                    return Rest(hook, calls, args, fail, None, None, index, result)
+        return None
     for index, (name, registry, call) in enumerate(calls):
         try:
             result = call(*args)
@@ -157,7 +189,7 @@ def run(
             registry.record_error(name, exc)
             fail(hook, name, exc)
         else:
-            if result is not None and inspect.isawaitable(result):
+            if result is not None and _isawaitable(result):
                 return Rest(hook, calls, args, fail, message, until, index, result)
         if (message is not None and message._dropped) or (until is not None and until()):
             break
