@@ -486,12 +486,13 @@ class BaseConnection:
         size = self._reserve(message.data)
         call_in_loop(self._loop, self._enqueue, message.data, size, message)
 
-    def _reserve(self, data: str | bytes) -> int:
-        """Check that ``data`` may be sent now and count it as waiting; return its size."""
+    def _reserve(self, data: str | bytes, size: int | None = None) -> int:
+        """Check that ``data`` (of ``size`` bytes, if known) may be sent now and count it as waiting; return its size."""
         state = self._state
         if state is not OPEN and not self._can_queue():
             raise InvalidStateError(self._not_open_message(state))
-        size = data_size(data)
+        if size is None:
+            size = data_size(data)
         # One message of any size may go out on an idle connection, as in the browser: the limit
         # bounds what piles up behind a slow reader, not the size of a message.
         if self._outbox_bytes and self._outbox_bytes + size > self._max_buffered:
@@ -507,7 +508,18 @@ class BaseConnection:
             return f"{self.id} is still connecting: await ws.opened() before send(), or pass reconnect=True to queue messages"
         return f"{self.id} is {state.name.lower()}: messages can only be sent on an open connection"
 
-    def _enqueue(self, data: str | bytes, size: int, message: Message | None) -> None:
+    def _send_copy(self, data: str | bytes, encoded: bytes | None, size: int) -> None:
+        """
+        ``send(data)`` for one copy of a broadcast: ``data`` is already checked, ``encoded`` is its
+        UTF-8 (text) shared by every copy, ``size`` its size in bytes.
+        """
+        self._reserve(data, size)
+        if _running_loop() is self._loop:
+            self._enqueue(data, size, None, encoded)
+        else:
+            self._loop.call_soon_threadsafe(self._enqueue, data, size, None, encoded)
+
+    def _enqueue(self, data: str | bytes, size: int, message: Message | None, encoded: bytes | None = None) -> None:
         wire = self._ws
         if (
             message is None
@@ -516,7 +528,7 @@ class BaseConnection:
             and wire is not None
             and not wire.paused
             and not self._calls["nbws_message_send"]
-            and wire.send(data)
+            and wire.send(data, encoded)
         ):
             # Framed at once: nothing waits before it and no transform may change or delay it.
             self._unflushed += size

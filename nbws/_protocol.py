@@ -351,9 +351,12 @@ class Wire(asyncio.Protocol):
 
     # -- sending ----------------------------------------------------------------------
 
-    def send(self, data: str | bytes) -> bool:
+    def send(self, data: str | bytes, encoded: bytes | None = None) -> bool:
         """
         Frame a message and write it; False if the connection is not open.
+
+        ``encoded``: a text message's UTF-8 bytes, if the caller has them
+        (a broadcast encodes once for all its copies).
 
         The first message of a loop turn is written at once (no added
         latency); the others of that turn leave together at its end, in one
@@ -363,7 +366,7 @@ class Wire(asyncio.Protocol):
         if proto.state is not OPEN:
             return False
         if isinstance(data, str):
-            proto.send_text(data.encode())
+            proto.send_text(data.encode() if encoded is None else encoded)
         else:
             proto.send_binary(data)
         if not self._flush_pending and not self._receiving:

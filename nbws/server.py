@@ -815,14 +815,17 @@ class Server:
         not one per copy.
         """
         data = coerce_data(data)
+        # Encoded once for every copy (each copy is still framed, and compressed, per connection).
+        encoded = data.encode() if isinstance(data, str) else None
+        size = len(data) if encoded is None else len(encoded)
         skip = {exclude} if isinstance(exclude, Connection) else set(exclude or ())
         count = 0
         skipped: list[str] = []
         for conn in list(self._clients.values()):
-            if conn in skip or conn.ready_state is not OPEN:
+            if conn in skip or conn._state is not OPEN:
                 continue
             try:
-                conn.send(data)
+                conn._send_copy(data, encoded, size)
             except BufferFullError as exc:
                 skipped.append(conn.id)
                 conn._report(exc, "send", log=False)
