@@ -209,6 +209,7 @@ class BaseConnection:
         self._close_emitted = True  # until an opening: no close event is owed
         self._awaiting: tuple[str, str] | None = None  # (hook, plugin) awaited now, if any
         self._listeners = Listeners(self._event_names)
+        self._message_listeners = self._listeners.get("message")  # the same list for the connection's life
         self._state = CONNECTING
         self._ws: Wire | None = None
         self._max_buffered = max_buffered
@@ -463,7 +464,8 @@ class BaseConnection:
                 ``reconnect`` holds messages while it reconnects instead).
             BufferFullError: if more than ``max_buffered`` bytes would be waiting.
         """
-        data = coerce_data(data)
+        if type(data) is not str and type(data) is not bytes:
+            data = coerce_data(data)
         size = self._reserve(data)
         if _running_loop() is self._loop:
             self._enqueue(data, size, None)
@@ -492,7 +494,7 @@ class BaseConnection:
         if state is not OPEN and not self._can_queue():
             raise InvalidStateError(self._not_open_message(state))
         if size is None:
-            size = data_size(data)
+            size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
         # One message of any size may go out on an idle connection, as in the browser: the limit
         # bounds what piles up behind a slow reader, not the size of a message.
         if self._outbox_bytes and self._outbox_bytes + size > self._max_buffered:
@@ -619,10 +621,15 @@ class BaseConnection:
         if not observers:
             return
         fail = self._plugin_failed
+        observe = observers.observe  # run()'s own fast path for these observers, called directly
         while index < len(sent):
             message = sent[index]
             index += 1
-            rest = run("nbws_message_sent", observers, (self, message), fail)
+            rest = (
+                observe(fail, self, message)
+                if observe is not None
+                else run("nbws_message_sent", observers, (self, message), fail)
+            )
             if rest is not None:
                 self._observing = self._loop.create_task(self._observe_after(rest, sent, index))
                 return
@@ -659,7 +666,8 @@ class BaseConnection:
     def _deliver(self, message: Message) -> Rest | None:
         """Give a message to ``recv()`` and the handlers, then to the observers; return what is left to await."""
         if not message._dropped:
-            size = data_size(message._data)
+            data = message._data
+            size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
             self.messages_received += 1
             self.bytes_received += size
             waiters = self._recv_waiters
@@ -680,13 +688,16 @@ class BaseConnection:
                 else:
                     if result is not None and _isawaitable(result):
                         follow_listener(result, handler, self._handler_failed)
-            listeners = self._listeners.get("message")
+            listeners = self._message_listeners
             if listeners:
                 for fn in listeners:
                     call_listener(fn, (message,), self._handler_failed)
             self._emit_to_parent("message", message)
         observers = self._calls["nbws_message_received"]
         if observers:
+            observe = observers.observe  # run()'s own fast path for these observers, called directly
+            if observe is not None:
+                return observe(self._plugin_failed, self, message)
             return run("nbws_message_received", observers, (self, message), self._plugin_failed)
         return None
 
@@ -1066,6 +1077,8 @@ class BaseConnection:
         inbox = self._inbox
         inbox.append((message, size))
         self._inbox_bytes += size
+        if len(inbox) <= self._recv_buffer and self._inbox_bytes <= self._recv_buffer_bytes:
+            return
         while len(inbox) > 1 and (len(inbox) > self._recv_buffer or self._inbox_bytes > self._recv_buffer_bytes):
             self._inbox_bytes -= inbox.popleft()[1]
             self.recv_overflow += 1

@@ -181,6 +181,8 @@ class CallList(tuple[Call, ...]):
     observe: Callable[..., Rest | None] | None = None
 
 
+_NO_CALLS = CallList()
+
 # Observer hooks: run() with no message and no stop condition, for every message.
 OBSERVER_HOOKS = frozenset({"nbws_message_sent", "nbws_message_received"})
 
@@ -198,7 +200,7 @@ def _spec(hook: str) -> tuple[str, ...]:
     return found
 
 
-class _CallTable(dict[str, tuple[Call, ...]]):
+class _CallTable(dict[str, CallList]):
     """A hook's call list by hook name: looked up with one subscript, built on the first miss."""
 
     __slots__ = ("hooks",)
@@ -207,7 +209,7 @@ class _CallTable(dict[str, tuple[Call, ...]]):
         super().__init__()
         self.hooks = hooks
 
-    def __missing__(self, hook: str) -> tuple[Call, ...]:
+    def __missing__(self, hook: str) -> CallList:
         result = self[hook] = self.hooks._build(hook)
         return result
 
@@ -241,16 +243,16 @@ class Hooks:
         """Forget the cached call lists (a registry of this endpoint changed)."""
         self._cache.clear()
 
-    def calls(self, hook: str) -> tuple[Call, ...]:
+    def calls(self, hook: str) -> CallList:
         """The enabled implementations of ``hook``, in call order."""
         return self._cache[hook]
 
-    def _build(self, hook: str) -> tuple[Call, ...]:
+    def _build(self, hook: str) -> CallList:
         found: list[tuple[bool, bool, Call]] = []
         for registry in self.registries:
             found.extend(registry._calls(hook))
         if not found:
-            return ()
+            return _NO_CALLS
         merged = [call for first, _, call in found if first]
         merged += [call for first, last, call in found if not first and not last]
         merged += [call for first, last, call in found if last and not first]

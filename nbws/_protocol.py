@@ -265,7 +265,19 @@ class Wire(asyncio.Protocol):
         opcode = frame.opcode
         if opcode is _TEXT or opcode is _BINARY:
             if frame.fin:
-                self._message(frame.data, opcode is _TEXT)
+                payload = frame.data
+                if opcode is _TEXT and type(payload) is bytes and not self._failed:
+                    # self._message(payload, True) for the common case: a whole text frame.
+                    try:
+                        text = payload.decode()
+                    except UnicodeDecodeError:
+                        pass  # _message fails the connection with 1007
+                    else:
+                        owner = self.owner
+                        assert owner is not None
+                        owner._wire_message(text)
+                        return
+                self._message(payload, opcode is _TEXT)
             else:
                 self._fragments = [bytes(frame.data)]
                 self._fragments_text = opcode is _TEXT

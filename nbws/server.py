@@ -180,7 +180,12 @@ class Connection(BaseConnection):
 
     def _emit_to_parent(self, name: str, event: Any) -> None:
         if name != "open":
-            self.server._emit(name, self, event, on_error=self._handler_failed)
+            # Server._emit(name, self, event, on_error=self._handler_failed), inlined: it runs for every message.
+            listeners = self.server._listeners.get(name)
+            if listeners:
+                failed = self._handler_failed
+                for fn in listeners:
+                    call_listener(fn, (self, event), failed)
 
     def _has_message_listeners(self) -> bool:
         return super()._has_message_listeners() or bool(self.server._listeners.get("message"))
