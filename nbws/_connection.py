@@ -225,7 +225,10 @@ class BaseConnection:
         self._done = loop.create_future()  # done once no more openings will come
         self._send_seq = 0
         self._recv_seq = 0
-        self._inbox: deque[tuple[Message, int]] = deque()  # (message, its size) kept for recv()
+        self._inbox: deque[Message] = deque()  # kept for recv()
+        # Their sizes, in the same order: beside them rather than in a (message, size) tuple or
+        # in message.meta, so that keeping a message allocates nothing the garbage collector tracks.
+        self._inbox_sizes: deque[int] = deque()
         self._inbox_bytes = 0
         self._recv_buffer = recv_buffer
         self._recv_buffer_bytes = recv_buffer_bytes
@@ -1028,7 +1031,8 @@ class BaseConnection:
     def _keep_newest(self) -> None:
         inbox = self._inbox
         while len(inbox) > 1:
-            self._inbox_bytes -= inbox.popleft()[1]
+            inbox.popleft()
+            self._inbox_bytes -= self._inbox_sizes.popleft()
 
     def drain(self) -> int:
         """
@@ -1041,6 +1045,7 @@ class BaseConnection:
         count = len(inbox)
         if running_loop() is self._loop:
             inbox.clear()
+            self._inbox_sizes.clear()
             self._inbox_bytes = 0
         else:
             self._loop.call_soon_threadsafe(self._drop_oldest, count)
@@ -1049,7 +1054,8 @@ class BaseConnection:
     def _drop_oldest(self, count: int) -> None:
         inbox = self._inbox
         for _ in range(min(count, len(inbox))):
-            self._inbox_bytes -= inbox.popleft()[1]
+            inbox.popleft()
+            self._inbox_bytes -= self._inbox_sizes.popleft()
 
     def _recv_future(self, timeout: float | None) -> asyncio.Future[Message]:
         """
@@ -1075,12 +1081,14 @@ class BaseConnection:
     def _keep_for_recv(self, message: Message, size: int) -> None:
         """Keep a message for a later ``recv()``, within ``recv_buffer`` messages and ``recv_buffer_bytes`` bytes."""
         inbox = self._inbox
-        inbox.append((message, size))
+        inbox.append(message)
+        self._inbox_sizes.append(size)
         self._inbox_bytes += size
         if len(inbox) <= self._recv_buffer and self._inbox_bytes <= self._recv_buffer_bytes:
             return
         while len(inbox) > 1 and (len(inbox) > self._recv_buffer or self._inbox_bytes > self._recv_buffer_bytes):
-            self._inbox_bytes -= inbox.popleft()[1]
+            inbox.popleft()
+            self._inbox_bytes -= self._inbox_sizes.popleft()
             self.recv_overflow += 1
             # Handlers that take every message make the recv() buffer a spare copy:
             # only a connection read by recv() alone loses something the user may want.
@@ -1094,9 +1102,8 @@ class BaseConnection:
                 )
 
     def _take_kept(self) -> Message:
-        message, size = self._inbox.popleft()
-        self._inbox_bytes -= size
-        return message
+        self._inbox_bytes -= self._inbox_sizes.popleft()
+        return self._inbox.popleft()
 
     def _recv_expired(self, future: asyncio.Future[Message], timeout: float) -> None:
         if not future.done():
