@@ -387,6 +387,25 @@ class Wire(asyncio.Protocol):
             self._write_out()
         return True
 
+    def write_now(self, data: str | bytes, encoded: bytes | None) -> bool:
+        """
+        Frame a message and hand it to the transport at once (a broadcast's copy); False if not done.
+
+        Not done (the caller sends it the ordinary way) unless the connection
+        is open, writing is not paused and this Wire is not delivering
+        messages (whose replies leave together at the end of the turn).
+        Frames the protocol still holds go first, in order.
+        """
+        proto = self.proto
+        if self.paused or self._receiving or proto.state is not OPEN:
+            return False
+        if isinstance(data, str):
+            proto.send_text(data.encode() if encoded is None else encoded)
+        else:
+            proto.send_binary(data)
+        self._write_out()
+        return True
+
     def flush(self) -> None:
         """Write what the protocol has to send, in one ``transport.write``, then tell the connection."""
         self._flush_pending = False

@@ -197,3 +197,31 @@ async def test_broadcast_sends_every_client_the_same_text_and_each_copy_is_obser
             await ws.closed(timeout=timeout())
     finally:
         await server.stop()
+
+
+async def test_broadcast_copies_written_at_once_keep_their_order_and_counts() -> None:
+    server = nbws.Server()
+    await server.start()
+    try:
+        clients = [nbws.WebSocket(server.url) for _ in range(3)]
+        for ws in clients:
+            await ws.opened(timeout=timeout())
+        await until(lambda: len(server.clients) == 3, what="three connections")
+        first = server.clients[0]
+        # In one loop turn: a send() (written at once, the turn's first), then two broadcasts.
+        first.send("first")
+        assert server.broadcast("b1") == 3
+        assert server.broadcast(b"b2", exclude=server.clients[2]) == 2
+        got = {}
+        for ws in clients:
+            got[ws.id] = [(await ws.recv(timeout=timeout())).data for _ in range(3 if ws is clients[0] else 1)]
+        assert got[clients[0].id] == ["first", "b1", b"b2"]
+        assert (await clients[1].recv(timeout=timeout())).data == b"b2"
+        assert got[clients[2].id] == ["b1"]
+        assert [(conn.messages_sent, conn.bytes_sent) for conn in server.clients] == [(3, 9), (2, 4), (1, 2)]
+        assert all(conn.buffered_amount == 0 for conn in server.clients)
+        for ws in clients:
+            ws.close()
+            await ws.closed(timeout=timeout())
+    finally:
+        await server.stop()
