@@ -518,27 +518,27 @@ class BaseConnection:
         ``send(data)`` for one copy of a broadcast: ``data`` is already checked, ``encoded`` is its
         UTF-8 (text) shared by every copy, ``size`` its size in bytes.
         """
+        self._reserve(data, size)
+        if _running_loop() is not self._loop:
+            self._loop.call_soon_threadsafe(self._enqueue, data, size, None, encoded)
+            return
         wire = self._ws
         if (
             self._state is OPEN
-            and not self._outbox_bytes  # nothing waits (or is framed and not yet written) before it
+            and not self._outbox
             and wire is not None
             and not self._calls["nbws_message_send"]
             and not self._calls["nbws_message_sent"]
-            and _running_loop() is self._loop
             and wire.write_now(data, encoded)
         ):
-            # As websockets' own broadcast does: framed and handed to the transport at once, so
-            # nothing waits to be counted or observed at the end of the loop turn.
+            # As websockets' own broadcast does: framed and handed to the transport at once. It counts
+            # as waiting until the end of the loop turn, as a send() does (max_buffered per turn).
+            self._unflushed += size
             self._send_seq += 1
             self.messages_sent += 1
             self.bytes_sent += size
             return
-        self._reserve(data, size)
-        if _running_loop() is self._loop:
-            self._enqueue(data, size, None, encoded)
-        else:
-            self._loop.call_soon_threadsafe(self._enqueue, data, size, None, encoded)
+        self._enqueue(data, size, None, encoded)
 
     def _enqueue(self, data: str | bytes, size: int, message: Message | None, encoded: bytes | None = None) -> None:
         wire = self._ws

@@ -104,6 +104,12 @@ class _Flusher:
                 except Exception:  # one connection's failure must not keep the others' bytes
                     logging.getLogger("nbws").exception("flushing %r failed", wire)
                     wire.abort()
+            elif wire._written_now:
+                # Only write_now() wrote this turn: nothing left to write, tell the connection.
+                wire._written_now = False
+                owner = wire.owner
+                if owner is not None:
+                    owner._wire_flushed()
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
@@ -165,6 +171,7 @@ class Wire(asyncio.Protocol):
         self._failed = False
         self._lost_told = False
         self._flush_pending = False  # on its loop's flush list for the end of this turn
+        self._written_now = False  # on it for write_now() alone: the connection is told, nothing to write
         self._flusher = _flusher(loop)
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
@@ -216,6 +223,7 @@ class Wire(asyncio.Protocol):
             self._events(events)
         self._cancel_timers()
         self._flush_pending = False
+        self._written_now = False
         if not self.handshake.done():
             self.handshake.set_result(None)
         if not self.lost.done():
@@ -404,11 +412,15 @@ class Wire(asyncio.Protocol):
         else:
             proto.send_binary(data)
         self._write_out()
+        if not self._flush_pending and not self._written_now:
+            self._written_now = True
+            self._flusher.add(self)
         return True
 
     def flush(self) -> None:
         """Write what the protocol has to send, in one ``transport.write``, then tell the connection."""
         self._flush_pending = False
+        self._written_now = False
         self._write_out()
         if self._close_timer is None and self.proto.close_expected():
             self._start_close_timer()
