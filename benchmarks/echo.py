@@ -19,10 +19,16 @@ globally (so on both ends), then with only the example nbws-stats plugin (as
 when it is installed: it autoloads). Raw websockets and nbws run at equal
 settings twice: with permessage-deflate (both libraries' default) and with
 compression off on both. A last table sends 64 KiB binary messages without
-compression. For context: websocket-client (threads, against a raw
-websockets server in this process) and Node's ws (client and server in one
-Node process). Stacks are measured in turn, ``repeat`` times (interleaved
-trials), and the best of each is kept.
+compression. For context: aiohttp (its client and server, at both
+settings), websocket-client (threads, against a raw websockets server in
+this process; it has no permessage-deflate) and Node's ws (client and server
+in one Node process, no permessage-deflate: ws's server default). Stacks are
+measured in turn, ``repeat`` times (interleaved trials), and the best of each
+is kept.
+
+nbws's rows come from :func:`nbws_rows`, which takes the ``engine`` to run
+them on (None: nbws's default); another engine adds its rows by listing it
+in :data:`ENGINES`.
 """
 
 from __future__ import annotations
@@ -152,9 +158,12 @@ async def nbws_stack(
     plugins: list[object],
     compression: str | None = "deflate",
     payload: str | bytes = PAYLOAD,
+    engine: str | None = None,
 ) -> Run:
     names = [nbws.plugins.register(plugin) for plugin in plugins]
     options: dict[str, Any] = {"compression": compression, "max_size": 2**20}
+    if engine is not None:
+        options["engine"] = engine
     try:
         server = nbws.Server(**options)
         server.on("message", lambda conn, message: conn.send(message.data))
@@ -209,6 +218,66 @@ async def nbws_stack(
     finally:
         for name in names:
             nbws.plugins.unregister(name)
+    return Run(messages / flood.wall, flood.cpu / messages, times, cpu)
+
+
+# -- aiohttp (context) ------------------------------------------------------------------
+
+
+async def aiohttp_stack(messages: int, round_trips: int, compression: str | None = "deflate") -> Run:
+    """aiohttp's own client and server, at the same settings as the others (deflate, or off on both)."""
+    from aiohttp import ClientSession, WSMsgType, web
+
+    deflate = compression is not None
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=deflate, max_msg_size=2**20)
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await ws.send_bytes(msg.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://127.0.0.1:{port}/"
+    assert isinstance(PAYLOAD, str)
+    text = PAYLOAD
+    try:
+        async with (
+            ClientSession() as session,
+            session.ws_connect(url, compress=15 if deflate else 0, max_msg_size=2**20) as ws,
+        ):
+
+            async def pipelined(n: int) -> Stopwatch:
+                async def sender() -> None:
+                    for _ in range(n):
+                        await ws.send_str(text)
+
+                watch = Stopwatch()
+                task = asyncio.create_task(sender())
+                for _ in range(n):
+                    await ws.receive()
+                await task
+                return watch.stop()
+
+            await pipelined(WARMUP)
+            flood = await pipelined(messages)
+
+            async def round_trip() -> None:
+                await ws.send_str(text)
+                await ws.receive()
+
+            times, cpu = await _round_trips(round_trip, round_trips)
+    finally:
+        await runner.cleanup()
     return Run(messages / flood.wall, flood.cpu / messages, times, cpu)
 
 
@@ -285,18 +354,39 @@ def _quantile(times: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+ENGINES: tuple[str | None, ...] = (None,)
+"""The engines nbws's rows are measured on (None: the default one)."""
+
+
+def nbws_rows(messages: int, round_trips: int, engine: str | None = None) -> dict[str, Callable[[], Awaitable[Run]]]:
+    """nbws's echo stacks on ``engine``: 0 and 3 observing plugins and nbws-stats, deflate on and off."""
+    tag = "" if engine is None else f" [{engine}]"
+    return {
+        f"nbws{tag}": lambda: nbws_stack(messages, round_trips, [], engine=engine),
+        f"nbws{tag} + 3 plugins": lambda: nbws_stack(messages, round_trips, observers(), engine=engine),
+        f"nbws{tag} + nbws-stats": lambda: nbws_stack(messages, round_trips, stats_plugin(), engine=engine),
+        f"nbws{tag}, no deflate": lambda: nbws_stack(messages, round_trips, [], None, engine=engine),
+        f"nbws{tag} + 3 plugins, no deflate": lambda: nbws_stack(
+            messages, round_trips, observers(), None, engine=engine
+        ),
+    }
+
+
 async def run(messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3) -> dict[str, list[Result]]:
     """Measure every stack ``repeat`` times, in turn; print and return the best figures."""
     stacks: dict[str, Callable[[], Awaitable[Run]]] = {
         "raw websockets": lambda: raw_websockets(messages, round_trips),
-        "nbws": lambda: nbws_stack(messages, round_trips, []),
-        "nbws + 3 plugins": lambda: nbws_stack(messages, round_trips, observers()),
-        "nbws + nbws-stats": lambda: nbws_stack(messages, round_trips, stats_plugin()),
         "raw websockets, no deflate": lambda: raw_websockets(messages, round_trips, None),
-        "nbws, no deflate": lambda: nbws_stack(messages, round_trips, [], None),
-        "nbws + 3 plugins, no deflate": lambda: nbws_stack(messages, round_trips, observers(), None),
-        "websocket-client": lambda: websocket_client(messages, round_trips),
     }
+    for engine in ENGINES:
+        stacks.update(nbws_rows(messages, round_trips, engine))
+    stacks.update(
+        {
+            "aiohttp": lambda: aiohttp_stack(messages, round_trips),
+            "aiohttp, no deflate": lambda: aiohttp_stack(messages, round_trips, None),
+            "websocket-client, no deflate": lambda: websocket_client(messages, round_trips),
+        }
+    )
     big_messages, big_trips = max(200, messages // 20), max(50, round_trips // 10)
     big: dict[str, Callable[[], Awaitable[Run]]] = {
         "raw websockets": lambda: raw_websockets(big_messages, big_trips, None, BIG),
@@ -333,12 +423,16 @@ async def run(messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3)
         for name in stacks
     ]
     if node_result is not None:
-        rates.append(Result("node ws", node_result["throughput"], "msg/s"))
+        node_name = "node ws, no deflate"
+        rates.append(Result(node_name, node_result["throughput"], "msg/s"))
+        if "cpu_us" in node_result:
+            cpu.append(Result(node_name, node_result["cpu_us"], "us CPU/msg", False))
         latency.append(
-            Result("node ws", node_result["median_us"], "us median", False, {"p99": f"{node_result['p99_us']:.0f}us"})
+            Result(node_name, node_result["median_us"], "us median", False, {"p99": f"{node_result['p99_us']:.0f}us"})
         )
-    subjects = ("nbws", "nbws + 3 plugins", "nbws + nbws-stats")
-    off = ("nbws, no deflate", "nbws + 3 plugins, no deflate")
+    nbws_names = [name for name in stacks if name.startswith("nbws")]
+    subjects = tuple(name for name in nbws_names if "no deflate" not in name)
+    off = tuple(name for name in nbws_names if "no deflate" in name)
     what = f"{messages:,} messages of {len(PAYLOAD)} bytes, pipelined, best of {repeat}"
 
     def tables(title: str, results: list[Result]) -> None:

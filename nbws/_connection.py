@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import itertools
 import logging
 import time
@@ -30,7 +31,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.protocol import State as _WsState
 
-from ._events import CloseEvent, ErrorEvent, Listeners, Message, OpenEvent, call_listener, describe
+from ._events import (
+    CloseEvent,
+    ErrorEvent,
+    Listeners,
+    Message,
+    OpenEvent,
+    _message,
+    call_listener,
+    describe,
+    follow_listener,
+)
 from ._hooks import Hooks, Rest, fault_message, run, run_all
 from ._loop import Pending, call_in_loop, running_loop
 from ._plugins import PluginRegistry, default_plugins, plugins
@@ -70,6 +81,8 @@ DEFAULT_RECV_BUFFER_BYTES = 4 * 2**20
 # One count per kind, so that a notebook's clients read c1, c2, c3 and its server's connections s1, s2.
 _ids: dict[str, itertools.count[int]] = {}
 _WS_CLOSED = _WsState.CLOSED
+_running_loop = asyncio._get_running_loop
+_isawaitable = inspect.isawaitable  # the loop running in this thread or None, without raising
 
 # Codes websockets closes with when it fails a connection for what the peer sent (RFC 6455 7.4.1).
 _FAIL_CODES = frozenset({1002, 1007, 1009})
@@ -187,6 +200,7 @@ class BaseConnection:
         self._plugins = plugin_registry
         chain = (plugin_registry, parent_registry, plugins, default_plugins)
         self._hooks = Hooks(*(registry for registry in chain if registry is not None))
+        self._calls = self._hooks._cache  # hook name -> call list, for the message path
         self._close_timeout = close_timeout
         self._hook_timeout = hook_timeout
         # Done when hooks still awaited on this connection must be abandoned (see _hook_stop).
@@ -195,6 +209,7 @@ class BaseConnection:
         self._close_emitted = True  # until an opening: no close event is owed
         self._awaiting: tuple[str, str] | None = None  # (hook, plugin) awaited now, if any
         self._listeners = Listeners(self._event_names)
+        self._message_listeners = self._listeners.get("message")  # the same list for the connection's life
         self._state = CONNECTING
         self._ws: Wire | None = None
         self._max_buffered = max_buffered
@@ -210,7 +225,10 @@ class BaseConnection:
         self._done = loop.create_future()  # done once no more openings will come
         self._send_seq = 0
         self._recv_seq = 0
-        self._inbox: deque[Message] = deque()
+        self._inbox: deque[Message] = deque()  # kept for recv()
+        # Their sizes, in the same order: beside them rather than in a (message, size) tuple or
+        # in message.meta, so that keeping a message allocates nothing the garbage collector tracks.
+        self._inbox_sizes: deque[int] = deque()
         self._inbox_bytes = 0
         self._recv_buffer = recv_buffer
         self._recv_buffer_bytes = recv_buffer_bytes
@@ -444,9 +462,13 @@ class BaseConnection:
                 ``reconnect`` holds messages while it reconnects instead).
             BufferFullError: if more than ``max_buffered`` bytes would be waiting.
         """
-        data = coerce_data(data)
+        if type(data) is not str and type(data) is not bytes:
+            data = coerce_data(data)
         size = self._reserve(data)
-        call_in_loop(self._loop, self._enqueue, data, size, None)
+        if _running_loop() is self._loop:
+            self._enqueue(data, size, None)
+        else:
+            self._loop.call_soon_threadsafe(self._enqueue, data, size, None)
 
     def send_message(self, message: Message) -> None:
         """
@@ -464,12 +486,13 @@ class BaseConnection:
         size = self._reserve(message.data)
         call_in_loop(self._loop, self._enqueue, message.data, size, message)
 
-    def _reserve(self, data: str | bytes) -> int:
-        """Check that ``data`` may be sent now and count it as waiting; return its size."""
+    def _reserve(self, data: str | bytes, size: int | None = None) -> int:
+        """Check that ``data`` (of ``size`` bytes, if known) may be sent now and count it as waiting; return its size."""
         state = self._state
         if state is not OPEN and not self._can_queue():
             raise InvalidStateError(self._not_open_message(state))
-        size = data_size(data)
+        if size is None:
+            size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
         # One message of any size may go out on an idle connection, as in the browser: the limit
         # bounds what piles up behind a slow reader, not the size of a message.
         if self._outbox_bytes and self._outbox_bytes + size > self._max_buffered:
@@ -485,7 +508,34 @@ class BaseConnection:
             return f"{self.id} is still connecting: await ws.opened() before send(), or pass reconnect=True to queue messages"
         return f"{self.id} is {state.name.lower()}: messages can only be sent on an open connection"
 
-    def _enqueue(self, data: str | bytes, size: int, message: Message | None) -> None:
+    def _send_copy(self, data: str | bytes, encoded: bytes | None, size: int) -> None:
+        """
+        ``send(data)`` for one copy of a broadcast: ``data`` is already checked, ``encoded`` is its
+        UTF-8 (text) shared by every copy, ``size`` its size in bytes.
+        """
+        self._reserve(data, size)
+        if _running_loop() is not self._loop:
+            self._loop.call_soon_threadsafe(self._enqueue, data, size, None, encoded)
+            return
+        wire = self._ws
+        if (
+            self._state is OPEN
+            and not self._outbox
+            and wire is not None
+            and not self._calls["nbws_message_send"]
+            and not self._calls["nbws_message_sent"]
+            and wire.write_now(data, encoded)
+        ):
+            # As websockets' own broadcast does: framed and handed to the transport at once. It counts
+            # as waiting until the end of the loop turn, as a send() does (max_buffered per turn).
+            self._unflushed += size
+            self._send_seq += 1
+            self.messages_sent += 1
+            self.bytes_sent += size
+            return
+        self._enqueue(data, size, None, encoded)
+
+    def _enqueue(self, data: str | bytes, size: int, message: Message | None, encoded: bytes | None = None) -> None:
         wire = self._ws
         if (
             message is None
@@ -493,21 +543,20 @@ class BaseConnection:
             and self._state is OPEN
             and wire is not None
             and not wire.paused
-            and not self._hooks.calls("nbws_message_send")
-            and wire.send(data)
+            and not self._calls["nbws_message_send"]
+            and wire.send(data, encoded)
         ):
             # Framed at once: nothing waits before it and no transform may change or delay it.
             self._unflushed += size
             self._send_seq += 1
             self.messages_sent += 1
             self.bytes_sent += size
-            if self._hooks.calls("nbws_message_sent"):
-                message = Message(data, "send", seq=self._send_seq, connection=self.id)
-                self._sent.append(message)
+            if self._calls["nbws_message_sent"]:
+                self._sent.append(_message(data, "send", self._send_seq, self.id))
             return
         self._send_seq += 1
         if message is None:
-            message = Message(data, "send", seq=self._send_seq, connection=self.id)
+            message = _message(data, "send", self._send_seq, self.id)
         else:
             message.seq = self._send_seq
             message.connection = self.id
@@ -545,7 +594,7 @@ class BaseConnection:
             size: int = item.meta["_size"]
             if not item.meta.get("_prepared"):
                 item.meta["_prepared"] = True
-                transforms = self._hooks.calls("nbws_message_send")
+                transforms = self._calls["nbws_message_send"]
                 if transforms:
                     rest = run("nbws_message_send", transforms, (self, item), self._plugin_failed, item)
                     if rest is not None:
@@ -560,7 +609,7 @@ class BaseConnection:
             else:
                 return  # not open any more: kept for a reconnection, or discarded at the end
             outbox.popleft()
-            if self._hooks.calls("nbws_message_sent"):
+            if self._calls["nbws_message_sent"]:
                 self._sent.append(item)
                 if item._dropped:
                     self._wire_flushed()  # nothing to write: observe it now
@@ -582,15 +631,22 @@ class BaseConnection:
             self._observe(sent, 0)
 
     def _observe(self, sent: list[Message], index: int) -> None:
-        observers = self._hooks.calls("nbws_message_sent")
+        observers = self._calls["nbws_message_sent"]
+        if not observers:
+            return
+        fail = self._plugin_failed
+        observe = observers.observe  # run()'s own fast path for these observers, called directly
         while index < len(sent):
             message = sent[index]
             index += 1
-            if observers:
-                rest = run("nbws_message_sent", observers, (self, message), self._plugin_failed)
-                if rest is not None:
-                    self._observing = self._loop.create_task(self._observe_after(rest, sent, index))
-                    return
+            rest = (
+                observe(fail, self, message)
+                if observe is not None
+                else run("nbws_message_sent", observers, (self, message), fail)
+            )
+            if rest is not None:
+                self._observing = self._loop.create_task(self._observe_after(rest, sent, index))
+                return
 
     async def _observe_after(self, rest: Rest, sent: list[Message], index: int) -> None:
         try:
@@ -609,9 +665,9 @@ class BaseConnection:
 
     def _wire_message(self, data: str | bytes) -> None:
         """A message arrived (called inside the Wire's ``data_received``): run it through the pipeline now."""
-        self._recv_seq += 1
-        message = Message(data, "receive", seq=self._recv_seq, connection=self.id)
-        transforms = self._hooks.calls("nbws_message_receive")
+        self._recv_seq = seq = self._recv_seq + 1
+        message = _message(data, "receive", seq, self.id)
+        transforms = self._calls["nbws_message_receive"]
         if transforms:
             rest = run("nbws_message_receive", transforms, (self, message), self._plugin_failed, message)
             if rest is not None:
@@ -624,7 +680,8 @@ class BaseConnection:
     def _deliver(self, message: Message) -> Rest | None:
         """Give a message to ``recv()`` and the handlers, then to the observers; return what is left to await."""
         if not message._dropped:
-            size = data_size(message._data)
+            data = message._data
+            size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
             self.messages_received += 1
             self.bytes_received += size
             waiters = self._recv_waiters
@@ -635,9 +692,26 @@ class BaseConnection:
                 waiters.popleft().set_result(message)
             else:
                 self._keep_for_recv(message, size)
-            self._emit_message(message)
-        observers = self._hooks.calls("nbws_message_received")
+            # self._emit_message(message), inlined: it runs for every message.
+            handler = self.onmessage
+            if handler is not None:
+                try:
+                    result = handler(message)
+                except Exception as exc:
+                    self._handler_failed(exc, handler)
+                else:
+                    if result is not None and _isawaitable(result):
+                        follow_listener(result, handler, self._handler_failed)
+            listeners = self._message_listeners
+            if listeners:
+                for fn in listeners:
+                    call_listener(fn, (message,), self._handler_failed)
+            self._emit_to_parent("message", message)
+        observers = self._calls["nbws_message_received"]
         if observers:
+            observe = observers.observe  # run()'s own fast path for these observers, called directly
+            if observe is not None:
+                return observe(self._plugin_failed, self, message)
             return run("nbws_message_received", observers, (self, message), self._plugin_failed)
         return None
 
@@ -1013,6 +1087,7 @@ class BaseConnection:
         inbox = self._inbox
         while len(inbox) > 1:
             inbox.popleft()
+            self._inbox_bytes -= self._inbox_sizes.popleft()
 
     def drain(self) -> int:
         """
@@ -1025,6 +1100,8 @@ class BaseConnection:
         count = len(inbox)
         if running_loop() is self._loop:
             inbox.clear()
+            self._inbox_sizes.clear()
+            self._inbox_bytes = 0
         else:
             self._loop.call_soon_threadsafe(self._drop_oldest, count)
         return count
@@ -1033,6 +1110,7 @@ class BaseConnection:
         inbox = self._inbox
         for _ in range(min(count, len(inbox))):
             inbox.popleft()
+            self._inbox_bytes -= self._inbox_sizes.popleft()
 
     def _recv_future(self, timeout: float | None) -> asyncio.Future[Message]:
         """
@@ -1058,12 +1136,14 @@ class BaseConnection:
     def _keep_for_recv(self, message: Message, size: int) -> None:
         """Keep a message for a later ``recv()``, within ``recv_buffer`` messages and ``recv_buffer_bytes`` bytes."""
         inbox = self._inbox
-        message.meta["_size"] = size
         inbox.append(message)
+        self._inbox_sizes.append(size)
         self._inbox_bytes += size
+        if len(inbox) <= self._recv_buffer and self._inbox_bytes <= self._recv_buffer_bytes:
+            return
         while len(inbox) > 1 and (len(inbox) > self._recv_buffer or self._inbox_bytes > self._recv_buffer_bytes):
-            oldest = inbox.popleft()
-            self._inbox_bytes -= oldest.meta.pop("_size", 0)
+            inbox.popleft()
+            self._inbox_bytes -= self._inbox_sizes.popleft()
             self.recv_overflow += 1
             # Handlers that take every message make the recv() buffer a spare copy:
             # only a connection read by recv() alone loses something the user may want.
@@ -1077,9 +1157,8 @@ class BaseConnection:
                 )
 
     def _take_kept(self) -> Message:
-        message = self._inbox.popleft()
-        self._inbox_bytes -= message.meta.pop("_size", 0)
-        return message
+        self._inbox_bytes -= self._inbox_sizes.popleft()
+        return self._inbox.popleft()
 
     def _recv_expired(self, future: asyncio.Future[Message], timeout: float) -> None:
         if not future.done():

@@ -186,6 +186,28 @@ class Message:
         return f"<Message {self.direction} #{self.seq} on {self.connection}{flag}: {preview}>"
 
 
+_new_object = object.__new__
+_now = _time.time
+
+
+def _message(data: Data, direction: Direction, seq: int, connection: str) -> Message:
+    """``Message(data, direction, seq=seq, connection=connection)`` for the core's message path.
+
+    Made without ``__init__``'s keyword parsing and type check: the core passes ``str``
+    or ``bytes`` it checked itself. Every attribute ``__init__`` sets is set here too.
+    """
+    message: Message = _new_object(Message)
+    message._data = message.original = data
+    message.direction = direction
+    message.time = _now()
+    message.seq = seq
+    message.connection = connection
+    message.replayed = message.injected = message._dropped = False
+    message.leg = message._decoded = None
+    message.meta = {}
+    return message
+
+
 class OpenEvent:
     """The connection is open: messages can be sent."""
 
@@ -475,15 +497,20 @@ def call_listener(
         on_error(exc, fn)
         return
     if result is not None and inspect.isawaitable(result):
-        task = asyncio.ensure_future(result)
+        follow_listener(result, fn, on_error)
 
-        def done(task: asyncio.Future[Any]) -> None:
-            if not task.cancelled() and task.exception() is not None:
-                on_error(task.exception(), fn)  # type: ignore[arg-type]
 
-        task.add_done_callback(done)
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
+def follow_listener(result: Any, fn: Listener, on_error: Callable[[BaseException, Listener], None]) -> None:
+    """Run what an ``async def`` listener returned as a task of its own; its fault goes to ``on_error``."""
+    task = asyncio.ensure_future(result)
+
+    def done(task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            on_error(task.exception(), fn)  # type: ignore[arg-type]
+
+    task.add_done_callback(done)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 # Keep listener tasks referenced until they finish (asyncio holds only weak references).

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from ._events import Message
     from ._plugins import PluginRegistry
 
-__all__ = ["Call", "HookResult", "Hooks", "Rest", "StuckHook", "collect", "run", "run_all"]
+__all__ = ["Call", "CallList", "HookResult", "Hooks", "Rest", "StuckHook", "collect", "run", "run_all"]
 
 logger = logging.getLogger("nbws")
 
@@ -59,6 +60,8 @@ _GRACE = 0.05
 
 # Not plugin faults: they are the user's or the interpreter's, and must go up.
 _FATAL = (KeyboardInterrupt, SystemExit)
+
+_isawaitable = inspect.isawaitable
 
 
 StuckHook = HookTimeoutError
@@ -79,7 +82,136 @@ def make_call(function: Callable[..., Any], argnames: Sequence[str], spec: Seque
     # The names are the hook specification's own identifiers, checked above.
     source = f"lambda {', '.join(spec)}: function({', '.join(argnames)})"
     call: Callable[..., Any] = eval(source, {"function": function})
+    _wrapped[call] = (function, argnames)  # an observer runner calls ``function`` itself (see _observer)
     return call
+
+
+# What each call made by make_call wraps: (function, its argument names), for the observer runners.
+_wrapped: weakref.WeakKeyDictionary[Callable[..., Any], tuple[Callable[..., Any], tuple[str, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+# Compiled observer runner factories, by (hook's argument names, each implementation's argument names).
+_factories: dict[tuple[tuple[str, ...], tuple[tuple[bool, tuple[str, ...] | None], ...]], Callable[..., Any]] = {}
+
+
+def _observer(hook: str, calls: CallList, spec: tuple[str, ...]) -> Callable[..., Rest | None] | None:
+    """
+    ``run(hook, calls, args, fail)`` for observers, as one generated function of ``(fail, *args)``.
+
+    It calls each implementation directly with the arguments it names (no
+    wrapper call, no loop), with the same fault isolation and hand-over to
+    a :class:`Rest` as :func:`run`. The code depends only on the argument
+    names, so it is compiled once per pattern, then made for each call list
+    by calling the compiled factory with its implementations. None if the
+    hook's argument names are not plain identifiers.
+    """
+    if not spec or not all(name.isidentifier() and not name.startswith("_") for name in spec):
+        return None
+    functions: list[Callable[..., Any]] = []
+    selves: list[object] = []
+    patterns: list[tuple[bool, tuple[str, ...] | None]] = []
+    for _, _, call in calls:
+        target = _wrapped.get(call)
+        # The implementation itself, or a wrapper taking the hook's arguments.
+        function, argnames = (call, None) if target is None else target
+        if inspect.ismethod(function):
+            # A plugin's method: its function with the plugin as first argument, which is what
+            # calling the bound method does, without going through the bound method object.
+            functions.append(function.__func__)
+            selves.append(function.__self__)
+            patterns.append((True, argnames))
+        else:
+            functions.append(function)
+            selves.append(None)
+            patterns.append((False, argnames))
+    key = (spec, tuple(patterns))
+    factory = _factories.get(key)
+    if factory is None:
+        factory = _factories[key] = _compile_observer(spec, patterns)
+    regs = tuple(registry for _, registry, _ in calls)
+    names = tuple(name for name, _, _ in calls)
+    observe: Callable[..., Rest | None] = factory(
+        hook, calls, tuple(functions), tuple(selves), regs, names, Rest, _FATAL, _isawaitable
+    )
+    return observe
+
+
+def _compile_observer(spec: tuple[str, ...], patterns: list[tuple[bool, tuple[str, ...] | None]]) -> Callable[..., Any]:
+    params = ", ".join(spec)
+    count = len(patterns)
+    lines = [
+        "def factory(_hook, _calls, _fs, _selves, _regs, _names, _Rest, _FATAL, _isawaitable):",
+        "    " + "".join(f"_f{i}, " for i in range(count)) + "= _fs",
+        "    " + "".join(f"_s{i}, " for i in range(count)) + "= _selves",
+        "    " + "".join(f"_r{i}, " for i in range(count)) + "= _regs",
+        "    " + "".join(f"_n{i}, " for i in range(count)) + "= _names",
+        f"    def observe(_fail, {params}):",
+    ]
+    for i, (method, argnames) in enumerate(patterns):
+        args = ", ".join(([f"_s{i}"] if method else []) + list(spec if argnames is None else argnames))
+        lines += [
+            "        try:",
+            f"            _result = _f{i}({args})",
+            "        except _FATAL:",
+            "            raise",
+            "        except BaseException as _exc:",
+            f"            _r{i}.record_error(_n{i}, _exc)",
+            f"            _fail(_hook, _n{i}, _exc)",
+            "        else:",
+            "            if _result is not None and _isawaitable(_result):",
+            f"                return _Rest(_hook, _calls, ({params},), _fail, None, None, {i}, _result)",
+        ]
+    lines += ["        return None", "    return observe"]
+    namespace: dict[str, Any] = {}
+    # The names are the hook specification's own identifiers (checked by the caller) and numbered locals.
+    exec("\n".join(lines), namespace)
+    factory: Callable[..., Any] = namespace["factory"]
+    return factory
+
+
+class CallList(tuple[Call, ...]):
+    """
+    A hook's call list (a tuple of :data:`Call`) with, for observer hooks, its generated runner.
+
+    ``observe(fail, *args)`` does what :func:`run` does with these calls when
+    no message can be dropped and nothing stops them early; None elsewhere.
+    """
+
+    observe: Callable[..., Rest | None] | None = None
+
+
+_NO_CALLS = CallList()
+
+# Observer hooks: run() with no message and no stop condition, for every message.
+OBSERVER_HOOKS = frozenset({"nbws_message_sent", "nbws_message_received"})
+
+
+_specs: dict[str, tuple[str, ...]] = {}
+
+
+def _spec(hook: str) -> tuple[str, ...]:
+    """The argument names of ``hook``'s specification, in order."""
+    found = _specs.get(hook)
+    if found is None:
+        from . import hookspecs
+
+        found = _specs[hook] = tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
+    return found
+
+
+class _CallTable(dict[str, CallList]):
+    """A hook's call list by hook name: looked up with one subscript, built on the first miss."""
+
+    __slots__ = ("hooks",)
+
+    def __init__(self, hooks: Hooks) -> None:
+        super().__init__()
+        self.hooks = hooks
+
+    def __missing__(self, hook: str) -> CallList:
+        result = self[hook] = self.hooks._build(hook)
+        return result
 
 
 class Hooks:
@@ -88,14 +220,16 @@ class Hooks:
 
     :meth:`calls` returns the cached call list of a hook; it is rebuilt after
     any change to one of this endpoint's registries (a plugin registered,
-    removed, switched on or off), and to no other.
+    removed, switched on or off), and to no other. On the message path the
+    same lists are read as ``hooks._cache[hook]``: one subscript of a dict
+    that stays the same object for the endpoint's life (cleared, not replaced).
     """
 
     __slots__ = ("__weakref__", "_cache", "registries")
 
     def __init__(self, *registries: PluginRegistry) -> None:
         self.registries = registries
-        self._cache: dict[str, tuple[Call, ...]] = {}
+        self._cache = _CallTable(self)
         for registry in registries:
             registry._hook_sets.add(self)
 
@@ -109,19 +243,22 @@ class Hooks:
         """Forget the cached call lists (a registry of this endpoint changed)."""
         self._cache.clear()
 
-    def calls(self, hook: str) -> tuple[Call, ...]:
+    def calls(self, hook: str) -> CallList:
         """The enabled implementations of ``hook``, in call order."""
-        cached = self._cache.get(hook)
-        if cached is not None:
-            return cached
+        return self._cache[hook]
+
+    def _build(self, hook: str) -> CallList:
         found: list[tuple[bool, bool, Call]] = []
         for registry in self.registries:
             found.extend(registry._calls(hook))
+        if not found:
+            return _NO_CALLS
         merged = [call for first, _, call in found if first]
         merged += [call for first, last, call in found if not first and not last]
         merged += [call for first, last, call in found if last and not first]
-        result = tuple(merged)
-        self._cache[hook] = result
+        result = CallList(merged)
+        if hook in OBSERVER_HOOKS:
+            result.observe = _observer(hook, result, _spec(hook))
         return result
 
     def record_error(self, name: str, error: BaseException) -> None:
@@ -148,6 +285,23 @@ def run(
     true. A fault is counted against its plugin, given to ``fail`` and does
     not stop the others.
     """
+    if message is None and until is None:
+        # Observers (the common case, for every message): nothing to check between two calls.
+        observe = calls.observe if type(calls) is CallList else None
+        if observe is not None:
+            return observe(fail, *args)
+        for index, entry in enumerate(calls):
+            try:
+                result = entry[2](*args)
+            except _FATAL:
+                raise
+            except BaseException as exc:
+                entry[1].record_error(entry[0], exc)
+                fail(hook, entry[0], exc)
+            else:
+                if result is not None and _isawaitable(result):
+                    return Rest(hook, calls, args, fail, None, None, index, result)
+        return None
     for index, (name, registry, call) in enumerate(calls):
         try:
             result = call(*args)
@@ -157,7 +311,7 @@ def run(
             registry.record_error(name, exc)
             fail(hook, name, exc)
         else:
-            if result is not None and inspect.isawaitable(result):
+            if result is not None and _isawaitable(result):
                 return Rest(hook, calls, args, fail, message, until, index, result)
         if (message is not None and message._dropped) or (until is not None and until()):
             break

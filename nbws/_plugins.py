@@ -144,6 +144,9 @@ class PluginRegistry:
         self._loaded = False
         self._watchers = Watchers("plugin registry")
         self._hook_sets: weakref.WeakSet[Hooks] = weakref.WeakSet()
+        # Each hook's call entries, made once per change of this registry rather than once per endpoint
+        # (a server's thousand connections share them: building them costs pluggy look-ups and an eval).
+        self._calls_cache: dict[str, tuple[tuple[bool, bool, Call], ...]] = {}
         self.version = 0
         """Increases at every change to this registry."""
         self.load_errors: dict[str, BaseException] = {}
@@ -330,6 +333,7 @@ class PluginRegistry:
 
     def _changed(self) -> None:
         self.version += 1
+        self._calls_cache.clear()
         # Only the endpoints using this registry rebuild their call lists.
         for hooks in list(self._hook_sets):
             hooks.invalidate()
@@ -387,9 +391,16 @@ class PluginRegistry:
             result.append(HookImpl(impl.plugin_name, impl.function, tuple(impl.argnames), impl.tryfirst, impl.trylast))
         return result
 
-    def _calls(self, hook: str) -> list[tuple[bool, bool, Call]]:
+    def _calls(self, hook: str) -> tuple[tuple[bool, bool, Call], ...]:
         """The enabled implementations of ``hook`` as ``(tryfirst, trylast, call)``, in pluggy's order."""
+        cached = self._calls_cache.get(hook)
+        if cached is not None:
+            return cached
         self._ensure_loaded()
+        result = self._calls_cache[hook] = self._make_calls(hook)
+        return result
+
+    def _make_calls(self, hook: str) -> tuple[tuple[bool, bool, Call], ...]:
         caller = getattr(self._pm.hook, hook)
         spec = caller.spec.argnames if caller.spec is not None else ()
         result = []
@@ -399,7 +410,7 @@ class PluginRegistry:
                 continue
             call = make_call(impl.function, impl.argnames, spec)
             result.append((impl.tryfirst, impl.trylast, (impl.plugin_name, self, call)))
-        return result
+        return tuple(result)
 
     def collect(self, hook: str, /, **kwargs: Any) -> list[HookResult]:
         """

@@ -104,6 +104,12 @@ class _Flusher:
                 except Exception:  # one connection's failure must not keep the others' bytes
                     logging.getLogger("nbws").exception("flushing %r failed", wire)
                     wire.abort()
+            elif wire._written_now:
+                # Only write_now() wrote this turn: nothing left to write, tell the connection.
+                wire._written_now = False
+                owner = wire.owner
+                if owner is not None:
+                    owner._wire_flushed()
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
@@ -165,6 +171,7 @@ class Wire(asyncio.Protocol):
         self._failed = False
         self._lost_told = False
         self._flush_pending = False  # on its loop's flush list for the end of this turn
+        self._written_now = False  # on it for write_now() alone: the connection is told, nothing to write
         self._flusher = _flusher(loop)
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
@@ -216,6 +223,7 @@ class Wire(asyncio.Protocol):
             self._events(events)
         self._cancel_timers()
         self._flush_pending = False
+        self._written_now = False
         if not self.handshake.done():
             self.handshake.set_result(None)
         if not self.lost.done():
@@ -265,7 +273,19 @@ class Wire(asyncio.Protocol):
         opcode = frame.opcode
         if opcode is _TEXT or opcode is _BINARY:
             if frame.fin:
-                self._message(frame.data, opcode is _TEXT)
+                payload = frame.data
+                if opcode is _TEXT and type(payload) is bytes and not self._failed:
+                    # self._message(payload, True) for the common case: a whole text frame.
+                    try:
+                        text = payload.decode()
+                    except UnicodeDecodeError:
+                        pass  # _message fails the connection with 1007
+                    else:
+                        owner = self.owner
+                        assert owner is not None
+                        owner._wire_message(text)
+                        return
+                self._message(payload, opcode is _TEXT)
             else:
                 self._fragments = [bytes(frame.data)]
                 self._fragments_text = opcode is _TEXT
@@ -351,9 +371,12 @@ class Wire(asyncio.Protocol):
 
     # -- sending ----------------------------------------------------------------------
 
-    def send(self, data: str | bytes) -> bool:
+    def send(self, data: str | bytes, encoded: bytes | None = None) -> bool:
         """
         Frame a message and write it; False if the connection is not open.
+
+        ``encoded``: a text message's UTF-8 bytes, if the caller has them
+        (a broadcast encodes once for all its copies).
 
         The first message of a loop turn is written at once (no added
         latency); the others of that turn leave together at its end, in one
@@ -363,7 +386,7 @@ class Wire(asyncio.Protocol):
         if proto.state is not OPEN:
             return False
         if isinstance(data, str):
-            proto.send_text(data.encode())
+            proto.send_text(data.encode() if encoded is None else encoded)
         else:
             proto.send_binary(data)
         if not self._flush_pending and not self._receiving:
@@ -372,9 +395,32 @@ class Wire(asyncio.Protocol):
             self._write_out()
         return True
 
+    def write_now(self, data: str | bytes, encoded: bytes | None) -> bool:
+        """
+        Frame a message and hand it to the transport at once (a broadcast's copy); False if not done.
+
+        Not done (the caller sends it the ordinary way) unless the connection
+        is open, writing is not paused and this Wire is not delivering
+        messages (whose replies leave together at the end of the turn).
+        Frames the protocol still holds go first, in order.
+        """
+        proto = self.proto
+        if self.paused or self._receiving or proto.state is not OPEN:
+            return False
+        if isinstance(data, str):
+            proto.send_text(data.encode() if encoded is None else encoded)
+        else:
+            proto.send_binary(data)
+        self._write_out()
+        if not self._flush_pending and not self._written_now:
+            self._written_now = True
+            self._flusher.add(self)
+        return True
+
     def flush(self) -> None:
         """Write what the protocol has to send, in one ``transport.write``, then tell the connection."""
         self._flush_pending = False
+        self._written_now = False
         self._write_out()
         if self._close_timer is None and self.proto.close_expected():
             self._start_close_timer()

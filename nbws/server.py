@@ -178,7 +178,12 @@ class Connection(BaseConnection):
 
     def _emit_to_parent(self, name: str, event: Any) -> None:
         if name != "open":
-            self.server._emit(name, self, event, on_error=self._handler_failed)
+            # Server._emit(name, self, event, on_error=self._handler_failed), inlined: it runs for every message.
+            listeners = self.server._listeners.get(name)
+            if listeners:
+                failed = self._handler_failed
+                for fn in listeners:
+                    call_listener(fn, (self, event), failed)
 
     def _has_message_listeners(self) -> bool:
         return super()._has_message_listeners() or bool(self.server._listeners.get("message"))
@@ -821,14 +826,17 @@ class Server:
         not one per copy.
         """
         data = coerce_data(data)
+        # Encoded once for every copy (each copy is still framed, and compressed, per connection).
+        encoded = data.encode() if isinstance(data, str) else None
+        size = len(data) if encoded is None else len(encoded)
         skip = {exclude} if isinstance(exclude, Connection) else set(exclude or ())
         count = 0
         skipped: list[str] = []
         for conn in list(self._clients.values()):
-            if conn in skip or conn.ready_state is not OPEN:
+            if conn in skip or conn._state is not OPEN:
                 continue
             try:
-                conn.send(data)
+                conn._send_copy(data, encoded, size)
             except BufferFullError as exc:
                 skipped.append(conn.id)
                 conn._report(exc, "send", log=False)

@@ -2,7 +2,9 @@
 //
 //   NODE_PATH=tests/interop/node_modules node benchmarks/js/echo_bench.js MESSAGES ROUND_TRIPS SIZE
 //
-// Prints one JSON object: {"throughput": messages per second, "median_us": ..., "p99_us": ...}.
+// Prints one JSON object: {"throughput": messages per second, "cpu_us": CPU microseconds per echoed
+// message while pipelined (this process: both ends), "median_us": ..., "p99_us": ...}.
+// Neither end enables permessage-deflate (ws's server default), so it compares with compression off.
 "use strict";
 
 const { WebSocketServer, WebSocket } = require("ws");
@@ -34,10 +36,13 @@ wss.on("listening", () => {
     await done;
 
     done = echoes(messages);
+    const cpu = process.cpuUsage();
     let start = process.hrtime.bigint();
     for (let i = 0; i < messages; i++) ws.send(payload);
     await done;
     const throughput = messages / (Number(process.hrtime.bigint() - start) / 1e9);
+    const used = process.cpuUsage(cpu);
+    const cpu_us = (used.user + used.system) / messages;
 
     const times = [];
     for (let i = 0; i < roundTrips; i++) {
@@ -49,7 +54,7 @@ wss.on("listening", () => {
     }
     times.sort((a, b) => a - b);
     const pick = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
-    process.stdout.write(JSON.stringify({ throughput, median_us: pick(0.5), p99_us: pick(0.99) }) + "\n");
+    process.stdout.write(JSON.stringify({ throughput, cpu_us, median_us: pick(0.5), p99_us: pick(0.99) }) + "\n");
     ws.close();
     wss.close();
   });

@@ -1,0 +1,227 @@
+"""
+The message path's shortcuts keep the hook semantics: generated observer runners, call lists
+shared through their registries, messages made without ``__init__``, the recv buffer's byte
+count, and broadcast's one encoding for all copies.
+
+Each test here would go red if its shortcut dropped a rule (an argument passed in the wrong
+place, a fault not counted, an async observer not awaited, a stale call list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from _waits import until
+from conftest import timeout
+
+import nbws
+from nbws._events import Message, _message
+from nbws._hooks import CallList, Hooks, run
+
+
+class Seen:
+    """Observers of every shape a plugin may write, each noting what it was given, in one shared list."""
+
+    def __init__(self, log: list[tuple[str, Any]], name: str) -> None:
+        self.log = log
+        self.name = name
+
+    @nbws.hookimpl
+    def nbws_message_received(self, message: nbws.Message, conn: Any) -> None:  # the hook's order reversed
+        self.log.append((self.name, (conn, message)))
+
+
+class OnlyMessage:
+    def __init__(self, log: list[tuple[str, Any]]) -> None:
+        self.log = log
+
+    @nbws.hookimpl
+    def nbws_message_received(self, message: nbws.Message) -> None:
+        self.log.append(("only-message", message))
+
+
+class NoArgs:
+    def __init__(self, log: list[tuple[str, Any]]) -> None:
+        self.log = log
+
+    @nbws.hookimpl
+    def nbws_message_received(self) -> None:
+        self.log.append(("no-args", None))
+
+
+class Raises:
+    @nbws.hookimpl
+    def nbws_message_received(self, conn: Any, message: nbws.Message) -> None:
+        raise ValueError("observer bug")
+
+
+class Later:
+    """An async observer: the runner hands the rest to a Rest that the caller awaits."""
+
+    def __init__(self, log: list[tuple[str, Any]]) -> None:
+        self.log = log
+
+    @nbws.hookimpl
+    async def nbws_message_received(self, conn: Any, message: nbws.Message) -> None:
+        await asyncio.sleep(0)
+        self.log.append(("async", message))
+
+
+def test_the_generated_observer_runner_passes_each_implementation_the_arguments_it_names() -> None:
+    log: list[tuple[str, Any]] = []
+    registry = nbws.PluginRegistry()
+    registry.register(NoArgs(log), "no-args")
+    registry.register(OnlyMessage(log), "only-message")
+    registry.register(Seen(log, "reversed"), "reversed")
+    calls = Hooks(registry).calls("nbws_message_received")
+    assert isinstance(calls, CallList) and calls.observe is not None  # the generated path, not the loop
+    conn, message = object(), Message("hi", "receive")
+    failures: list[Any] = []
+    assert run("nbws_message_received", calls, (conn, message), lambda *f: failures.append(f)) is None
+    # The plugin registered last runs first (pluggy's order).
+    assert log == [("reversed", (conn, message)), ("only-message", message), ("no-args", None)]
+    assert failures == []
+
+
+def test_a_raising_observer_is_counted_reported_and_the_others_still_run() -> None:
+    log: list[tuple[str, Any]] = []
+    registry = nbws.PluginRegistry()
+    registry.register(OnlyMessage(log), "first-registered")
+    registry.register(Raises(), "broken")
+    calls = Hooks(registry).calls("nbws_message_received")
+    failures: list[tuple[str, str, BaseException]] = []
+    message = Message("hi", "receive")
+    run("nbws_message_received", calls, (object(), message), lambda *f: failures.append(f))
+    assert [(hook, name, str(error)) for hook, name, error in failures] == [
+        ("nbws_message_received", "broken", "observer bug")
+    ]
+    assert registry.info("broken").errors == 1 and "observer bug" in (registry.info("broken").last_error or "")
+    assert log == [("only-message", message)]
+
+
+def test_keyboard_interrupt_in_an_observer_is_not_swallowed() -> None:
+    class Interrupts:
+        @nbws.hookimpl
+        def nbws_message_received(self, message: nbws.Message) -> None:
+            raise KeyboardInterrupt
+
+    registry = nbws.PluginRegistry()
+    registry.register(Interrupts(), "interrupts")
+    calls = Hooks(registry).calls("nbws_message_received")
+    with pytest.raises(KeyboardInterrupt):
+        run("nbws_message_received", calls, (object(), Message("hi", "receive")), lambda *f: None)
+    assert registry.info("interrupts").errors == 0
+
+
+async def test_an_async_observer_hands_the_rest_over_in_order() -> None:
+    log: list[tuple[str, Any]] = []
+    registry = nbws.PluginRegistry()
+    registry.register(OnlyMessage(log), "after")  # registered first: runs last
+    registry.register(Later(log), "async")
+    calls = Hooks(registry).calls("nbws_message_received")
+    message = Message("hi", "receive")
+    rest = run("nbws_message_received", calls, (object(), message), lambda *f: None)
+    assert rest is not None and log == []  # nothing after the awaitable ran yet
+    await rest
+    assert log == [("async", message), ("only-message", message)]
+
+
+def test_call_lists_follow_their_registry_after_a_change() -> None:
+    log: list[tuple[str, Any]] = []
+    registry = nbws.PluginRegistry()
+    hooks = Hooks(registry)
+    other = Hooks(registry)  # a second endpoint on the same registry shares its cached entries
+    assert hooks.calls("nbws_message_received") == ()
+    name = registry.register(OnlyMessage(log), "late")
+    assert [entry[0] for entry in hooks.calls("nbws_message_received")] == ["late"]
+    assert [entry[0] for entry in other.calls("nbws_message_received")] == ["late"]
+    registry.disable(name)
+    assert hooks.calls("nbws_message_received") == ()
+    registry.enable(name)
+    run("nbws_message_received", hooks.calls("nbws_message_received"), (object(), Message("x", "receive")), print)
+    assert len(log) == 1
+
+
+def test_a_message_made_on_the_fast_path_is_a_full_message() -> None:
+    fast, slow = _message("hé", "receive", 7, "c1"), Message("hé", "receive", seq=7, connection="c1")
+    for name in Message.__slots__:
+        if name != "time":
+            assert getattr(fast, name) == getattr(slow, name), name
+    assert abs(fast.time - slow.time) < 60 and fast.meta is not slow.meta
+    fast.data = bytearray(b"x")
+    assert fast.data == b"x" and fast.changed and fast.original == "hé"
+
+
+async def test_the_recv_buffer_counts_its_bytes_through_drain_and_latest(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url)  # echoes "echo: " + text
+    await ws.opened(timeout=timeout())
+    for text in ("a", "bb", "ccc"):
+        ws.send(text)
+    await until(lambda: ws.messages_received == 3, what="three echoes")
+    assert ws._inbox_bytes == 3 * len("echo: ") + 6
+    latest = await ws.recv(timeout=timeout(), latest=True)
+    assert latest.data == "echo: ccc" and ws._inbox_bytes == 0
+    ws.send("dddd")
+    await until(lambda: ws.messages_received == 4, what="the fourth echo")
+    assert ws._inbox_bytes == len("echo: dddd") and ws.drain() == 1 and ws._inbox_bytes == 0
+    ws.close()
+    await ws.closed(timeout=timeout())
+
+
+async def test_broadcast_sends_every_client_the_same_text_and_each_copy_is_observed() -> None:
+    server = nbws.Server()
+    sent: list[tuple[str, str, int]] = []
+
+    class Watch:
+        @nbws.hookimpl
+        def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
+            sent.append((conn.id, message.data, message.seq))
+
+    server.plugins.register(Watch())
+    await server.start()
+    try:
+        clients = [nbws.WebSocket(server.url) for _ in range(3)]
+        for ws in clients:
+            await ws.opened(timeout=timeout())
+        await until(lambda: len(server.clients) == 3, what="three connections")
+        assert server.broadcast("héllo") == 3
+        for ws in clients:
+            assert (await ws.recv(timeout=timeout())).data == "héllo"
+        await until(lambda: len(sent) == 3, what="three observed copies")
+        assert sorted(sent) == sorted((conn.id, "héllo", 1) for conn in server.clients)
+        assert all(conn.bytes_sent == len("héllo".encode()) for conn in server.clients)
+        for ws in clients:
+            ws.close()
+            await ws.closed(timeout=timeout())
+    finally:
+        await server.stop()
+
+
+async def test_broadcast_copies_written_at_once_keep_their_order_and_counts() -> None:
+    server = nbws.Server()
+    await server.start()
+    try:
+        clients = [nbws.WebSocket(server.url) for _ in range(3)]
+        for ws in clients:
+            await ws.opened(timeout=timeout())
+        await until(lambda: len(server.clients) == 3, what="three connections")
+        first = server.clients[0]
+        # In one loop turn: a send() (written at once, the turn's first), then two broadcasts.
+        first.send("first")
+        assert server.broadcast("b1") == 3
+        assert server.broadcast(b"b2", exclude=server.clients[2]) == 2
+        got = {}
+        for ws in clients:
+            got[ws.id] = [(await ws.recv(timeout=timeout())).data for _ in range(3 if ws is clients[0] else 1)]
+        assert got[clients[0].id] == ["first", "b1", b"b2"]
+        assert (await clients[1].recv(timeout=timeout())).data == b"b2"
+        assert got[clients[2].id] == ["b1"]
+        assert [(conn.messages_sent, conn.bytes_sent) for conn in server.clients] == [(3, 9), (2, 4), (1, 2)]
+        assert all(conn.buffered_amount == 0 for conn in server.clients)
+        for ws in clients:
+            ws.close()
+            await ws.closed(timeout=timeout())
+    finally:
+        await server.stop()
