@@ -13,8 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from _waits import until
-from conftest import timeout
+from _support import timeout, until
 
 import nbws
 from nbws._events import Message, _message
