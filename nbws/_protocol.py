@@ -59,6 +59,30 @@ WRITE_HIGH_WATER = 2**15
 HOLD_LIMIT = 2**20
 
 
+def _frame_end(buf: memoryview, start: int) -> int | None:
+    """Where the frame starting at ``buf[start]`` ends (RFC 6455 section 5.2), or None if it is not all there."""
+    size = len(buf)
+    if size - start < 2:
+        return None
+    second = buf[start + 1]
+    length = second & 0x7F
+    header = 2
+    if length == 126:
+        if size - start < 4:
+            return None
+        length = int.from_bytes(buf[start + 2 : start + 4], "big")
+        header = 4
+    elif length == 127:
+        if size - start < 10:
+            return None
+        length = int.from_bytes(buf[start + 2 : start + 10], "big")
+        header = 10
+    if second & 0x80:
+        header += 4  # the masking key
+    end = start + header + length
+    return end if end <= size else None
+
+
 class Owner(Protocol):
     """What a :class:`Wire` tells the connection it carries (see :class:`nbws.BaseConnection`)."""
 
@@ -166,6 +190,9 @@ class Wire(asyncio.Protocol):
         self._queue: deque[Frame] = deque()
         self._queued = 0  # bytes in _queue
         self._reading_paused = False
+        # The first read after reading resumes may hold several frames that piled up meanwhile:
+        # they are fed to the protocol one at a time (see _receive_frames).
+        self._one_by_one = False
         self._fragments: list[bytes] | None = None
         self._fragments_text = False
         self._failed = False
@@ -193,6 +220,10 @@ class Wire(asyncio.Protocol):
         transport.set_write_buffer_limits(WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
+        if self._one_by_one:
+            self._one_by_one = False
+            self._receive_frames(data)
+            return
         proto = self.proto
         proto.receive_data(data)
         events = proto.events_received()
@@ -203,6 +234,45 @@ class Wire(asyncio.Protocol):
             finally:
                 self._receiving = False
         # Control frames the protocol answered (pong, close) and what the handlers sent meanwhile.
+        self.flush()
+
+    def _receive_frames(self, data: bytes) -> None:
+        """
+        Feed ``data`` to the protocol a frame at a time, delivering each message before the next frame is parsed.
+
+        Used for the first read after reading resumed (after the opening
+        handshake, or after a hook held delivery), when frames that piled up
+        in the socket come in one read. Parsed at once, a valid message
+        followed by an invalid frame would fail the connection before the
+        message's handlers run, so their replies could not be sent; fed one
+        by one, every message before the invalid frame is handled first, as
+        when the frames come in separate reads (Autobahn 3.4, 4.x.5).
+        """
+        proto = self.proto
+        view = memoryview(data)
+        start, size = 0, len(data)
+        while start < size and proto.state is OPEN and self.delivering and not self.held:
+            end = _frame_end(view, start)
+            if end is None or end == size:
+                break
+            proto.receive_data(bytes(view[start:end]))
+            start = end
+            events = proto.events_received()
+            if events:
+                self._receiving = True
+                try:
+                    self._events(events)
+                finally:
+                    self._receiving = False
+        if start < size:
+            proto.receive_data(bytes(view[start:]) if start else data)
+        events = proto.events_received()
+        if events:
+            self._receiving = True
+            try:
+                self._events(events)
+            finally:
+                self._receiving = False
         self.flush()
 
     def eof_received(self) -> bool | None:
@@ -349,6 +419,7 @@ class Wire(asyncio.Protocol):
             self._reading_paused = False
             transport = self.transport
             if transport is not None and not transport.is_closing():
+                self._one_by_one = True
                 transport.resume_reading()
         self.flush()
 

@@ -156,6 +156,38 @@ async def test_good_messages_before_a_bad_frame_are_delivered(
     assert closes[0].code == 1007
 
 
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked frame from the server: its opcode and payload."""
+    first, second = await asyncio.wait_for(reader.readexactly(2), timeout())
+    size = second & 0x7F
+    if size == 126:
+        size = int.from_bytes(await reader.readexactly(2), "big")
+    elif size == 127:
+        size = int.from_bytes(await reader.readexactly(8), "big")
+    return first & 0x0F, await asyncio.wait_for(reader.readexactly(size), timeout())
+
+
+@pytest.mark.parametrize(
+    "bad", [frame(0xF, b"reserved opcode"), frame(0x1, b"reserved bits", rsv=2)], ids=["opcode", "rsv"]
+)
+async def test_a_message_is_answered_before_a_bad_frame_that_came_in_the_same_read(
+    strict: tuple[nbws.Server, list[Any], list[nbws.CloseEvent]], bad: bytes
+) -> None:
+    # Frames that pile up while the server opens the connection arrive in one read; the echo of
+    # the valid message must still leave before the bad frame fails the connection (Autobahn 3.4,
+    # 4.1.5, 4.2.5: "NON-STRICT" otherwise). The server reads nothing between the handshake and
+    # the connection's attachment, so both frames, written at once, come in its first read.
+    server, _, closes = strict
+    assert server.port is not None
+    reader, writer = await raw_client(server.port)
+    writer.write(frame(0x1, b"Hello, world!") + bad + frame(0x9, b""))
+    assert await read_frame(reader) == (0x1, b"Hello, world!")
+    assert (await read_close(reader))[0] == 1002
+    writer.close()
+    await until(lambda: closes, what="close event")
+    assert closes[0].code == 1002
+
+
 # -- invalid input to the client -------------------------------------------------------------
 
 
