@@ -34,14 +34,39 @@ __all__ = ["ConnectionStats", "DirectionStats", "Stats", "StatsPanel", "stats"]
 __version__ = "0.1.0"
 
 
-@dataclass(slots=True)
-class DirectionStats:
-    """Counts for one direction of one connection."""
+# The minimum of a direction with no message yet: above any size, so that one comparison per message does.
+_NO_MIN = 1 << 62
 
-    messages: int = 0
-    bytes: int = 0
-    min_size: int | None = None
-    max_size: int = 0
+
+class DirectionStats:
+    """
+    Counts for one direction of one connection.
+
+    Attributes:
+        messages: How many messages went over the wire.
+        bytes: Their payload sizes in bytes (UTF-8 for text), added.
+        min_size, max_size: The smallest (None with no message) and the largest payload.
+    """
+
+    __slots__ = ("_min", "_next", "_owner", "bytes", "max_size", "messages")
+
+    def __init__(self, messages: int = 0, bytes: int = 0, min_size: int | None = None, max_size: int = 0) -> None:
+        self.messages = messages
+        self.bytes = bytes
+        self.max_size = max_size
+        self._min = _NO_MIN if min_size is None else min_size
+        # When the hooks must start a new per-second bucket (see ConnectionStats._roll), and whose it is.
+        self._next = 0.0
+        self._owner: ConnectionStats | None = None
+
+    @property
+    def min_size(self) -> int | None:
+        """The smallest payload in bytes, None with no message."""
+        return None if self._min == _NO_MIN else self._min
+
+    @min_size.setter
+    def min_size(self, value: int | None) -> None:
+        self._min = _NO_MIN if value is None else value
 
     @property
     def mean_size(self) -> float:
@@ -52,10 +77,28 @@ class DirectionStats:
         """Count one message of ``size`` bytes."""
         self.messages += 1
         self.bytes += size
-        if self.min_size is None or size < self.min_size:
-            self.min_size = size
+        if size < self._min:
+            self._min = size
         if size > self.max_size:
             self.max_size = size
+
+    def __repr__(self) -> str:
+        return (
+            f"DirectionStats(messages={self.messages}, bytes={self.bytes}, "
+            f"min_size={self.min_size}, max_size={self.max_size})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DirectionStats):
+            return NotImplemented
+        return (self.messages, self.bytes, self._min, self.max_size) == (
+            other.messages,
+            other.bytes,
+            other._min,
+            other.max_size,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value, as the dataclass it was
 
 
 @dataclass(slots=True)
@@ -67,7 +110,8 @@ class ConnectionStats:
         id, role, url: The connection's id, side and URL.
         opened, closed: When it opened and closed (seconds since the epoch; None if not yet).
         sent, received: :class:`DirectionStats` of each direction.
-        history: Per-second buckets ``[second, sent, received, bytes_sent, bytes_received]``.
+        history: Per-second buckets ``[second, sent, received, bytes_sent, bytes_received]``
+            (a property: see below).
     """
 
     id: str
@@ -77,7 +121,46 @@ class ConnectionStats:
     closed: float | None = None
     sent: DirectionStats = field(default_factory=DirectionStats)
     received: DirectionStats = field(default_factory=DirectionStats)
-    history: deque[list[int]] = field(default_factory=lambda: deque(maxlen=60))
+    # The buckets; the last one is the current second's, filled in when read (see history).
+    _buckets: deque[list[int]] = field(default_factory=lambda: deque(maxlen=60), repr=False)
+    # The counts (sent, received, bytes sent, bytes received) when the last bucket began.
+    _base: tuple[int, int, int, int] = field(default=(0, 0, 0, 0), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.sent._owner = self.received._owner = self
+
+    @property
+    def history(self) -> deque[list[int]]:
+        """
+        Per-second buckets ``[second, sent, received, bytes_sent, bytes_received]``, oldest first,
+        for the seconds that had messages (at most the plugin's ``history`` of them).
+
+        The hooks do not touch a bucket per message: they only note, on the first message of a
+        new second, the counts at which it began; a bucket is the difference of the counts,
+        worked out here when read (the current second's every time).
+        """
+        return self._settle()
+
+    def _settle(self) -> deque[list[int]]:
+        """The buckets, the current one filled in from the counts."""
+        buckets = self._buckets
+        if buckets:
+            sent, received, base = self.sent, self.received, self._base
+            bucket = buckets[-1]
+            bucket[1] = sent.messages - base[0]
+            bucket[2] = received.messages - base[1]
+            bucket[3] = sent.bytes - base[2]
+            bucket[4] = received.bytes - base[3]
+        return buckets
+
+    def _roll(self, time: float) -> None:
+        """A message of a new second (``time``) is about to be counted: close the current bucket, open one."""
+        self._settle()
+        sent, received = self.sent, self.received
+        second = int(time)
+        self._base = (sent.messages, received.messages, sent.bytes, received.bytes)
+        self._buckets.append([second, 0, 0, 0, 0])
+        sent._next = received._next = second + 1
 
     @property
     def open(self) -> bool:
@@ -106,6 +189,9 @@ class Stats:
         self.history = history
         self.connections: dict[str, ConnectionStats] = {}
         """The statistics of every connection seen, by id."""
+        # The same connections' DirectionStats, by id: what the per-message hooks look up (one dict subscript).
+        self._sent: dict[str, DirectionStats] = {}
+        self._received: dict[str, DirectionStats] = {}
 
     def __repr__(self) -> str:
         return f"<Stats {len(self.connections)} connections>"
@@ -113,12 +199,16 @@ class Stats:
     def reset(self) -> None:
         """Forget everything counted so far."""
         self.connections.clear()
+        self._sent.clear()
+        self._received.clear()
 
     def _of(self, conn: nbws.BaseConnection) -> ConnectionStats:
         found = self.connections.get(conn.id)
         if found is None:
             found = self.connections[conn.id] = ConnectionStats(conn.id, conn.role)
-            found.history = deque(maxlen=self.history)
+            found._buckets = deque(maxlen=self.history)
+            self._sent[conn.id] = found.sent
+            self._received[conn.id] = found.received
         return found
 
     def snapshot(self) -> dict[str, ConnectionStats]:
@@ -176,58 +266,49 @@ class Stats:
         stats.closed = None
         stats.url = getattr(conn, "url", "") or ""
 
+    # nbws_message_sent and nbws_message_received run for every message of every connection in every
+    # process where the plugin is installed (it autoloads), so each does the least it can: one dict
+    # look-up for the direction's counts, its size, two plain int additions and two comparisons,
+    # and one comparison of the message's time with the end of the current second. Per-second
+    # buckets, rates, means and totals are worked out when read (ConnectionStats.history, rate, ...).
+
     @nbws.hookimpl
     def nbws_message_sent(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
         """Count a message written (hook)."""
-        # This and nbws_message_received run for every message of every connection in every
-        # process where the plugin is installed (it autoloads), so each does the least it can,
-        # in one frame: one dict look-up, each attribute read once, no encoding of ASCII text.
+        counts = self._sent.get(conn.id)
+        if counts is None:
+            counts = self._of(conn).sent
         if message.dropped:
             return
-        stats = self.connections.get(conn.id) or self._of(conn)
         data = message.data
         size = len(data) if type(data) is bytes or data.isascii() else len(data.encode())
-        direction = stats.sent
-        direction.messages += 1
-        direction.bytes += size
-        if size > direction.max_size:
-            direction.max_size = size
-        low = direction.min_size
-        if low is None or size < low:
-            direction.min_size = size
-        second = int(message.time)
-        history = stats.history
-        bucket = history[-1] if history else None
-        if bucket is None or bucket[0] != second:
-            bucket = [second, 0, 0, 0, 0]
-            history.append(bucket)
-        bucket[1] += 1
-        bucket[3] += size
+        if message.time >= counts._next:
+            counts._owner._roll(message.time)  # type: ignore[union-attr]  # set for a connection's counts
+        counts.messages += 1
+        counts.bytes += size
+        if size > counts.max_size:
+            counts.max_size = size
+        if size < counts._min:
+            counts._min = size
 
     @nbws.hookimpl
     def nbws_message_received(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
         """Count a message delivered (hook)."""
+        counts = self._received.get(conn.id)
+        if counts is None:
+            counts = self._of(conn).received
         if message.dropped:
             return
-        stats = self.connections.get(conn.id) or self._of(conn)
         data = message.data
         size = len(data) if type(data) is bytes or data.isascii() else len(data.encode())
-        direction = stats.received
-        direction.messages += 1
-        direction.bytes += size
-        if size > direction.max_size:
-            direction.max_size = size
-        low = direction.min_size
-        if low is None or size < low:
-            direction.min_size = size
-        second = int(message.time)
-        history = stats.history
-        bucket = history[-1] if history else None
-        if bucket is None or bucket[0] != second:
-            bucket = [second, 0, 0, 0, 0]
-            history.append(bucket)
-        bucket[2] += 1
-        bucket[4] += size
+        if message.time >= counts._next:
+            counts._owner._roll(message.time)  # type: ignore[union-attr]  # set for a connection's counts
+        counts.messages += 1
+        counts.bytes += size
+        if size > counts.max_size:
+            counts.max_size = size
+        if size < counts._min:
+            counts._min = size
 
     @nbws.hookimpl
     def nbws_close(self, conn: nbws.BaseConnection) -> None:
