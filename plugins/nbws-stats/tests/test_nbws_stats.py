@@ -176,3 +176,89 @@ def test_the_plot_has_axes_and_a_legend() -> None:
     assert 'class="nbws-axis-x"' in svg and 'class="nbws-axis-y"' in svg
     assert ">msg/s</text>" in svg and ">-60 s</text>" in svg and ">now</text>" in svg
     assert ">sent</text>" in svg and ">received</text>" in svg and 'fill="#1f77b4"' in svg
+
+
+# -- the figures worked out when read ---------------------------------------------------------
+# The hooks only bump counts and note where each second began; the per-second buckets, the rates,
+# the series and the totals are computed from those when read. These tests feed the plugin's hooks
+# real messages with chosen times, on a real (in-memory) connection, and check every figure.
+
+
+@pytest.fixture
+async def memory_pair() -> AsyncIterator[tuple[nbws.Server, nbws.WebSocket]]:
+    from nbws.testing import connect
+
+    server = nbws.Server()
+    ws = connect(server)
+    await ws.opened(timeout=timeout())
+    yield server, ws
+    ws.close()
+    await ws.closed(timeout=timeout())
+    await server.stop()
+
+
+def _feed(counter: Stats, conn: nbws.BaseConnection, data: str | bytes, direction: str, at: float) -> nbws.Message:
+    message = nbws.Message(data, "send" if direction == "send" else "receive", connection=conn.id, time=at)
+    hook = counter.nbws_message_sent if direction == "send" else counter.nbws_message_received
+    hook(conn, message)
+    return message
+
+
+async def test_per_second_buckets_are_worked_out_from_the_counts(
+    memory_pair: tuple[nbws.Server, nbws.WebSocket],
+) -> None:
+    _, ws = memory_pair
+    counter = Stats(history=3)
+    t0 = 1_000_000.0
+    _feed(counter, ws, "ab", "send", t0 + 0.1)
+    _feed(counter, ws, b"xyz", "receive", t0 + 0.5)
+    _feed(counter, ws, "é", "send", t0 + 0.9)  # 2 bytes
+    mine = counter.snapshot()[ws.id]
+    assert list(mine.history) == [[1_000_000, 2, 1, 4, 3]]  # the current second, filled in when read
+    _feed(counter, ws, "abcd", "receive", t0 + 1.2)  # a new second: the first bucket is closed
+    _feed(counter, ws, "a", "send", t0 + 0.95)  # late (older time): counted in the current second
+    assert list(mine.history) == [[1_000_000, 2, 1, 4, 3], [1_000_001, 1, 1, 1, 4]]
+    _feed(counter, ws, "x", "send", t0 + 5.0)  # a gap: no empty buckets between
+    _feed(counter, ws, "y", "send", t0 + 7.5)
+    assert [bucket[0] for bucket in mine.history] == [1_000_001, 1_000_005, 1_000_007]  # only the last 3 kept
+    assert mine.rate("send", window=10, now=t0 + 8) == pytest.approx(3 / 10)
+    assert mine.rate("receive", window=3, now=t0 + 8) == 0.0
+    assert mine.rate("both", window=10, now=t0 + 8) == pytest.approx(4 / 10)
+    assert counter.series(4, now=t0 + 7) == [(0, 0), (1, 0), (0, 0), (1, 0)]
+    # The counts themselves are exact, whatever the buckets kept.
+    assert (mine.sent.messages, mine.sent.bytes, mine.sent.min_size, mine.sent.max_size) == (5, 7, 1, 2)
+    assert (mine.received.messages, mine.received.bytes, mine.received.min_size) == (2, 7, 3)
+    assert mine.received.mean_size == 3.5
+
+
+async def test_sizes_min_max_and_totals_are_exact(memory_pair: tuple[nbws.Server, nbws.WebSocket]) -> None:
+    _, ws = memory_pair
+    counter = Stats()
+    counter.nbws_open(ws)
+    fresh = counter.snapshot()[ws.id]
+    assert (fresh.sent.min_size, fresh.sent.max_size, fresh.sent.mean_size) == (None, 0, 0.0)
+    now = 2_000_000.0
+    for data in ("aaaa", b"", "€€", b"z" * 70_000):  # 4, 0, 6 (UTF-8) and 70,000 bytes
+        _feed(counter, ws, data, "send", now)
+    dropped = nbws.Message("not counted, far bigger than the others" * 10_000, "send", time=now)
+    dropped.drop()
+    counter.nbws_message_sent(ws, dropped)
+    mine = counter.snapshot()[ws.id]
+    assert (mine.sent.messages, mine.sent.bytes, mine.sent.min_size, mine.sent.max_size) == (4, 70_010, 0, 70_000)
+    assert list(mine.history) == [[2_000_000, 4, 0, 70_010, 0]]
+    other = nbws.WebSocket("ws://unused.invalid/")  # a second connection's counts (never opened)
+    _feed(counter, other, "bb", "receive", now)
+    _feed(counter, other, "b", "send", now)
+    sent, received = counter.totals()
+    assert (sent.messages, sent.bytes, sent.min_size, sent.max_size) == (5, 70_011, 0, 70_000)
+    assert (received.messages, received.bytes, received.min_size, received.max_size) == (1, 2, 2, 2)
+    assert repr(sent) == "DirectionStats(messages=5, bytes=70011, min_size=0, max_size=70000)"
+    assert nbws_stats_direction(1, 2, None, 0) == nbws_stats_direction(1, 2, None, 0)
+    assert nbws_stats_direction(1, 2, None, 0) != nbws_stats_direction(1, 2, 2, 2)
+    other.close()
+
+
+def nbws_stats_direction(messages: int, size: int, low: int | None, high: int) -> object:
+    from nbws_stats import DirectionStats
+
+    return DirectionStats(messages, size, low, high)
