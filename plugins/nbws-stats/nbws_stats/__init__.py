@@ -42,22 +42,75 @@ class DirectionStats:
     """
     Counts for one direction of one connection.
 
+    The message and byte counts of a live connection are the connection's own
+    (``conn.messages_sent``, ``conn.bytes_sent``, ...: what nbws wrote or
+    delivered, dropped messages excluded) since the plugin first saw it, read
+    when asked: the plugin adds nothing per message for them. At the close
+    they are copied, and the connection is no longer referenced.
+
     Attributes:
         messages: How many messages went over the wire.
         bytes: Their payload sizes in bytes (UTF-8 for text), added.
         min_size, max_size: The smallest (None with no message) and the largest payload.
     """
 
-    __slots__ = ("_min", "_next", "_owner", "bytes", "max_size", "messages")
+    __slots__ = ("_base", "_bytes", "_conn", "_messages", "_min", "_next", "_owner", "_sent", "max_size")
 
     def __init__(self, messages: int = 0, bytes: int = 0, min_size: int | None = None, max_size: int = 0) -> None:
-        self.messages = messages
-        self.bytes = bytes
+        self._messages = messages  # counted here (a total, or a closed connection's counts)
+        self._bytes = bytes
         self.max_size = max_size
         self._min = _NO_MIN if min_size is None else min_size
+        # A live connection whose counters (those of _sent's direction) since _base add to the above.
+        self._conn: nbws.BaseConnection | None = None
+        self._sent = True
+        self._base = (0, 0)
         # When the hooks must start a new per-second bucket (see ConnectionStats._roll), and whose it is.
         self._next = 0.0
         self._owner: ConnectionStats | None = None
+
+    def _live(self) -> tuple[int, int]:
+        """(messages, bytes) the live connection counted since it was attached."""
+        conn = self._conn
+        if conn is None:
+            return (0, 0)
+        base = self._base
+        if self._sent:
+            return (conn.messages_sent - base[0], conn.bytes_sent - base[1])
+        return (conn.messages_received - base[0], conn.bytes_received - base[1])
+
+    def _attach(self, conn: nbws.BaseConnection, sent: bool, less: tuple[int, int] = (0, 0)) -> None:
+        """Read ``conn``'s counters of one direction from now on (less ``less``, already counted by it)."""
+        self._detach()
+        self._sent = sent
+        counts = (conn.messages_sent, conn.bytes_sent) if sent else (conn.messages_received, conn.bytes_received)
+        self._base = (counts[0] - less[0], counts[1] - less[1])
+        self._conn = conn
+
+    def _detach(self) -> None:
+        """Keep the counts so far and let go of the connection."""
+        messages, size = self._live()
+        self._messages += messages
+        self._bytes += size
+        self._conn = None
+
+    @property
+    def messages(self) -> int:
+        """How many messages went over the wire."""
+        return self._messages + self._live()[0]
+
+    @messages.setter
+    def messages(self, value: int) -> None:
+        self._messages = value - self._live()[0]
+
+    @property
+    def bytes(self) -> int:
+        """Their payload sizes in bytes (UTF-8 for text), added."""
+        return self._bytes + self._live()[1]
+
+    @bytes.setter
+    def bytes(self, value: int) -> None:
+        self._bytes = value - self._live()[1]
 
     @property
     def min_size(self) -> int | None:
@@ -71,12 +124,13 @@ class DirectionStats:
     @property
     def mean_size(self) -> float:
         """The mean payload size in bytes (0 with no message)."""
-        return self.bytes / self.messages if self.messages else 0.0
+        messages = self.messages
+        return self.bytes / messages if messages else 0.0
 
     def add(self, size: int) -> None:
         """Count one message of ``size`` bytes."""
-        self.messages += 1
-        self.bytes += size
+        self._messages += 1
+        self._bytes += size
         if size < self._min:
             self._min = size
         if size > self.max_size:
@@ -153,13 +207,33 @@ class ConnectionStats:
             bucket[4] = received.bytes - base[3]
         return buckets
 
-    def _roll(self, time: float) -> None:
-        """A message of a new second (``time``) is about to be counted: close the current bucket, open one."""
-        self._settle()
+    def _roll(self, message: nbws.Message) -> None:
+        """
+        The first message seen of a new second (its connection counted it already, unless dropped):
+        close the current bucket without it, and open the new second's with it.
+
+        Sent messages are observed at the end of the loop turn that wrote them, when the connection
+        counted them all: those written in the same turn after this one stay in the closing second.
+        The first bucket holds everything counted since the plugin first saw the connection.
+        """
         sent, received = self.sent, self.received
-        second = int(time)
-        self._base = (sent.messages, received.messages, sent.bytes, received.bytes)
-        self._buckets.append([second, 0, 0, 0, 0])
+        counts = (sent.messages, received.messages, sent.bytes, received.bytes)
+        buckets = self._buckets
+        if buckets:
+            self._settle()
+            size = 0 if message.dropped else message.size
+            if message.direction == "send":
+                base = (counts[0] - (0 if message.dropped else 1), counts[1], counts[2] - size, counts[3])
+            else:
+                base = (counts[0], counts[1] - (0 if message.dropped else 1), counts[2], counts[3] - size)
+            bucket = buckets[-1]
+            for column in range(4):
+                bucket[column + 1] -= counts[column] - base[column]  # this message is the new second's
+            self._base = base
+        else:
+            self._base = (0, 0, 0, 0)
+        second = int(message.time)
+        buckets.append([second, 0, 0, 0, 0])
         sent._next = received._next = second + 1
 
     @property
@@ -209,6 +283,15 @@ class Stats:
             found._buckets = deque(maxlen=self.history)
             self._sent[conn.id] = found.sent
             self._received[conn.id] = found.received
+        return found
+
+    def _first(self, conn: nbws.BaseConnection, message: nbws.Message) -> ConnectionStats:
+        """A connection first seen in a message hook (the plugin came late, or was reset): count from this message."""
+        found = self._of(conn)
+        counted = (0, 0) if message.dropped else (1, message.size)
+        sent = message.direction == "send"
+        found.sent._attach(conn, True, counted if sent else (0, 0))
+        found.received._attach(conn, False, (0, 0) if sent else counted)
         return found
 
     def snapshot(self) -> dict[str, ConnectionStats]:
@@ -265,55 +348,55 @@ class Stats:
         stats.opened = _time.time()
         stats.closed = None
         stats.url = getattr(conn, "url", "") or ""
+        stats.sent._attach(conn, True)  # a reconnecting client's counts go on from those it had
+        stats.received._attach(conn, False)
 
     # nbws_message_sent and nbws_message_received run for every message of every connection in every
     # process where the plugin is installed (it autoloads), so each does the least it can: one dict
-    # look-up for the direction's counts, its size, two plain int additions and two comparisons,
-    # and one comparison of the message's time with the end of the current second. Per-second
-    # buckets, rates, means and totals are worked out when read (ConnectionStats.history, rate, ...).
+    # look-up, the message's size, two comparisons for the smallest and largest (whether the message
+    # was dropped is only asked when it would be a new one), and one comparison of the message's time
+    # with the end of the current second. Message and byte counts are the connection's own, and the
+    # per-second buckets, rates, means and totals are worked out from them when read.
 
     @nbws.hookimpl
     def nbws_message_sent(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
-        """Count a message written (hook)."""
-        counts = self._sent.get(conn.id)
-        if counts is None:
-            counts = self._of(conn).sent
-        if message.dropped:
-            return
+        """Note a message written (hook)."""
+        try:
+            counts = self._sent[conn.id]
+        except KeyError:
+            counts = self._first(conn, message).sent
         data = message.data
-        size = len(data) if type(data) is bytes or data.isascii() else len(data.encode())
-        if message.time >= counts._next:
-            counts._owner._roll(message.time)  # type: ignore[union-attr]  # set for a connection's counts
-        counts.messages += 1
-        counts.bytes += size
-        if size > counts.max_size:
+        size = len(data) if type(data) is bytes else len(data) if data.isascii() else len(data.encode())  # type: ignore[union-attr]
+        if size > counts.max_size and not message.dropped:
             counts.max_size = size
-        if size < counts._min:
+        if size < counts._min and not message.dropped:
             counts._min = size
+        if message.time >= counts._next:
+            counts._owner._roll(message)  # type: ignore[union-attr]  # set for a connection's counts
 
     @nbws.hookimpl
     def nbws_message_received(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
-        """Count a message delivered (hook)."""
-        counts = self._received.get(conn.id)
-        if counts is None:
-            counts = self._of(conn).received
-        if message.dropped:
-            return
+        """Note a message delivered (hook)."""
+        try:
+            counts = self._received[conn.id]
+        except KeyError:
+            counts = self._first(conn, message).received
         data = message.data
-        size = len(data) if type(data) is bytes or data.isascii() else len(data.encode())
-        if message.time >= counts._next:
-            counts._owner._roll(message.time)  # type: ignore[union-attr]  # set for a connection's counts
-        counts.messages += 1
-        counts.bytes += size
-        if size > counts.max_size:
+        size = len(data) if type(data) is bytes else len(data) if data.isascii() else len(data.encode())  # type: ignore[union-attr]
+        if size > counts.max_size and not message.dropped:
             counts.max_size = size
-        if size < counts._min:
+        if size < counts._min and not message.dropped:
             counts._min = size
+        if message.time >= counts._next:
+            counts._owner._roll(message)  # type: ignore[union-attr]  # set for a connection's counts
 
     @nbws.hookimpl
     def nbws_close(self, conn: nbws.BaseConnection) -> None:
-        """Note when a connection closed (hook)."""
-        self._of(conn).closed = _time.time()
+        """Note when a connection closed, and keep its counts (hook)."""
+        stats = self._of(conn)
+        stats.closed = _time.time()
+        stats.sent._detach()
+        stats.received._detach()
 
     @nbws.hookimpl
     def nbws_panel(self, dashboard: Any) -> tuple[str, Any]:
