@@ -2,8 +2,9 @@
 nbws-stats: message rates and sizes per connection, with a small live plot.
 
 An nbws plugin, published under the ``nbws`` entry-point group: installing
-the package is enough for ``nbws.plugins`` to load it. It only observes
-(a few counters per message), so it is safe to have loaded everywhere::
+the package is enough for ``nbws.plugins`` to load it. It only observes,
+and does as little as it can per message (a size, two comparisons and a
+time check), so it is cheap to have loaded everywhere::
 
     import nbws
     stats = nbws.plugins.get("stats")
@@ -14,7 +15,13 @@ the package is enough for ``nbws.plugins`` to load it. It only observes
 
 It counts the messages that went over the wire (sent or delivered), not
 those a transform dropped, and keeps per-second history for the last
-``history`` seconds.
+``history`` seconds that had messages.
+
+Message and byte counts are the connection's own (``conn.messages_sent``,
+``conn.bytes_received``, ...) since the plugin first saw it, read when asked
+and copied at the close; per-second buckets, rates, means and totals are
+worked out from them when read. The hooks only keep the smallest and
+largest sizes and note where each second begins.
 """
 
 from __future__ import annotations
