@@ -2,8 +2,9 @@
 nbws-stats: message rates and sizes per connection, with a small live plot.
 
 An nbws plugin, published under the ``nbws`` entry-point group: installing
-the package is enough for ``nbws.plugins`` to load it. It only observes
-(a few counters per message), so it is safe to have loaded everywhere::
+the package is enough for ``nbws.plugins`` to load it. It only observes,
+and does as little as it can per message (a size, two comparisons and a
+time check), so it is cheap to have loaded everywhere::
 
     import nbws
     stats = nbws.plugins.get("stats")
@@ -14,7 +15,13 @@ the package is enough for ``nbws.plugins`` to load it. It only observes
 
 It counts the messages that went over the wire (sent or delivered), not
 those a transform dropped, and keeps per-second history for the last
-``history`` seconds.
+``history`` seconds that had messages.
+
+Message and byte counts are the connection's own (``conn.messages_sent``,
+``conn.bytes_received``, ...) since the plugin first saw it, read when asked
+and copied at the close; per-second buckets, rates, means and totals are
+worked out from them when read. The hooks only keep the smallest and
+largest sizes and note where each second begins.
 """
 
 from __future__ import annotations
@@ -34,28 +41,125 @@ __all__ = ["ConnectionStats", "DirectionStats", "Stats", "StatsPanel", "stats"]
 __version__ = "0.1.0"
 
 
-@dataclass(slots=True)
-class DirectionStats:
-    """Counts for one direction of one connection."""
+# The minimum of a direction with no message yet: above any size, so that one comparison per message does.
+_NO_MIN = 1 << 62
 
-    messages: int = 0
-    bytes: int = 0
-    min_size: int | None = None
-    max_size: int = 0
+
+class DirectionStats:
+    """
+    Counts for one direction of one connection.
+
+    The message and byte counts of a live connection are the connection's own
+    (``conn.messages_sent``, ``conn.bytes_sent``, ...: what nbws wrote or
+    delivered, dropped messages excluded) since the plugin first saw it, read
+    when asked: the plugin adds nothing per message for them. At the close
+    they are copied, and the connection is no longer referenced.
+
+    Attributes:
+        messages: How many messages went over the wire.
+        bytes: Their payload sizes in bytes (UTF-8 for text), added.
+        min_size, max_size: The smallest (None with no message) and the largest payload.
+    """
+
+    __slots__ = ("_base", "_bytes", "_conn", "_messages", "_min", "_next", "_owner", "_sent", "max_size")
+
+    def __init__(self, messages: int = 0, bytes: int = 0, min_size: int | None = None, max_size: int = 0) -> None:
+        self._messages = messages  # counted here (a total, or a closed connection's counts)
+        self._bytes = bytes
+        self.max_size = max_size
+        self._min = _NO_MIN if min_size is None else min_size
+        # A live connection whose counters (those of _sent's direction) since _base add to the above.
+        self._conn: nbws.BaseConnection | None = None
+        self._sent = True
+        self._base = (0, 0)
+        # When the hooks must start a new per-second bucket (see ConnectionStats._roll), and whose it is.
+        self._next = 0.0
+        self._owner: ConnectionStats | None = None
+
+    def _live(self) -> tuple[int, int]:
+        """(messages, bytes) the live connection counted since it was attached."""
+        conn = self._conn
+        if conn is None:
+            return (0, 0)
+        base = self._base
+        if self._sent:
+            return (conn.messages_sent - base[0], conn.bytes_sent - base[1])
+        return (conn.messages_received - base[0], conn.bytes_received - base[1])
+
+    def _attach(self, conn: nbws.BaseConnection, sent: bool, less: tuple[int, int] = (0, 0)) -> None:
+        """Read ``conn``'s counters of one direction from now on (less ``less``, already counted by it)."""
+        self._detach()
+        self._sent = sent
+        counts = (conn.messages_sent, conn.bytes_sent) if sent else (conn.messages_received, conn.bytes_received)
+        self._base = (counts[0] - less[0], counts[1] - less[1])
+        self._conn = conn
+
+    def _detach(self) -> None:
+        """Keep the counts so far and let go of the connection."""
+        messages, size = self._live()
+        self._messages += messages
+        self._bytes += size
+        self._conn = None
+
+    @property
+    def messages(self) -> int:
+        """How many messages went over the wire."""
+        return self._messages + self._live()[0]
+
+    @messages.setter
+    def messages(self, value: int) -> None:
+        self._messages = value - self._live()[0]
+
+    @property
+    def bytes(self) -> int:
+        """Their payload sizes in bytes (UTF-8 for text), added."""
+        return self._bytes + self._live()[1]
+
+    @bytes.setter
+    def bytes(self, value: int) -> None:
+        self._bytes = value - self._live()[1]
+
+    @property
+    def min_size(self) -> int | None:
+        """The smallest payload in bytes, None with no message."""
+        return None if self._min == _NO_MIN else self._min
+
+    @min_size.setter
+    def min_size(self, value: int | None) -> None:
+        self._min = _NO_MIN if value is None else value
 
     @property
     def mean_size(self) -> float:
         """The mean payload size in bytes (0 with no message)."""
-        return self.bytes / self.messages if self.messages else 0.0
+        messages = self.messages
+        return self.bytes / messages if messages else 0.0
 
     def add(self, size: int) -> None:
         """Count one message of ``size`` bytes."""
-        self.messages += 1
-        self.bytes += size
-        if self.min_size is None or size < self.min_size:
-            self.min_size = size
+        self._messages += 1
+        self._bytes += size
+        if size < self._min:
+            self._min = size
         if size > self.max_size:
             self.max_size = size
+
+    def __repr__(self) -> str:
+        return (
+            f"DirectionStats(messages={self.messages}, bytes={self.bytes}, "
+            f"min_size={self.min_size}, max_size={self.max_size})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DirectionStats):
+            return NotImplemented
+        return (self.messages, self.bytes, self._min, self.max_size) == (
+            other.messages,
+            other.bytes,
+            other._min,
+            other.max_size,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value, as the dataclass it was
 
 
 @dataclass(slots=True)
@@ -67,7 +171,8 @@ class ConnectionStats:
         id, role, url: The connection's id, side and URL.
         opened, closed: When it opened and closed (seconds since the epoch; None if not yet).
         sent, received: :class:`DirectionStats` of each direction.
-        history: Per-second buckets ``[second, sent, received, bytes_sent, bytes_received]``.
+        history: Per-second buckets ``[second, sent, received, bytes_sent, bytes_received]``
+            (a property: see below).
     """
 
     id: str
@@ -77,7 +182,66 @@ class ConnectionStats:
     closed: float | None = None
     sent: DirectionStats = field(default_factory=DirectionStats)
     received: DirectionStats = field(default_factory=DirectionStats)
-    history: deque[list[int]] = field(default_factory=lambda: deque(maxlen=60))
+    # The buckets; the last one is the current second's, filled in when read (see history).
+    _buckets: deque[list[int]] = field(default_factory=lambda: deque(maxlen=60), repr=False)
+    # The counts (sent, received, bytes sent, bytes received) when the last bucket began.
+    _base: tuple[int, int, int, int] = field(default=(0, 0, 0, 0), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.sent._owner = self.received._owner = self
+
+    @property
+    def history(self) -> deque[list[int]]:
+        """
+        Per-second buckets ``[second, sent, received, bytes_sent, bytes_received]``, oldest first,
+        for the seconds that had messages (at most the plugin's ``history`` of them).
+
+        The hooks do not touch a bucket per message: they only note, on the first message of a
+        new second, the counts at which it began; a bucket is the difference of the counts,
+        worked out here when read (the current second's every time).
+        """
+        return self._settle()
+
+    def _settle(self) -> deque[list[int]]:
+        """The buckets, the current one filled in from the counts."""
+        buckets = self._buckets
+        if buckets:
+            sent, received, base = self.sent, self.received, self._base
+            bucket = buckets[-1]
+            bucket[1] = sent.messages - base[0]
+            bucket[2] = received.messages - base[1]
+            bucket[3] = sent.bytes - base[2]
+            bucket[4] = received.bytes - base[3]
+        return buckets
+
+    def _roll(self, message: nbws.Message) -> None:
+        """
+        The first message seen of a new second (its connection counted it already, unless dropped):
+        close the current bucket without it, and open the new second's with it.
+
+        Sent messages are observed at the end of the loop turn that wrote them, when the connection
+        counted them all: those written in the same turn after this one stay in the closing second.
+        The first bucket holds everything counted since the plugin first saw the connection.
+        """
+        sent, received = self.sent, self.received
+        counts = (sent.messages, received.messages, sent.bytes, received.bytes)
+        buckets = self._buckets
+        if buckets:
+            self._settle()
+            size = 0 if message.dropped else message.size
+            if message.direction == "send":
+                base = (counts[0] - (0 if message.dropped else 1), counts[1], counts[2] - size, counts[3])
+            else:
+                base = (counts[0], counts[1] - (0 if message.dropped else 1), counts[2], counts[3] - size)
+            bucket = buckets[-1]
+            for column in range(4):
+                bucket[column + 1] -= counts[column] - base[column]  # this message is the new second's
+            self._base = base
+        else:
+            self._base = (0, 0, 0, 0)
+        second = int(message.time)
+        buckets.append([second, 0, 0, 0, 0])
+        sent._next = received._next = second + 1
 
     @property
     def open(self) -> bool:
@@ -106,6 +270,9 @@ class Stats:
         self.history = history
         self.connections: dict[str, ConnectionStats] = {}
         """The statistics of every connection seen, by id."""
+        # The same connections' DirectionStats, by id: what the per-message hooks look up (one dict subscript).
+        self._sent: dict[str, DirectionStats] = {}
+        self._received: dict[str, DirectionStats] = {}
 
     def __repr__(self) -> str:
         return f"<Stats {len(self.connections)} connections>"
@@ -113,12 +280,25 @@ class Stats:
     def reset(self) -> None:
         """Forget everything counted so far."""
         self.connections.clear()
+        self._sent.clear()
+        self._received.clear()
 
     def _of(self, conn: nbws.BaseConnection) -> ConnectionStats:
         found = self.connections.get(conn.id)
         if found is None:
             found = self.connections[conn.id] = ConnectionStats(conn.id, conn.role)
-            found.history = deque(maxlen=self.history)
+            found._buckets = deque(maxlen=self.history)
+            self._sent[conn.id] = found.sent
+            self._received[conn.id] = found.received
+        return found
+
+    def _first(self, conn: nbws.BaseConnection, message: nbws.Message) -> ConnectionStats:
+        """A connection first seen in a message hook (the plugin came late, or was reset): count from this message."""
+        found = self._of(conn)
+        counted = (0, 0) if message.dropped else (1, message.size)
+        sent = message.direction == "send"
+        found.sent._attach(conn, True, counted if sent else (0, 0))
+        found.received._attach(conn, False, (0, 0) if sent else counted)
         return found
 
     def snapshot(self) -> dict[str, ConnectionStats]:
@@ -175,64 +355,55 @@ class Stats:
         stats.opened = _time.time()
         stats.closed = None
         stats.url = getattr(conn, "url", "") or ""
+        stats.sent._attach(conn, True)  # a reconnecting client's counts go on from those it had
+        stats.received._attach(conn, False)
+
+    # nbws_message_sent and nbws_message_received run for every message of every connection in every
+    # process where the plugin is installed (it autoloads), so each does the least it can: one dict
+    # look-up, the message's size, two comparisons for the smallest and largest (whether the message
+    # was dropped is only asked when it would be a new one), and one comparison of the message's time
+    # with the end of the current second. Message and byte counts are the connection's own, and the
+    # per-second buckets, rates, means and totals are worked out from them when read.
 
     @nbws.hookimpl
     def nbws_message_sent(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
-        """Count a message written (hook)."""
-        # This and nbws_message_received run for every message of every connection in every
-        # process where the plugin is installed (it autoloads), so each does the least it can,
-        # in one frame: one dict look-up, each attribute read once, no encoding of ASCII text.
-        if message.dropped:
-            return
-        stats = self.connections.get(conn.id) or self._of(conn)
+        """Note a message written (hook)."""
+        try:
+            counts = self._sent[conn.id]
+        except KeyError:
+            counts = self._first(conn, message).sent
         data = message.data
-        size = len(data) if type(data) is bytes or data.isascii() else len(data.encode())
-        direction = stats.sent
-        direction.messages += 1
-        direction.bytes += size
-        if size > direction.max_size:
-            direction.max_size = size
-        low = direction.min_size
-        if low is None or size < low:
-            direction.min_size = size
-        second = int(message.time)
-        history = stats.history
-        bucket = history[-1] if history else None
-        if bucket is None or bucket[0] != second:
-            bucket = [second, 0, 0, 0, 0]
-            history.append(bucket)
-        bucket[1] += 1
-        bucket[3] += size
+        size = len(data) if type(data) is bytes else len(data) if data.isascii() else len(data.encode())  # type: ignore[union-attr]
+        if size > counts.max_size and not message.dropped:
+            counts.max_size = size
+        if size < counts._min and not message.dropped:
+            counts._min = size
+        if message.time >= counts._next:
+            counts._owner._roll(message)  # type: ignore[union-attr]  # set for a connection's counts
 
     @nbws.hookimpl
     def nbws_message_received(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
-        """Count a message delivered (hook)."""
-        if message.dropped:
-            return
-        stats = self.connections.get(conn.id) or self._of(conn)
+        """Note a message delivered (hook)."""
+        try:
+            counts = self._received[conn.id]
+        except KeyError:
+            counts = self._first(conn, message).received
         data = message.data
-        size = len(data) if type(data) is bytes or data.isascii() else len(data.encode())
-        direction = stats.received
-        direction.messages += 1
-        direction.bytes += size
-        if size > direction.max_size:
-            direction.max_size = size
-        low = direction.min_size
-        if low is None or size < low:
-            direction.min_size = size
-        second = int(message.time)
-        history = stats.history
-        bucket = history[-1] if history else None
-        if bucket is None or bucket[0] != second:
-            bucket = [second, 0, 0, 0, 0]
-            history.append(bucket)
-        bucket[2] += 1
-        bucket[4] += size
+        size = len(data) if type(data) is bytes else len(data) if data.isascii() else len(data.encode())  # type: ignore[union-attr]
+        if size > counts.max_size and not message.dropped:
+            counts.max_size = size
+        if size < counts._min and not message.dropped:
+            counts._min = size
+        if message.time >= counts._next:
+            counts._owner._roll(message)  # type: ignore[union-attr]  # set for a connection's counts
 
     @nbws.hookimpl
     def nbws_close(self, conn: nbws.BaseConnection) -> None:
-        """Note when a connection closed (hook)."""
-        self._of(conn).closed = _time.time()
+        """Note when a connection closed, and keep its counts (hook)."""
+        stats = self._of(conn)
+        stats.closed = _time.time()
+        stats.sent._detach()
+        stats.received._detach()
 
     @nbws.hookimpl
     def nbws_panel(self, dashboard: Any) -> tuple[str, Any]:

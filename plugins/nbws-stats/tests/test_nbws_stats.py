@@ -176,3 +176,134 @@ def test_the_plot_has_axes_and_a_legend() -> None:
     assert 'class="nbws-axis-x"' in svg and 'class="nbws-axis-y"' in svg
     assert ">msg/s</text>" in svg and ">-60 s</text>" in svg and ">now</text>" in svg
     assert ">sent</text>" in svg and ">received</text>" in svg and 'fill="#1f77b4"' in svg
+
+
+# -- the figures worked out when read ---------------------------------------------------------
+# The hooks only note sizes and where each second began; message and byte counts are the
+# connection's own, and the per-second buckets, rates, series and totals are computed from them
+# when read. These tests send real messages over a real (in-memory) connection that the plugin is
+# not registered on, then call the plugin's hooks as the hook runner would, with chosen times.
+
+
+@pytest.fixture
+async def memory_pair() -> AsyncIterator[tuple[nbws.Connection, nbws.WebSocket]]:
+    from nbws.testing import connect
+
+    server = nbws.Server()
+    ws = connect(server)
+    await ws.opened(timeout=timeout())
+    await until(lambda: len(server.clients) == 1)
+    yield server.clients[0], ws
+    ws.close()
+    await ws.closed(timeout=timeout())
+    await server.stop()
+
+
+async def _wire(
+    counter: Stats,
+    pair: tuple[nbws.Connection, nbws.WebSocket],
+    data: str | bytes,
+    direction: str,
+    at: float,
+    dropped: bool = False,
+) -> None:
+    """Send ``data`` over the wire (``direction`` seen from the client), then observe it at time ``at``."""
+    peer, ws = pair
+    if direction == "send":
+        before = ws.messages_sent
+        if not dropped:
+            ws.send(data)
+            await until(lambda: ws.messages_sent == before + 1)
+    else:
+        before = ws.messages_received
+        if not dropped:
+            peer.send(data)
+            await until(lambda: ws.messages_received == before + 1)
+    message = nbws.Message(data, "send" if direction == "send" else "receive", connection=ws.id, time=at)
+    if dropped:
+        message.drop()
+    hook = counter.nbws_message_sent if direction == "send" else counter.nbws_message_received
+    hook(ws, message)
+
+
+async def test_per_second_buckets_are_worked_out_from_the_counts(
+    memory_pair: tuple[nbws.Connection, nbws.WebSocket],
+) -> None:
+    _, ws = memory_pair
+    counter = Stats(history=3)
+    counter.nbws_open(ws)
+    t0 = 1_000_000.0
+    await _wire(counter, memory_pair, "ab", "send", t0 + 0.1)
+    await _wire(counter, memory_pair, b"xyz", "receive", t0 + 0.5)
+    await _wire(counter, memory_pair, "é", "send", t0 + 0.9)  # 2 bytes
+    mine = counter.snapshot()[ws.id]
+    assert list(mine.history) == [[1_000_000, 2, 1, 4, 3]]  # the current second, filled in when read
+    await _wire(counter, memory_pair, "abcd", "receive", t0 + 1.2)  # a new second: the first bucket closes
+    await _wire(counter, memory_pair, "a", "send", t0 + 0.95)  # late (older time): counted in the current second
+    assert list(mine.history) == [[1_000_000, 2, 1, 4, 3], [1_000_001, 1, 1, 1, 4]]
+    await _wire(counter, memory_pair, "x", "send", t0 + 5.0)  # a gap: no empty buckets between
+    await _wire(counter, memory_pair, "y", "send", t0 + 7.5, dropped=True)  # opens a second, counts nothing
+    assert list(mine.history)[1:] == [[1_000_005, 1, 0, 1, 0], [1_000_007, 0, 0, 0, 0]]
+    await _wire(counter, memory_pair, "zz", "send", t0 + 7.6)
+    assert [bucket[0] for bucket in mine.history] == [1_000_001, 1_000_005, 1_000_007]  # only the last 3 kept
+    assert mine.rate("send", window=10, now=t0 + 8) == pytest.approx(3 / 10)
+    assert mine.rate("receive", window=3, now=t0 + 8) == 0.0
+    assert mine.rate("both", window=10, now=t0 + 8) == pytest.approx(4 / 10)
+    assert counter.series(4, now=t0 + 7) == [(0, 0), (1, 0), (0, 0), (1, 0)]
+    # The counts themselves are exact, whatever the buckets kept.
+    assert (mine.sent.messages, mine.sent.bytes, mine.sent.min_size, mine.sent.max_size) == (5, 8, 1, 2)
+    assert (mine.received.messages, mine.received.bytes, mine.received.min_size) == (2, 7, 3)
+    assert mine.received.mean_size == 3.5
+
+
+async def test_sizes_min_max_and_totals_are_exact(memory_pair: tuple[nbws.Connection, nbws.WebSocket]) -> None:
+    peer, ws = memory_pair
+    counter = Stats()
+    counter.nbws_open(ws)
+    fresh = counter.snapshot()[ws.id]
+    assert (fresh.sent.messages, fresh.sent.min_size, fresh.sent.max_size, fresh.sent.mean_size) == (0, None, 0, 0.0)
+    now = 2_000_000.0
+    for data in ("aaaa", "€€", b"z" * 70_000):  # 4, 6 (UTF-8) and 70,000 bytes
+        await _wire(counter, memory_pair, data, "send", now)
+    await _wire(counter, memory_pair, "not counted, bigger than the others" * 10_000, "send", now, dropped=True)
+    await _wire(counter, memory_pair, "-", "send", now, dropped=True)  # nor smaller
+    mine = counter.snapshot()[ws.id]
+    assert (mine.sent.messages, mine.sent.bytes, mine.sent.min_size, mine.sent.max_size) == (3, 70_010, 4, 70_000)
+    assert list(mine.history) == [[2_000_000, 3, 0, 70_010, 0]]
+    # The server side's connection, first seen in a message hook: counted from that message on.
+    peer.send("bb")
+    await until(lambda: peer.messages_sent == 1)
+    counter.nbws_message_sent(peer, nbws.Message("bb", "send", connection=peer.id, time=now))
+    sent, received = counter.totals()
+    assert (sent.messages, sent.bytes, sent.min_size, sent.max_size) == (4, 70_012, 2, 70_000)
+    assert (received.messages, received.bytes, received.min_size) == (0, 0, None)
+    assert repr(sent) == "DirectionStats(messages=4, bytes=70012, min_size=2, max_size=70000)"
+    # At the close the counts are kept, and the connection let go.
+    counter.nbws_close(ws)
+    assert (mine.sent.messages, mine.sent.bytes, mine.closed is not None) == (3, 70_010, True)
+    ws.send("after the close of the plugin's view")
+    await until(lambda: ws.messages_sent == 4)
+    assert mine.sent.messages == 3
+    assert direction_stats(1, 2, None, 0) == direction_stats(1, 2, None, 0)
+    assert direction_stats(1, 2, None, 0) != direction_stats(1, 2, 2, 2)
+
+
+async def test_reset_forgets_and_counts_again_from_the_next_message(
+    memory_pair: tuple[nbws.Connection, nbws.WebSocket],
+) -> None:
+    _, ws = memory_pair
+    counter = Stats()
+    counter.nbws_open(ws)
+    await _wire(counter, memory_pair, "one", "send", 3_000_000.0)
+    counter.reset()
+    assert counter.snapshot() == {}
+    await _wire(counter, memory_pair, "two!", "send", 3_000_000.5)
+    mine = counter.snapshot()[ws.id]
+    assert (mine.sent.messages, mine.sent.bytes, mine.received.messages) == (1, 4, 0)
+    assert list(mine.history) == [[3_000_000, 1, 0, 4, 0]]
+
+
+def direction_stats(messages: int, size: int, low: int | None, high: int) -> object:
+    from nbws_stats import DirectionStats
+
+    return DirectionStats(messages, size, low, high)
