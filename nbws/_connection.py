@@ -226,8 +226,7 @@ class BaseConnection:
         self._send_seq = 0
         self._recv_seq = 0
         self._inbox: deque[Message] = deque()  # kept for recv()
-        # Their sizes, in the same order: beside them rather than in a (message, size) tuple or
-        # in message.meta, so that keeping a message allocates nothing the garbage collector tracks.
+        # Their sizes, in the same order: beside them rather than in a (message, size) tuple, so that keeping a message allocates nothing the garbage collector tracks.
         self._inbox_sizes: deque[int] = deque()
         self._inbox_bytes = 0
         self._recv_buffer = recv_buffer
@@ -523,15 +522,17 @@ class BaseConnection:
             and not self._outbox
             and wire is not None
             and not self._calls["nbws_message_send"]
-            and not self._calls["nbws_message_sent"]
             and wire.write_now(data, encoded)
         ):
             # As websockets' own broadcast does: framed and handed to the transport at once. It counts
-            # as waiting until the end of the loop turn, as a send() does (max_buffered per turn).
+            # as waiting until the end of the loop turn, as a send() does (max_buffered per turn), and
+            # the observers see it then, as they see a send()'s.
             self._unflushed += size
             self._send_seq += 1
             self.messages_sent += 1
             self.bytes_sent += size
+            if self._calls["nbws_message_sent"]:
+                self._sent.append(_message(data, "send", self._send_seq, self.id))
             return
         self._enqueue(data, size, None, encoded)
 
@@ -560,7 +561,8 @@ class BaseConnection:
         else:
             message.seq = self._send_seq
             message.connection = self.id
-        message.meta["_size"] = size
+        message._size = size
+        message._prepared = False
         self._outbox.append(message)
         if self._pump_handle is None:
             # At the next turn, as a writer would: the transforms run after the current handler
@@ -591,9 +593,9 @@ class BaseConnection:
                 outbox.popleft()
                 wire.close(item.code, item.reason)
                 return
-            size: int = item.meta["_size"]
-            if not item.meta.get("_prepared"):
-                item.meta["_prepared"] = True
+            size = item._size
+            if not item._prepared:
+                item._prepared = True
                 transforms = self._calls["nbws_message_send"]
                 if transforms:
                     rest = run("nbws_message_send", transforms, (self, item), self._plugin_failed, item)

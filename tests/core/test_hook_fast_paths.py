@@ -224,3 +224,90 @@ async def test_broadcast_copies_written_at_once_keep_their_order_and_counts() ->
             await ws.closed(timeout=timeout())
     finally:
         await server.stop()
+
+
+def test_meta_is_made_on_first_use_and_then_kept() -> None:
+    for message in (_message("x", "send", 1, "c1"), Message("x", "send")):
+        notes = message.meta
+        assert notes == {} and message.meta is notes
+        notes["seen"] = 1
+        assert message.meta == {"seen": 1}
+        message.meta = {"other": 2}
+        assert message.meta == {"other": 2}
+
+
+async def test_meta_notes_go_from_the_transforms_to_the_observers_and_hold_nothing_of_the_core(
+    server: nbws.Server,
+) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class Notes:
+        @nbws.hookimpl
+        def nbws_message_send(self, message: nbws.Message) -> None:
+            seen.append(("send", dict(message.meta)))  # what the core kept there would show here
+            message.meta["by"] = "transform"
+
+        @nbws.hookimpl
+        def nbws_message_sent(self, message: nbws.Message) -> None:
+            seen.append(("sent", dict(message.meta)))
+
+        @nbws.hookimpl
+        def nbws_message_receive(self, message: nbws.Message) -> None:
+            message.meta["in"] = message.data
+
+        @nbws.hookimpl
+        def nbws_message_received(self, message: nbws.Message) -> None:
+            seen.append(("received", dict(message.meta)))
+
+    ws = nbws.WebSocket(server.url)
+    ws.plugins.register(Notes())
+    await ws.opened(timeout=timeout())
+    ws.send("a")
+    ws.send("b")  # the same turn: waits in the outbox behind the first
+    assert (await ws.recv(timeout=timeout())).meta == {"in": "echo: a"}
+    await until(lambda: len(seen) == 6, what="both messages sent and echoed")
+    assert sorted(seen, key=repr) == sorted(
+        [
+            *[("send", {}), ("send", {}), ("sent", {"by": "transform"}), ("sent", {"by": "transform"})],
+            *[("received", {"in": "echo: a"}), ("received", {"in": "echo: b"})],
+        ],
+        key=repr,
+    )
+    ws.close()
+    await ws.closed(timeout=timeout())
+
+
+async def test_broadcast_copies_written_at_once_are_observed_in_order_after_a_send() -> None:
+    server = nbws.Server()
+    sent: list[tuple[str, Any, int]] = []
+
+    class Watch:
+        @nbws.hookimpl
+        def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
+            sent.append((conn.id, message.data, message.seq))
+
+    server.plugins.register(Watch())
+    await server.start()
+    try:
+        clients = [nbws.WebSocket(server.url) for _ in range(2)]
+        for ws in clients:
+            await ws.opened(timeout=timeout())
+        await until(lambda: len(server.clients) == 2, what="two connections")
+        first, second = server.clients
+        first.send("first")
+        assert server.broadcast("b1") == 2
+        assert server.broadcast(b"b2", exclude=second) == 1
+        assert sent == []  # observed once written, at the end of the turn
+        await until(lambda: len(sent) == 4, what="four observed messages")
+        assert [s for s in sent if s[0] == first.id] == [
+            (first.id, "first", 1),
+            (first.id, "b1", 2),
+            (first.id, b"b2", 3),
+        ]
+        assert [s for s in sent if s[0] == second.id] == [(second.id, "b1", 1)]
+        assert (first.messages_sent, second.messages_sent) == (3, 1)
+        for ws in clients:
+            ws.close()
+            await ws.closed(timeout=timeout())
+    finally:
+        await server.stop()
