@@ -38,6 +38,8 @@ from ._events import (
     Message,
     OpenEvent,
     _message,
+    _now,
+    _sent_message,
     call_listener,
     describe,
     follow_listener,
@@ -218,7 +220,10 @@ class BaseConnection:
         self._unflushed = 0  # of which framed, waiting for the end of the loop turn
         self._pumping: asyncio.Task[None] | None = None  # the outbox waits for an async transform
         self._pump_handle: asyncio.Handle | None = None
-        self._sent: list[Message] = []  # written this turn, for the nbws_message_sent observers
+        # Written this turn, for the nbws_message_sent observers: a Message, or a message sent with
+        # no transform as three items (its data, seq and time), made into a Message when observed.
+        # A burst of sends then keeps no object the garbage collector tracks until the turn ends.
+        self._sent: list[Any] = []
         self._observing: asyncio.Task[None] | None = None
         self._holding: asyncio.Task[None] | None = None  # delivery waits for an async hook
         self._ended: asyncio.Future[None] | None = None  # done once an opening has ended
@@ -532,7 +537,7 @@ class BaseConnection:
             self.messages_sent += 1
             self.bytes_sent += size
             if self._calls["nbws_message_sent"]:
-                self._sent.append(_message(data, "send", self._send_seq, self.id))
+                self._sent += (data, self._send_seq, _now())  # its Message is made when observed
             return
         self._enqueue(data, size, None, encoded)
 
@@ -553,7 +558,7 @@ class BaseConnection:
             self.messages_sent += 1
             self.bytes_sent += size
             if self._calls["nbws_message_sent"]:
-                self._sent.append(_message(data, "send", self._send_seq, self.id))
+                self._sent += (data, self._send_seq, _now())  # its Message is made when observed
             return
         self._send_seq += 1
         if message is None:
@@ -632,7 +637,7 @@ class BaseConnection:
             sent, self._sent = self._sent, []
             self._observe(sent, 0)
 
-    def _observe(self, sent: list[Message], index: int) -> None:
+    def _observe(self, sent: list[Any], index: int) -> None:
         observers = self._calls["nbws_message_sent"]
         if not observers:
             return
@@ -640,7 +645,11 @@ class BaseConnection:
         observe = observers.observe  # run()'s own fast path for these observers, called directly
         while index < len(sent):
             message = sent[index]
-            index += 1
+            if isinstance(message, Message):
+                index += 1
+            else:
+                message = _sent_message(message, sent[index + 1], self.id, sent[index + 2])
+                index += 3
             rest = (
                 observe(fail, self, message)
                 if observe is not None
@@ -650,7 +659,7 @@ class BaseConnection:
                 self._observing = self._loop.create_task(self._observe_after(rest, sent, index))
                 return
 
-    async def _observe_after(self, rest: Rest, sent: list[Message], index: int) -> None:
+    async def _observe_after(self, rest: Rest, sent: list[Any], index: int) -> None:
         try:
             await self._finish_hooks(rest)
         finally:

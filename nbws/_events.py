@@ -222,6 +222,20 @@ def _message(data: Data, direction: Direction, seq: int, connection: str) -> Mes
     return message
 
 
+def _sent_message(data: Data, seq: int, connection: str, time: float) -> Message:
+    """``_message(data, "send", seq, connection)`` for a message that was sent at ``time``."""
+    message: Message = _new_object(Message)
+    message._data = message.original = data
+    message.direction = "send"
+    message.time = time
+    message.seq = seq
+    message.connection = connection
+    message.replayed = message.injected = message._dropped = message._prepared = False
+    message.leg = message._decoded = message._meta = None
+    message._size = 0
+    return message
+
+
 class OpenEvent:
     """The connection is open: messages can be sent."""
 

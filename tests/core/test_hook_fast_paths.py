@@ -10,6 +10,7 @@ place, a fault not counted, an async observer not awaited, a stale call list).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -311,3 +312,48 @@ async def test_broadcast_copies_written_at_once_are_observed_in_order_after_a_se
             await ws.closed(timeout=timeout())
     finally:
         await server.stop()
+
+
+async def test_a_burst_of_sends_is_observed_in_order_with_each_message_as_it_was_sent(server: nbws.Server) -> None:
+    seen: list[nbws.Message] = []
+    gate = asyncio.Event()
+
+    class Slow:
+        """Async for the first message: the others wait for it, then come in order."""
+
+        @nbws.hookimpl
+        async def nbws_message_sent(self, message: nbws.Message) -> None:
+            seen.append(message)
+            if len(seen) == 1:
+                await gate.wait()
+
+    class Fast:
+        @nbws.hookimpl(trylast=True)
+        def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
+            assert conn.id == message.connection
+
+    ws = nbws.WebSocket(server.url)
+    ws.plugins.register(Slow())
+    fast = ws.plugins.register(Fast())
+    await ws.opened(timeout=timeout())
+    before = time.time()
+    ws.send("a")
+    ws.send(b"b")
+    ws.send(bytearray(b"c"))
+    after = time.time()
+    marked = Message("d", "send", replayed=True)
+    ws.send_message(marked)  # through the outbox: a Message among the data of the others
+    await until(lambda: len(seen) == 1, what="the first message observed")
+    gate.set()
+    await until(lambda: len(seen) == 4, what="all four observed")
+    assert [(m.data, m.seq, m.direction, m.connection) for m in seen] == [
+        ("a", 1, "send", ws.id),
+        (b"b", 2, "send", ws.id),
+        (b"c", 3, "send", ws.id),
+        ("d", 4, "send", ws.id),
+    ]
+    assert all(before <= m.time <= after for m in seen[:3]) and seen[3] is marked and marked.replayed
+    assert all(m.original == m.data and not m.dropped and m.meta == {} for m in seen)
+    assert ws.messages_sent == 4 and ws.plugins.info(fast).errors == 0
+    ws.close()
+    await ws.closed(timeout=timeout())
