@@ -188,6 +188,7 @@ class BaseConnection:
         recv_buffer_bytes: int = DEFAULT_RECV_BUFFER_BYTES,
         close_timeout: float | None = 10,
         hook_timeout: float | None = None,
+        shared_hooks: Hooks | None = None,
     ) -> None:
         check_timeout("hook_timeout", hook_timeout)
         if not isinstance(max_buffered, int) or max_buffered < 1:
@@ -200,8 +201,15 @@ class BaseConnection:
         # A connection's own registry is made on first use of .plugins: a pluggy PluginManager costs
         # hundreds of microseconds, which every accepted connection would pay before its first read.
         self._plugins = plugin_registry
-        chain = (plugin_registry, parent_registry, plugins, default_plugins)
-        self._hooks = Hooks(*(registry for registry in chain if registry is not None))
+        chain = tuple(
+            registry
+            for registry in (plugin_registry, parent_registry, plugins, default_plugins)
+            if registry is not None
+        )
+        # The call lists of an endpoint with the same registries (a server's, for its connections), until
+        # this connection gets its own registry: a thousand connections then share one set of call lists
+        # (built once, not once each, and the same few objects read for every copy of a broadcast).
+        self._hooks = shared_hooks if shared_hooks is not None and shared_hooks.registries == chain else Hooks(*chain)
         self._calls = self._hooks._cache  # hook name -> call list, for the message path
         self._close_timeout = close_timeout
         self._hook_timeout = hook_timeout
@@ -266,7 +274,9 @@ class BaseConnection:
         registry = self._plugins
         if registry is None:
             registry = self._plugins = PluginRegistry()
-            self._hooks.add_first(registry)
+            # Its own call lists from now on: the hooks it may share with others are left as they are.
+            self._hooks = Hooks(registry, *self._hooks.registries)
+            self._calls = self._hooks._cache
         return registry
 
     # -- state --------------------------------------------------------------

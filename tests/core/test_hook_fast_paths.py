@@ -357,3 +357,42 @@ async def test_a_burst_of_sends_is_observed_in_order_with_each_message_as_it_was
     assert ws.messages_sent == 4 and ws.plugins.info(fast).errors == 0
     ws.close()
     await ws.closed(timeout=timeout())
+
+
+async def test_server_connections_share_call_lists_until_one_gets_its_own_plugins() -> None:
+    server = nbws.Server()
+    sent: list[tuple[str, str, str]] = []
+
+    class Watch:
+        def __init__(self, label: str) -> None:
+            self.label = label
+
+        @nbws.hookimpl
+        def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
+            sent.append((self.label, conn.id, message.data))
+
+    server.plugins.register(Watch("server"))
+    await server.start()
+    try:
+        clients = [nbws.WebSocket(server.url) for _ in range(2)]
+        for ws in clients:
+            await ws.opened(timeout=timeout())
+        await until(lambda: len(server.clients) == 2, what="two connections")
+        a, b = server.clients
+        assert a._calls["nbws_message_sent"] is b._calls["nbws_message_sent"]  # one list for both
+        a.plugins.register(Watch("a's own"))  # only a's messages, and only from now on
+        assert a._calls["nbws_message_sent"] is not b._calls["nbws_message_sent"]
+        server.broadcast("one")
+        await until(lambda: len(sent) == 3, what="three observed")
+        assert sorted(sent) == sorted([("server", a.id, "one"), ("server", b.id, "one"), ("a's own", a.id, "one")])
+        sent.clear()
+        server.plugins.register(Watch("later"), "later")  # a server change reaches both, a's own lists too
+        server.broadcast("two")
+        await until(lambda: len(sent) == 5, what="five observed")
+        assert sorted(label for label, conn, _ in sent if conn == a.id) == ["a's own", "later", "server"]
+        assert sorted(label for label, conn, _ in sent if conn == b.id) == ["later", "server"]
+        for ws in clients:
+            ws.close()
+            await ws.closed(timeout=timeout())
+    finally:
+        await server.stop()
