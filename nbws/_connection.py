@@ -38,6 +38,8 @@ from ._events import (
     Message,
     OpenEvent,
     _message,
+    _now,
+    _sent_message,
     call_listener,
     describe,
     follow_listener,
@@ -186,6 +188,7 @@ class BaseConnection:
         recv_buffer_bytes: int = DEFAULT_RECV_BUFFER_BYTES,
         close_timeout: float | None = 10,
         hook_timeout: float | None = None,
+        shared_hooks: Hooks | None = None,
     ) -> None:
         check_timeout("hook_timeout", hook_timeout)
         if not isinstance(max_buffered, int) or max_buffered < 1:
@@ -198,8 +201,15 @@ class BaseConnection:
         # A connection's own registry is made on first use of .plugins: a pluggy PluginManager costs
         # hundreds of microseconds, which every accepted connection would pay before its first read.
         self._plugins = plugin_registry
-        chain = (plugin_registry, parent_registry, plugins, default_plugins)
-        self._hooks = Hooks(*(registry for registry in chain if registry is not None))
+        chain = tuple(
+            registry
+            for registry in (plugin_registry, parent_registry, plugins, default_plugins)
+            if registry is not None
+        )
+        # The call lists of an endpoint with the same registries (a server's, for its connections), until
+        # this connection gets its own registry: a thousand connections then share one set of call lists
+        # (built once, not once each, and the same few objects read for every copy of a broadcast).
+        self._hooks = shared_hooks if shared_hooks is not None and shared_hooks.registries == chain else Hooks(*chain)
         self._calls = self._hooks._cache  # hook name -> call list, for the message path
         self._close_timeout = close_timeout
         self._hook_timeout = hook_timeout
@@ -218,7 +228,10 @@ class BaseConnection:
         self._unflushed = 0  # of which framed, waiting for the end of the loop turn
         self._pumping: asyncio.Task[None] | None = None  # the outbox waits for an async transform
         self._pump_handle: asyncio.Handle | None = None
-        self._sent: list[Message] = []  # written this turn, for the nbws_message_sent observers
+        # Written this turn, for the nbws_message_sent observers: a Message, or a message sent with
+        # no transform as three items (its data, seq and time), made into a Message when observed.
+        # A burst of sends then keeps no object the garbage collector tracks until the turn ends.
+        self._sent: list[Any] = []
         self._observing: asyncio.Task[None] | None = None
         self._holding: asyncio.Task[None] | None = None  # delivery waits for an async hook
         self._ended: asyncio.Future[None] | None = None  # done once an opening has ended
@@ -226,8 +239,7 @@ class BaseConnection:
         self._send_seq = 0
         self._recv_seq = 0
         self._inbox: deque[Message] = deque()  # kept for recv()
-        # Their sizes, in the same order: beside them rather than in a (message, size) tuple or
-        # in message.meta, so that keeping a message allocates nothing the garbage collector tracks.
+        # Their sizes, in the same order: beside them rather than in a (message, size) tuple, so that keeping a message allocates nothing the garbage collector tracks.
         self._inbox_sizes: deque[int] = deque()
         self._inbox_bytes = 0
         self._recv_buffer = recv_buffer
@@ -262,7 +274,9 @@ class BaseConnection:
         registry = self._plugins
         if registry is None:
             registry = self._plugins = PluginRegistry()
-            self._hooks.add_first(registry)
+            # Its own call lists from now on: the hooks it may share with others are left as they are.
+            self._hooks = Hooks(registry, *self._hooks.registries)
+            self._calls = self._hooks._cache
         return registry
 
     # -- state --------------------------------------------------------------
@@ -523,15 +537,17 @@ class BaseConnection:
             and not self._outbox
             and wire is not None
             and not self._calls["nbws_message_send"]
-            and not self._calls["nbws_message_sent"]
             and wire.write_now(data, encoded)
         ):
             # As websockets' own broadcast does: framed and handed to the transport at once. It counts
-            # as waiting until the end of the loop turn, as a send() does (max_buffered per turn).
+            # as waiting until the end of the loop turn, as a send() does (max_buffered per turn), and
+            # the observers see it then, as they see a send()'s.
             self._unflushed += size
             self._send_seq += 1
             self.messages_sent += 1
             self.bytes_sent += size
+            if self._calls["nbws_message_sent"]:
+                self._sent += (data, self._send_seq, _now())  # its Message is made when observed
             return
         self._enqueue(data, size, None, encoded)
 
@@ -552,7 +568,7 @@ class BaseConnection:
             self.messages_sent += 1
             self.bytes_sent += size
             if self._calls["nbws_message_sent"]:
-                self._sent.append(_message(data, "send", self._send_seq, self.id))
+                self._sent += (data, self._send_seq, _now())  # its Message is made when observed
             return
         self._send_seq += 1
         if message is None:
@@ -560,7 +576,8 @@ class BaseConnection:
         else:
             message.seq = self._send_seq
             message.connection = self.id
-        message.meta["_size"] = size
+        message._size = size
+        message._prepared = False
         self._outbox.append(message)
         if self._pump_handle is None:
             # At the next turn, as a writer would: the transforms run after the current handler
@@ -591,9 +608,9 @@ class BaseConnection:
                 outbox.popleft()
                 wire.close(item.code, item.reason)
                 return
-            size: int = item.meta["_size"]
-            if not item.meta.get("_prepared"):
-                item.meta["_prepared"] = True
+            size = item._size
+            if not item._prepared:
+                item._prepared = True
                 transforms = self._calls["nbws_message_send"]
                 if transforms:
                     rest = run("nbws_message_send", transforms, (self, item), self._plugin_failed, item)
@@ -630,7 +647,7 @@ class BaseConnection:
             sent, self._sent = self._sent, []
             self._observe(sent, 0)
 
-    def _observe(self, sent: list[Message], index: int) -> None:
+    def _observe(self, sent: list[Any], index: int) -> None:
         observers = self._calls["nbws_message_sent"]
         if not observers:
             return
@@ -638,7 +655,11 @@ class BaseConnection:
         observe = observers.observe  # run()'s own fast path for these observers, called directly
         while index < len(sent):
             message = sent[index]
-            index += 1
+            if isinstance(message, Message):
+                index += 1
+            else:
+                message = _sent_message(message, sent[index + 1], self.id, sent[index + 2])
+                index += 3
             rest = (
                 observe(fail, self, message)
                 if observe is not None
@@ -648,7 +669,7 @@ class BaseConnection:
                 self._observing = self._loop.create_task(self._observe_after(rest, sent, index))
                 return
 
-    async def _observe_after(self, rest: Rest, sent: list[Message], index: int) -> None:
+    async def _observe_after(self, rest: Rest, sent: list[Any], index: int) -> None:
         try:
             await self._finish_hooks(rest)
         finally:

@@ -54,7 +54,6 @@ class Message:
         connection: The id of its connection (``conn.id``).
         original: The data as it was before any plugin changed it.
         replayed: True for a message re-sent by :func:`nbws.replay`.
-        meta: A dict where plugins may keep notes about the message.
         leg: On a :class:`nbws.Relay`, the leg it travels on: ``"client"``
             (between the client and the relay) or ``"upstream"`` (between
             the relay and the upstream server); None elsewhere.
@@ -66,11 +65,13 @@ class Message:
         "_data",
         "_decoded",
         "_dropped",
+        "_meta",
+        "_prepared",
+        "_size",
         "connection",
         "direction",
         "injected",
         "leg",
-        "meta",
         "original",
         "replayed",
         "seq",
@@ -102,9 +103,22 @@ class Message:
         self.replayed = replayed
         self.leg = leg
         self.injected = injected
-        self._dropped = False
-        self.meta: dict[str, Any] = {}
+        self._dropped = self._prepared = False
+        self._size = 0
+        self._meta: dict[str, Any] | None = None
         self._decoded: tuple[Data, Decoded | None] | None = None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """A dict where plugins may keep notes about the message (made on first use)."""
+        meta = self._meta
+        if meta is None:
+            meta = self._meta = {}
+        return meta
+
+    @meta.setter
+    def meta(self, value: dict[str, Any]) -> None:
+        self._meta = value
 
     @property
     def data(self) -> Data:
@@ -202,9 +216,23 @@ def _message(data: Data, direction: Direction, seq: int, connection: str) -> Mes
     message.time = _now()
     message.seq = seq
     message.connection = connection
-    message.replayed = message.injected = message._dropped = False
-    message.leg = message._decoded = None
-    message.meta = {}
+    message.replayed = message.injected = message._dropped = message._prepared = False
+    message.leg = message._decoded = message._meta = None
+    message._size = 0
+    return message
+
+
+def _sent_message(data: Data, seq: int, connection: str, time: float) -> Message:
+    """``_message(data, "send", seq, connection)`` for a message that was sent at ``time``."""
+    message: Message = _new_object(Message)
+    message._data = message.original = data
+    message.direction = "send"
+    message.time = time
+    message.seq = seq
+    message.connection = connection
+    message.replayed = message.injected = message._dropped = message._prepared = False
+    message.leg = message._decoded = message._meta = None
+    message._size = 0
     return message
 
 

@@ -170,6 +170,7 @@ class Connection(BaseConnection):
             recv_buffer_bytes=server._recv_buffer_bytes,
             close_timeout=server._options["close_timeout"],
             hook_timeout=server._hook_timeout,
+            shared_hooks=server._hooks,
         )
         self.server = server
         self.request = request

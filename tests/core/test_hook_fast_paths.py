@@ -10,6 +10,7 @@ place, a fault not counted, an async observer not awaited, a stale call list).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -219,6 +220,177 @@ async def test_broadcast_copies_written_at_once_keep_their_order_and_counts() ->
         assert got[clients[2].id] == ["b1"]
         assert [(conn.messages_sent, conn.bytes_sent) for conn in server.clients] == [(3, 9), (2, 4), (1, 2)]
         assert all(conn.buffered_amount == 0 for conn in server.clients)
+        for ws in clients:
+            ws.close()
+            await ws.closed(timeout=timeout())
+    finally:
+        await server.stop()
+
+
+def test_meta_is_made_on_first_use_and_then_kept() -> None:
+    for message in (_message("x", "send", 1, "c1"), Message("x", "send")):
+        notes = message.meta
+        assert notes == {} and message.meta is notes
+        notes["seen"] = 1
+        assert message.meta == {"seen": 1}
+        message.meta = {"other": 2}
+        assert message.meta == {"other": 2}
+
+
+async def test_meta_notes_go_from_the_transforms_to_the_observers_and_hold_nothing_of_the_core(
+    server: nbws.Server,
+) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class Notes:
+        @nbws.hookimpl
+        def nbws_message_send(self, message: nbws.Message) -> None:
+            seen.append(("send", dict(message.meta)))  # what the core kept there would show here
+            message.meta["by"] = "transform"
+
+        @nbws.hookimpl
+        def nbws_message_sent(self, message: nbws.Message) -> None:
+            seen.append(("sent", dict(message.meta)))
+
+        @nbws.hookimpl
+        def nbws_message_receive(self, message: nbws.Message) -> None:
+            message.meta["in"] = message.data
+
+        @nbws.hookimpl
+        def nbws_message_received(self, message: nbws.Message) -> None:
+            seen.append(("received", dict(message.meta)))
+
+    ws = nbws.WebSocket(server.url)
+    ws.plugins.register(Notes())
+    await ws.opened(timeout=timeout())
+    ws.send("a")
+    ws.send("b")  # the same turn: waits in the outbox behind the first
+    assert (await ws.recv(timeout=timeout())).meta == {"in": "echo: a"}
+    await until(lambda: len(seen) == 6, what="both messages sent and echoed")
+    assert sorted(seen, key=repr) == sorted(
+        [
+            *[("send", {}), ("send", {}), ("sent", {"by": "transform"}), ("sent", {"by": "transform"})],
+            *[("received", {"in": "echo: a"}), ("received", {"in": "echo: b"})],
+        ],
+        key=repr,
+    )
+    ws.close()
+    await ws.closed(timeout=timeout())
+
+
+async def test_broadcast_copies_written_at_once_are_observed_in_order_after_a_send() -> None:
+    server = nbws.Server()
+    sent: list[tuple[str, Any, int]] = []
+
+    class Watch:
+        @nbws.hookimpl
+        def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
+            sent.append((conn.id, message.data, message.seq))
+
+    server.plugins.register(Watch())
+    await server.start()
+    try:
+        clients = [nbws.WebSocket(server.url) for _ in range(2)]
+        for ws in clients:
+            await ws.opened(timeout=timeout())
+        await until(lambda: len(server.clients) == 2, what="two connections")
+        first, second = server.clients
+        first.send("first")
+        assert server.broadcast("b1") == 2
+        assert server.broadcast(b"b2", exclude=second) == 1
+        assert sent == []  # observed once written, at the end of the turn
+        await until(lambda: len(sent) == 4, what="four observed messages")
+        assert [s for s in sent if s[0] == first.id] == [
+            (first.id, "first", 1),
+            (first.id, "b1", 2),
+            (first.id, b"b2", 3),
+        ]
+        assert [s for s in sent if s[0] == second.id] == [(second.id, "b1", 1)]
+        assert (first.messages_sent, second.messages_sent) == (3, 1)
+        for ws in clients:
+            ws.close()
+            await ws.closed(timeout=timeout())
+    finally:
+        await server.stop()
+
+
+async def test_a_burst_of_sends_is_observed_in_order_with_each_message_as_it_was_sent(server: nbws.Server) -> None:
+    seen: list[nbws.Message] = []
+    gate = asyncio.Event()
+
+    class Slow:
+        """Async for the first message: the others wait for it, then come in order."""
+
+        @nbws.hookimpl
+        async def nbws_message_sent(self, message: nbws.Message) -> None:
+            seen.append(message)
+            if len(seen) == 1:
+                await gate.wait()
+
+    class Fast:
+        @nbws.hookimpl(trylast=True)
+        def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
+            assert conn.id == message.connection
+
+    ws = nbws.WebSocket(server.url)
+    ws.plugins.register(Slow())
+    fast = ws.plugins.register(Fast())
+    await ws.opened(timeout=timeout())
+    before = time.time()
+    ws.send("a")
+    ws.send(b"b")
+    ws.send(bytearray(b"c"))
+    after = time.time()
+    marked = Message("d", "send", replayed=True)
+    ws.send_message(marked)  # through the outbox: a Message among the data of the others
+    await until(lambda: len(seen) == 1, what="the first message observed")
+    gate.set()
+    await until(lambda: len(seen) == 4, what="all four observed")
+    assert [(m.data, m.seq, m.direction, m.connection) for m in seen] == [
+        ("a", 1, "send", ws.id),
+        (b"b", 2, "send", ws.id),
+        (b"c", 3, "send", ws.id),
+        ("d", 4, "send", ws.id),
+    ]
+    assert all(before <= m.time <= after for m in seen[:3]) and seen[3] is marked and marked.replayed
+    assert all(m.original == m.data and not m.dropped and m.meta == {} for m in seen)
+    assert ws.messages_sent == 4 and ws.plugins.info(fast).errors == 0
+    ws.close()
+    await ws.closed(timeout=timeout())
+
+
+async def test_server_connections_share_call_lists_until_one_gets_its_own_plugins() -> None:
+    server = nbws.Server()
+    sent: list[tuple[str, str, str]] = []
+
+    class Watch:
+        def __init__(self, label: str) -> None:
+            self.label = label
+
+        @nbws.hookimpl
+        def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
+            sent.append((self.label, conn.id, message.data))
+
+    server.plugins.register(Watch("server"))
+    await server.start()
+    try:
+        clients = [nbws.WebSocket(server.url) for _ in range(2)]
+        for ws in clients:
+            await ws.opened(timeout=timeout())
+        await until(lambda: len(server.clients) == 2, what="two connections")
+        a, b = server.clients
+        assert a._calls["nbws_message_sent"] is b._calls["nbws_message_sent"]  # one list for both
+        a.plugins.register(Watch("a's own"))  # only a's messages, and only from now on
+        assert a._calls["nbws_message_sent"] is not b._calls["nbws_message_sent"]
+        server.broadcast("one")
+        await until(lambda: len(sent) == 3, what="three observed")
+        assert sorted(sent) == sorted([("server", a.id, "one"), ("server", b.id, "one"), ("a's own", a.id, "one")])
+        sent.clear()
+        server.plugins.register(Watch("later"), "later")  # a server change reaches both, a's own lists too
+        server.broadcast("two")
+        await until(lambda: len(sent) == 5, what="five observed")
+        assert sorted(label for label, conn, _ in sent if conn == a.id) == ["a's own", "later", "server"]
+        assert sorted(label for label, conn, _ in sent if conn == b.id) == ["later", "server"]
         for ws in clients:
             ws.close()
             await ws.closed(timeout=timeout())
