@@ -113,12 +113,6 @@ def coerce_data(data: object) -> str | bytes:
     )
 
 
-def data_size(data: str | bytes) -> int:
-    if isinstance(data, bytes) or data.isascii():
-        return len(data)
-    return len(data.encode())
-
-
 def check_timeout(name: str, value: float | None) -> None:
     """Refuse a timeout that is not None or a positive number of seconds."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
@@ -331,18 +325,6 @@ class BaseConnection:
         for fn in self._listeners.get(name):
             call_listener(fn, (event,), self._handler_failed)
         self._emit_to_parent(name, event)
-
-    def _emit_message(self, message: Message) -> None:
-        """``_emit("message", message)`` without looking the handler up by name: it runs for every message."""
-        failed = self._handler_failed
-        handler = self.onmessage
-        if handler is not None:
-            call_listener(handler, (message,), failed)
-        listeners = self._listeners.get("message")
-        if listeners:
-            for fn in listeners:
-                call_listener(fn, (message,), failed)
-        self._emit_to_parent("message", message)
 
     def _emit_to_parent(self, name: str, event: Any) -> None:
         """Server-side connections also notify their server's listeners."""
@@ -713,7 +695,7 @@ class BaseConnection:
                 waiters.popleft().set_result(message)
             else:
                 self._keep_for_recv(message, size)
-            # self._emit_message(message), inlined: it runs for every message.
+            # the message handler, listeners and the parent's listeners, inlined: it runs for every message.
             handler = self.onmessage
             if handler is not None:
                 try:

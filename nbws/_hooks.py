@@ -233,12 +233,6 @@ class Hooks:
         for registry in registries:
             registry._hook_sets.add(self)
 
-    def add_first(self, registry: PluginRegistry) -> None:
-        """Put ``registry`` before the others (a connection's own registry, made on first use)."""
-        self.registries = (registry, *self.registries)
-        registry._hook_sets.add(self)
-        self.invalidate()
-
     def invalidate(self) -> None:
         """Forget the cached call lists (a registry of this endpoint changed)."""
         self._cache.clear()

@@ -133,7 +133,10 @@ class _Flusher:
                 wire._written_now = False
                 owner = wire.owner
                 if owner is not None:
-                    owner._wire_flushed()
+                    try:
+                        owner._wire_flushed()
+                    except Exception:  # as above: the other connections' turn goes on
+                        logging.getLogger("nbws").exception("after writing %r", wire)
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()

@@ -384,6 +384,7 @@ class WebSocket(BaseConnection):
         if self._local_close is not None and self._state is OPEN:
             # close() raced with the handshake: honour it.
             self._state = CLOSING
+            self._tell_ending("closing")
             wire.close(self._local_close.code, self._local_close.reason)
         wire.attach(self)
         ended = self._ended
@@ -569,7 +570,7 @@ class WebSocket(BaseConnection):
         The :class:`nbws.ClientPanel` showing this client, made on first use; a cell ending with ``ws`` shows it.
 
         The panel is found through :mod:`nbws.views` (the core never imports
-        a widget) and kept there weakly, not on the client.
+        a widget) and kept by the widgets layer until it is closed, not on the client.
         """
         return views.view(self)
 

@@ -672,7 +672,7 @@ class Relay:
         """
         The :class:`nbws.RelayPanel` of this relay, made on first use; a cell ending with ``relay`` shows it.
 
-        Found through :mod:`nbws.views` (the core never imports a widget) and kept there weakly.
+        Found through :mod:`nbws.views` (the core never imports a widget) and kept by the widgets layer until it is closed.
         """
         return views.view(self)
 

@@ -48,13 +48,16 @@ from ._plugins import PluginRegistry, default_plugins
 from ._plugins import plugins as global_plugins
 from ._protocol import Wire
 from .client import _check_header, _check_protocols
-from .exceptions import BufferFullError, InvalidStateError, ServerError
+from .exceptions import BufferFullError, InvalidStateError, PluginError, ServerError
 
 __all__ = ["Connection", "Request", "Server"]
 
 logger = logging.getLogger("nbws")
 
 _WS_OPEN = _WsState.OPEN
+
+# The default plugin that checks a server's path, origins and token (nbws.builtins.handshake).
+_GUARD = "nbws.handshake"
 
 # What a socket over max_connections gets before it is closed (as nginx's limit_conn answers).
 _BUSY = (
@@ -477,7 +480,7 @@ class Server:
         The :class:`nbws.ServerPanel` showing this server, made on first use; a cell ending with ``server`` shows it.
 
         The panel is found through :mod:`nbws.views` (the core never imports
-        a widget) and kept there weakly, not on the server.
+        a widget) and kept by the widgets layer until it is closed, not on the server.
         """
         return views.view(self)
 
@@ -731,6 +734,13 @@ class Server:
             until=lambda: request.rejected is not None or bool(faults),
             fail=refuse,
         )
+        if not faults and request.rejected is None and not self._guarded():
+            # path=, origins= or token= with no guard to check them: fail closed, not open.
+            exc = PluginError(
+                f"this server has {self._checks()} but the default plugin {_GUARD!r} that checks them is "
+                "disabled or unregistered; register a replacement under that name"
+            )
+            refuse("nbws_handshake", _GUARD, exc)
         if faults:
             return proto.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, "the server failed to check this request\n")
         if request.rejected is not None:
@@ -739,6 +749,23 @@ class Server:
             response = proto.reject(http.HTTPStatus.FORBIDDEN, reason + "\n")
             return dataclasses.replace(response, status_code=status, reason_phrase=_phrase(status))
         return None
+
+    def _checks(self) -> str:
+        return ", ".join(
+            name
+            for name, on in (
+                ("path=", self.path is not None),
+                ("origins=", self.origins is not None),
+                ("token=", self.requires_token),
+            )
+            if on
+        )
+
+    def _guarded(self) -> bool:
+        """Whether nothing needs checking, or the plugin that checks path, origins and token is on."""
+        if not self._checks():
+            return True
+        return _GUARD in default_plugins and default_plugins.info(_GUARD).enabled
 
     @property
     def requires_token(self) -> bool:

@@ -19,8 +19,9 @@ To check differently, replace it (for every server of the process)::
     nbws.default_plugins.unregister("nbws.handshake")
     nbws.default_plugins.register(MyGuard(), "nbws.handshake")
 
-Disabling it without a replacement turns the checks of ``path``, ``origins``
-and ``token`` off for every server.
+It fails closed: while it is disabled or unregistered with no replacement
+under its name, a server made with ``path=``, ``origins=`` or ``token=``
+refuses every handshake (HTTP 500, with an error event naming it).
 """
 
 from __future__ import annotations

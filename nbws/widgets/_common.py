@@ -494,9 +494,9 @@ def view_factory(make: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
     def factory(obj: Any) -> Any:
         panel = _shown.get(obj)
-        if panel is None:
+        if panel is None or getattr(panel, "comm", True) is None:  # none yet, or closed: a new one
             panel = make(obj)
-            _shown.setdefault(obj, panel)
+            _shown[obj] = panel
         return panel
 
     return factory

@@ -28,7 +28,7 @@ import ipywidgets as widgets
 
 from .. import OPEN, BaseConnection, RecordedEvent, Recording, redact
 from ..builtins.logger import preview
-from ._common import StatusLine, Throttle, close_widgets, on_change, on_click, shows_errors, style
+from ._common import StatusLine, Throttle, close_widgets, forget, on_change, on_click, shows_errors, style
 
 if TYPE_CHECKING:
     from .. import Intercept, Recorder, Replayer
@@ -203,6 +203,7 @@ class ReplayPanel(_Panel):
         """Close the panel's widgets and stop following the replayer (which goes on)."""
         replayer = getattr(self, "replayer", None)
         if replayer is not None:
+            forget(replayer, self)
             replayer.unwatch(self._refresh_soon)
             if replayer.state == "ready":
                 replayer.stop()  # never played: it only listened to its target
@@ -501,6 +502,7 @@ class RecorderPanel(_Panel):
     def close(self) -> None:
         """Close the panel's widgets and stop following the recorder (which goes on recording)."""
         if hasattr(self, "replay"):
+            forget(self.recorder, self)
             self.recorder.unwatch(self._refresh_soon)
             self.replay.close()
         super().close()
@@ -595,6 +597,7 @@ class InterceptPanel(_Panel):
     def close(self) -> None:
         """Close the panel's widgets and stop following the intercept (which goes on holding)."""
         if hasattr(self, "intercept"):
+            forget(self.intercept, self)
             self.intercept.unwatch(self._refresh_soon)
         super().close()
 

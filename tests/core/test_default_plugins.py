@@ -86,13 +86,37 @@ async def test_the_guard_can_be_replaced_and_a_failing_replacement_refuses_acces
         # Fail closed: even the right token does not get in through a guard that raises.
         assert "HTTP 500" in await refused(server.url + "?token=s3cret")
         assert defaults.info("nbws.handshake").errors == 1
-        defaults.disable("nbws.handshake")  # no guard at all: the token is not checked
-        ws = nbws.WebSocket(server.url)
+    finally:
+        await server.stop()
+
+
+async def test_a_server_with_checks_and_no_guard_refuses_every_handshake(defaults: nbws.PluginRegistry) -> None:
+    errors: list[nbws.ErrorEvent] = []
+    server = nbws.Server(token="s3cret")
+    server.on("error", lambda conn, event: errors.append(event))
+    open_server = nbws.Server()  # nothing to check: no guard needed
+    await server.start()
+    await open_server.start()
+    try:
+        defaults.disable("nbws.handshake")
+        # Fail closed: with its guard switched off, a server made with token= lets nobody in.
+        assert "HTTP 500" in await refused(server.url + "?token=s3cret")
+        assert "HTTP 500" in await refused(server.url)
+        assert any("'nbws.handshake'" in e.message and "token=" in e.message for e in errors), errors
+        defaults.unregister("nbws.handshake")
+        assert "HTTP 500" in await refused(server.url + "?token=s3cret")
+        ws = nbws.WebSocket(open_server.url)
         await ws.opened(timeout=timeout())
         ws.close()
         await ws.closed(timeout=timeout())
+        defaults.register(HandshakeGuard(), "nbws.handshake")
+        ok = nbws.WebSocket(server.url + "?token=s3cret")
+        await ok.opened(timeout=timeout())
+        ok.close()
+        await ok.closed(timeout=timeout())
     finally:
         await server.stop()
+        await open_server.stop()
 
 
 async def test_unhandled_errors_are_logged_by_the_error_plugin(
