@@ -234,3 +234,17 @@ async def test_panels_join_the_dashboard_through_the_hook(tmp_path: Path) -> Non
     dashboard.close()
     panels["Recorder"].close()
     panels["Intercept"].close()
+
+
+def test_a_closed_panel_is_forgotten() -> None:
+    from nbws.widgets._common import shown
+
+    for make in (nbws.Recorder, nbws.Intercept):
+        obj = make()
+        panel = obj.panel()
+        assert obj.panel() is panel and shown(obj) is panel  # one panel per object while it is open
+        panel.close()
+        assert shown(obj) is None, f"a closed {make.__name__} panel is still kept for its object"
+        again = obj.panel()
+        assert again is not panel and again.comm is not None  # a closed panel is not handed out
+        again.close()
