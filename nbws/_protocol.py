@@ -260,23 +260,21 @@ class Wire(asyncio.Protocol):
                 break
             proto.receive_data(bytes(view[start:end]))
             start = end
-            events = proto.events_received()
-            if events:
-                self._receiving = True
-                try:
-                    self._events(events)
-                finally:
-                    self._receiving = False
+            self._deliver_received()
         if start < size:
             proto.receive_data(bytes(view[start:]) if start else data)
-        events = proto.events_received()
+        self._deliver_received()
+        self.flush()
+
+    def _deliver_received(self) -> None:
+        """Deliver what the protocol parsed (as :meth:`data_received` does inline)."""
+        events = self.proto.events_received()
         if events:
             self._receiving = True
             try:
                 self._events(events)
             finally:
                 self._receiving = False
-        self.flush()
 
     def eof_received(self) -> bool | None:
         proto = self.proto
