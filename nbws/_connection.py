@@ -39,7 +39,6 @@ from ._events import (
     OpenEvent,
     _message,
     _now,
-    _sent_message,
     call_listener,
     describe,
     follow_listener,
@@ -640,7 +639,7 @@ class BaseConnection:
             if isinstance(message, Message):
                 index += 1
             else:
-                message = _sent_message(message, sent[index + 1], self.id, sent[index + 2])
+                message = _message(message, "send", sent[index + 1], self.id, sent[index + 2])
                 index += 3
             rest = (
                 observe(fail, self, message)

@@ -204,30 +204,17 @@ _new_object = object.__new__
 _now = _time.time
 
 
-def _message(data: Data, direction: Direction, seq: int, connection: str) -> Message:
+def _message(data: Data, direction: Direction, seq: int, connection: str, time: float | None = None) -> Message:
     """``Message(data, direction, seq=seq, connection=connection)`` for the core's message path.
 
     Made without ``__init__``'s keyword parsing and type check: the core passes ``str``
     or ``bytes`` it checked itself. Every attribute ``__init__`` sets is set here too.
+    ``time`` is when it happened, if not now (a sent message observed at the end of the turn).
     """
     message: Message = _new_object(Message)
     message._data = message.original = data
     message.direction = direction
-    message.time = _now()
-    message.seq = seq
-    message.connection = connection
-    message.replayed = message.injected = message._dropped = message._prepared = False
-    message.leg = message._decoded = message._meta = None
-    message._size = 0
-    return message
-
-
-def _sent_message(data: Data, seq: int, connection: str, time: float) -> Message:
-    """``_message(data, "send", seq, connection)`` for a message that was sent at ``time``."""
-    message: Message = _new_object(Message)
-    message._data = message.original = data
-    message.direction = "send"
-    message.time = time
+    message.time = _now() if time is None else time
     message.seq = seq
     message.connection = connection
     message.replayed = message.injected = message._dropped = message._prepared = False
