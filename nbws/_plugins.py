@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import traceback
+import types
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ __all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "def
 
 logger = logging.getLogger("nbws")
 
-hookimpl = pluggy.HookimplMarker("nbws")
+_PROJECT = "nbws"
+hookimpl = pluggy.HookimplMarker(_PROJECT)
 """Mark a function or method as the implementation of an nbws hook."""
 
 ENTRY_POINT_GROUP = "nbws"
@@ -74,6 +76,57 @@ def _call_site() -> Site | None:
 def _family(name: str) -> str:
     """A plugin name without the ``-2``, ``-3`` that makes a second instance's name unique."""
     return re.sub(r"-\d+$", "", name)
+
+
+class _Face:
+    """
+    What pluggy registers for a plugin object: its hook methods, bound to it, and nothing else.
+
+    pluggy finds hooks with ``dir()`` and ``inspect.getattr_static``, which
+    read the object's ``__dict__``; on CPython 3.11 and 3.12 that turns the
+    instance's inline attribute values into a dict for good, and every
+    ``self.x`` in its hooks is slower from then on (by about a third, for
+    the hooks that run for every message). So nbws reads a plugin object's
+    hooks from its class, and hands pluggy this stand-in instead.
+    """
+
+    def __init__(self, plugin: object, methods: dict[str, Callable[..., Any]]) -> None:
+        self.__dict__.update(methods)
+        self.__dict__["_nbws_plugin"] = plugin
+
+    def __repr__(self) -> str:
+        return repr(self.__dict__["_nbws_plugin"])
+
+
+def _class_hooks(plugin: object) -> dict[str, Callable[..., Any]] | None:
+    """
+    ``plugin``'s hook implementations, read from its class and bound to it, without touching the instance.
+
+    None when pluggy should look at the plugin itself: a module, a class, an
+    object whose class marks no method as a hook (its hooks are attributes of
+    the instance), or one whose class has a marked static or class method or
+    a marked attribute that is not a function (pluggy's own rules apply).
+    Hooks are methods of the class; an instance attribute of the same name
+    as one of them does not replace it, as it would for pluggy.
+    """
+    cls = type(plugin)
+    if isinstance(plugin, (type, types.ModuleType)) or cls.__dictoffset__ == 0:
+        return None
+    marker = _PROJECT + "_impl"
+    methods: dict[str, Callable[..., Any]] = {}
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        for name, value in vars(klass).items():
+            if name in seen:
+                continue
+            seen.add(name)
+            holder = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+            if getattr(value, marker, None) is None and getattr(holder, marker, None) is None:
+                continue
+            if not inspect.isfunction(value):
+                return None
+            methods[name] = value.__get__(plugin, cls)
+    return methods or None
 
 
 @dataclass(frozen=True)
@@ -136,10 +189,12 @@ class PluginRegistry:
     """
 
     def __init__(self, *, autoload: bool = False) -> None:
-        self._pm = pluggy.PluginManager("nbws")
+        self._pm = pluggy.PluginManager(_PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._infos: dict[str, PluginInfo] = {}
         self._sites: dict[str, Site] = {}
+        # What pluggy holds for each plugin object registered through a _Face, by id(plugin).
+        self._faces: dict[int, _Face] = {}
         self._autoload = autoload
         self._loaded = False
         self._watchers = Watchers("plugin registry")
@@ -167,9 +222,9 @@ class PluginRegistry:
                 hook wrapper.
         """
         self._ensure_loaded()
-        if self._pm.is_registered(plugin):
+        if self._pm.is_registered(self._held(plugin)):
             # The same object again (a re-run cell that registers a plugin made in another cell): nothing to do.
-            registered = self._pm.get_name(plugin)
+            registered = self._pm.get_name(self._held(plugin))
             assert registered is not None
             return registered
         site = _call_site()
@@ -222,11 +277,16 @@ class PluginRegistry:
     def _register(self, plugin: object, name: str | None, enabled: bool = True) -> str:
         if plugin is None or isinstance(plugin, (str, bytes, int, float)):
             raise PluginError(f"a plugin must be a module or an object with hook methods, not {plugin!r}")
-        self._check_hook_names(plugin)
-        if name is None and not self._pm.is_registered(plugin):
+        if self._pm.is_registered(self._held(plugin)):
+            raise PluginError(f"plugin {plugin!r} is already registered as {self._pm.get_name(self._held(plugin))!r}")
+        methods = _class_hooks(plugin)
+        self._check_hook_names(plugin, methods)
+        face = None if methods is None else _Face(plugin, methods)
+        held = plugin if face is None else face
+        if name is None:
             name = self._default_name(plugin)
         try:
-            registered = self._pm.register(plugin, name)
+            registered = self._pm.register(held, name)
         except ValueError as exc:
             if name is not None and name in self._infos:
                 raise PluginError(
@@ -237,13 +297,15 @@ class PluginRegistry:
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"invalid plugin {exc.plugin!r}: {exc}") from None
         assert registered is not None
-        impls = [impl for hook in self._pm.get_hookcallers(plugin) or () for impl in hook.get_hookimpls()]
-        if any(impl.hookwrapper or impl.wrapper for impl in impls if impl.plugin is plugin):
-            self._pm.unregister(plugin)
+        impls = [impl for hook in self._pm.get_hookcallers(held) or () for impl in hook.get_hookimpls()]
+        if any(impl.hookwrapper or impl.wrapper for impl in impls if impl.plugin is held):
+            self._pm.unregister(held)
             raise PluginError(
                 f"plugin {registered!r} uses a hook wrapper, which nbws does not support: use tryfirst or trylast"
             )
-        hooks = tuple(sorted({hook.name for hook in self._pm.get_hookcallers(plugin) or ()}))
+        hooks = tuple(sorted({hook.name for hook in self._pm.get_hookcallers(held) or ()}))
+        if face is not None:
+            self._faces[id(plugin)] = face
         self._infos[registered] = PluginInfo(registered, plugin, hooks, enabled=enabled)
         self._changed()
         return registered
@@ -257,7 +319,17 @@ class PluginRegistry:
             name = f"{base}-{n}"
         return name
 
-    def _check_hook_names(self, plugin: object) -> None:
+    def _held(self, plugin: object) -> object:
+        """What pluggy holds for ``plugin``: its :class:`_Face` or the plugin itself."""
+        return self._faces.get(id(plugin), plugin)
+
+    def _check_hook_names(self, plugin: object, methods: dict[str, Callable[..., Any]] | None) -> None:
+        if methods is not None:
+            unknown = [attr for attr in methods if attr.startswith("nbws_") and attr not in HOOK_NAMES]
+            if unknown:
+                known = ", ".join(sorted(HOOK_NAMES))
+                raise PluginError(f"unknown hook {unknown[0]!r} in plugin {plugin!r}: hooks are {known}")
+            return
         for attr in dir(plugin):
             if attr.startswith("nbws_") and attr not in HOOK_NAMES:
                 value = getattr(plugin, attr, None)
@@ -267,11 +339,11 @@ class PluginRegistry:
 
     def unregister(self, plugin: object | str) -> None:
         """Unregister a plugin, given the plugin or the name it was registered under."""
-        name = plugin if isinstance(plugin, str) else self._pm.get_name(plugin)
+        name = plugin if isinstance(plugin, str) else self._pm.get_name(self._held(plugin))
         if name is None or name not in self._infos:
             raise PluginError(f"plugin {plugin!r} is not registered")
         self._pm.unregister(name=name)
-        del self._infos[name]
+        self._faces.pop(id(self._infos.pop(name).plugin), None)
         self._sites.pop(name, None)
         self._changed()
 
@@ -295,7 +367,7 @@ class PluginRegistry:
 
     def name_of(self, plugin: object) -> str | None:
         """Return the name ``plugin`` is registered under here, or None if it is not registered here."""
-        name = self._pm.get_name(plugin)
+        name = self._pm.get_name(self._held(plugin))
         return name if name in self._infos else None
 
     def get(self, name: str) -> object:
@@ -318,7 +390,7 @@ class PluginRegistry:
         self._ensure_loaded()
         if isinstance(plugin, str):
             return plugin in self._infos
-        return self._pm.is_registered(plugin)
+        return self._pm.is_registered(self._held(plugin))
 
     def __repr__(self) -> str:
         return f"<PluginRegistry {list(self._infos)}>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 from typing import Any
 
@@ -435,3 +436,75 @@ async def test_many_messages_through_a_raising_plugin_are_all_delivered(server: 
     await until(lambda: count == 500, 20)
     assert errors == 500
     ws.close()
+
+
+def _dict_made(obj: object) -> bool:
+    """Whether ``obj``'s ``__dict__`` was made: CPython's GC then sees a dict instead of the inline values."""
+    return any(type(ref) is dict for ref in gc.get_referents(obj))
+
+
+async def test_registering_reads_hooks_from_the_class_and_leaves_the_instance_as_it_was(server: nbws.Server) -> None:
+    # pluggy's dir() would turn the instance's inline attributes into a dict on CPython 3.11/3.12,
+    # and every self.x in its hooks would be slower for the rest of its life.
+    counter = Counter()
+    assert not _dict_made(counter)
+    registry = nbws.PluginRegistry()
+    assert registry.register(counter) == "Counter"
+    assert not _dict_made(counter)
+    assert counter in registry and registry.name_of(counter) == "Counter" and registry.get("Counter") is counter
+    assert registry.register(counter) == "Counter", "the same object again is still a no-op"
+    assert registry.info("Counter").hooks == ("nbws_message_received", "nbws_message_sent")
+
+    ws = nbws.WebSocket(server.url)
+    ws.plugins.register(counter)
+    await ws.opened(timeout=timeout())
+    ws.send("a")
+    await ws.recv(timeout=timeout())
+    await until(lambda: counter.sent == 1 and counter.received == 1)
+    assert not _dict_made(counter)
+    ws.plugins.unregister(counter)
+    assert counter not in ws.plugins and ws.plugins.name_of(counter) is None
+    ws.send("b")
+    await ws.recv(timeout=timeout())
+    assert (counter.sent, counter.received) == (1, 1), "unregistered by object: no longer called"
+    ws.close()
+
+
+async def test_hooks_set_on_the_instance_and_static_hooks_are_still_found(server: nbws.Server) -> None:
+    seen: list[str] = []
+
+    class Bare:
+        pass
+
+    bare = Bare()
+    bare.nbws_message_received = nbws.hookimpl(lambda message: seen.append(f"instance:{message.data}"))  # type: ignore[attr-defined]
+
+    class Static:
+        @nbws.hookimpl
+        @staticmethod
+        def nbws_message_received(message: nbws.Message) -> None:
+            seen.append(f"static:{message.data}")
+
+    ws = nbws.WebSocket(server.url)
+    ws.plugins.register(bare)
+    ws.plugins.register(Static())
+    await ws.opened(timeout=timeout())
+    ws.send("a")
+    await ws.recv(timeout=timeout())
+    await until(lambda: len(seen) == 2)
+    assert sorted(seen) == ["instance:echo: a", "static:echo: a"]
+    ws.close()
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+
+    @nbws.hookimpl
+    def nbws_message_sent(self) -> None:
+        self.sent += 1
+
+    @nbws.hookimpl
+    def nbws_message_received(self) -> None:
+        self.received += 1
