@@ -231,9 +231,10 @@ class BaseConnection:
         self._done = loop.create_future()  # done once no more openings will come
         self._send_seq = 0
         self._recv_seq = 0
-        self._inbox: deque[Message] = deque()  # kept for recv()
+        # Kept for recv(), at most recv_buffer: a full deque drops its oldest as a new one comes, in C.
+        self._inbox: deque[Message] = deque(maxlen=recv_buffer)
         # Their sizes, in the same order: beside them rather than in a (message, size) tuple, so that keeping a message allocates nothing the garbage collector tracks.
-        self._inbox_sizes: deque[int] = deque()
+        self._inbox_sizes: deque[int] = deque(maxlen=recv_buffer)
         self._inbox_bytes = 0
         self._recv_buffer = recv_buffer
         self._recv_buffer_bytes = recv_buffer_bytes
@@ -459,6 +460,28 @@ class BaseConnection:
         """
         if type(data) is not str and type(data) is not bytes:
             data = coerce_data(data)
+        wire = self._ws
+        if (
+            self._state is OPEN
+            and not self._outbox
+            and wire is not None
+            and not wire.paused
+            and not self._calls["nbws_message_send"]
+            and _running_loop() is self._loop
+        ):
+            # _reserve() and _enqueue()'s first case, inlined (this runs for every message): nothing
+            # waits in the outbox and no transform may change or delay the message: frame it now.
+            size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
+            waiting = self._outbox_bytes
+            if (not waiting or waiting + size <= self._max_buffered) and wire.send(data):
+                self._outbox_bytes = waiting + size
+                self._unflushed += size
+                self._send_seq += 1
+                self.messages_sent += 1
+                self.bytes_sent += size
+                if self._calls["nbws_message_sent"]:
+                    self._sent += (data, self._send_seq, _now())  # its Message is made when observed
+                return
         size = self._reserve(data)
         if _running_loop() is self._loop:
             self._enqueue(data, size, None)
@@ -1138,25 +1161,33 @@ class BaseConnection:
     def _keep_for_recv(self, message: Message, size: int) -> None:
         """Keep a message for a later ``recv()``, within ``recv_buffer`` messages and ``recv_buffer_bytes`` bytes."""
         inbox = self._inbox
+        sizes = self._inbox_sizes
+        if len(inbox) == self._recv_buffer:
+            # Full: appending drops the oldest (the deques' maxlen), which no longer counts.
+            self._inbox_bytes -= sizes[0]
+            self._discarded()
         inbox.append(message)
-        self._inbox_sizes.append(size)
+        sizes.append(size)
         self._inbox_bytes += size
-        if len(inbox) <= self._recv_buffer and self._inbox_bytes <= self._recv_buffer_bytes:
-            return
-        while len(inbox) > 1 and (len(inbox) > self._recv_buffer or self._inbox_bytes > self._recv_buffer_bytes):
-            inbox.popleft()
-            self._inbox_bytes -= self._inbox_sizes.popleft()
-            self.recv_overflow += 1
-            # Handlers that take every message make the recv() buffer a spare copy:
-            # only a connection read by recv() alone loses something the user may want.
-            if self.recv_overflow == 1 and not self._has_message_listeners():
-                logger.warning(
-                    "%s: more than %d messages or %d bytes wait for recv(); the oldest are discarded "
-                    "(plugins still saw them); call recv() more often or raise recv_buffer / recv_buffer_bytes",
-                    self.id,
-                    self._recv_buffer,
-                    self._recv_buffer_bytes,
-                )
+        if self._inbox_bytes > self._recv_buffer_bytes:
+            while len(inbox) > 1 and self._inbox_bytes > self._recv_buffer_bytes:
+                inbox.popleft()
+                self._inbox_bytes -= sizes.popleft()
+                self._discarded()
+
+    def _discarded(self) -> None:
+        """Count a message dropped from the ``recv()`` buffer; warn the first time if nothing else took it."""
+        self.recv_overflow += 1
+        # Handlers that take every message make the recv() buffer a spare copy:
+        # only a connection read by recv() alone loses something the user may want.
+        if self.recv_overflow == 1 and not self._has_message_listeners():
+            logger.warning(
+                "%s: more than %d messages or %d bytes wait for recv(); the oldest are discarded "
+                "(plugins still saw them); call recv() more often or raise recv_buffer / recv_buffer_bytes",
+                self.id,
+                self._recv_buffer,
+                self._recv_buffer_bytes,
+            )
 
     def _take_kept(self) -> Message:
         self._inbox_bytes -= self._inbox_sizes.popleft()

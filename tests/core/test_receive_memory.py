@@ -34,6 +34,47 @@ async def test_the_recv_buffer_is_bounded_in_bytes(server: nbws.Server) -> None:
     await ws.closed(timeout=timeout())
 
 
+async def test_the_recv_buffer_keeps_the_newest_recv_buffer_messages_and_warns_once(
+    server: nbws.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = nbws.WebSocket(server.url, recv_buffer=3)
+    await ws.opened(timeout=timeout())
+    await until(lambda: server.clients, what="the connection")
+    for i in range(7):
+        server.clients[0].send(f"m{i}")
+    await until(lambda: ws.messages_received == 7, what="7 messages")
+    assert ws.recv_overflow == 4
+    assert [(await ws.recv(timeout=timeout())).data for _ in range(3)] == ["m4", "m5", "m6"]
+    warnings = [r for r in caplog.records if "wait for recv()" in r.getMessage()]
+    assert len(warnings) == 1 and "more than 3 messages" in warnings[0].getMessage()
+    # The buffer is whole again after it was emptied: three more are kept, none lost.
+    for i in range(3):
+        server.clients[0].send(f"n{i}")
+    await until(lambda: ws.messages_received == 10, what="10 messages")
+    assert ws.recv_overflow == 4
+    assert [(await ws.recv(timeout=timeout())).data for _ in range(3)] == ["n0", "n1", "n2"]
+    ws.close()
+    await ws.closed(timeout=timeout())
+
+
+async def test_a_connection_with_a_handler_discards_from_its_recv_buffer_quietly(
+    server: nbws.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = nbws.WebSocket(server.url, recv_buffer=2)
+    seen: list[str] = []
+    ws.onmessage = lambda message: seen.append(str(message.data))
+    await ws.opened(timeout=timeout())
+    await until(lambda: server.clients, what="the connection")
+    for i in range(5):
+        server.clients[0].send(f"m{i}")
+    await until(lambda: len(seen) == 5, what="5 messages")
+    assert ws.recv_overflow == 3 and seen == [f"m{i}" for i in range(5)]
+    assert not [r for r in caplog.records if "wait for recv()" in r.getMessage()]
+    assert (await ws.recv(timeout=timeout())).data == "m3"
+    ws.close()
+    await ws.closed(timeout=timeout())
+
+
 async def test_a_message_for_a_waiting_recv_is_handed_over_not_kept(server: nbws.Server) -> None:
     ws = nbws.WebSocket(server.url, recv_buffer_bytes=1)
     await ws.opened(timeout=timeout())
