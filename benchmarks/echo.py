@@ -26,6 +26,11 @@ in one Node process, no permessage-deflate: ws's server default). Stacks are
 measured in turn, ``repeat`` times (interleaved trials), and the best of each
 is kept.
 
+A last table says where the time goes, compression off: websockets'
+sans-I/O framing alone (no socket), then a bare ``asyncio.Protocol`` on
+it with none of nbws's work (the floor of nbws's design), then that floor
+with the three observers' calls, beside nbws and raw websockets.
+
 nbws's rows come from :func:`nbws_rows`, which takes the ``engine`` to run
 them on (None: nbws's default); another engine adds its rows by listing it
 in :data:`ENGINES`.
@@ -45,6 +50,11 @@ from typing import Any
 import websocket  # websocket-client
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
 
 import nbws
 
@@ -180,7 +190,8 @@ async def nbws_stack(
         def on_message(message: nbws.Message) -> None:
             nonlocal arrived
             arrived += 1
-            progress.set()
+            if window is not None:
+                progress.set()
             if arrived == target:
                 done.set()
 
@@ -219,6 +230,155 @@ async def nbws_stack(
         for name in names:
             nbws.plugins.unregister(name)
     return Run(messages / flood.wall, flood.cpu / messages, times, cpu)
+
+
+# -- the design's floor (context) --------------------------------------------------------
+
+
+def _sans_io_pair() -> tuple[ClientProtocol, ServerProtocol]:
+    """websockets' sans-I/O client and server, past the opening handshake, compression off."""
+    client = ClientProtocol(parse_uri("ws://127.0.0.1/"))
+    server = ServerProtocol()
+    client.send_request(client.connect())
+    for chunk in client.data_to_send():
+        server.receive_data(chunk)
+    [request] = server.events_received()
+    assert isinstance(request, Request)
+    server.send_response(server.accept(request))
+    for chunk in server.data_to_send():
+        client.receive_data(chunk)
+    client.events_received()
+    return client, server
+
+
+def sans_io_framing(messages: int) -> float:
+    """
+    CPU seconds per echo spent in websockets' sans-I/O framing alone: no socket, no event loop.
+
+    The client frames 64 messages, the server parses them and frames each
+    back, the client parses the echoes: what framing costs nbws (and raw
+    websockets) per echo, whatever else they do.
+    """
+    client, server = _sans_io_pair()
+    payload = PAYLOAD.encode() if isinstance(PAYLOAD, str) else PAYLOAD
+    watch = Stopwatch()
+    for _ in range(messages // 64):
+        for _ in range(64):
+            client.send_text(payload)
+        server.receive_data(b"".join(client.data_to_send()))
+        for frame in server.events_received():
+            assert isinstance(frame, Frame)
+            server.send_text(frame.data)
+        client.receive_data(b"".join(server.data_to_send()))
+        client.events_received()
+    return watch.stop().cpu / (messages // 64 * 64)
+
+
+class _Bare(asyncio.Protocol):
+    """The least an asyncio.Protocol on websockets' sans-I/O core does: parse, hand each text message on, write."""
+
+    def __init__(self, proto: ClientProtocol | ServerProtocol, on_text: Callable[[_Bare, str], None]) -> None:
+        self.proto = proto
+        self.on_text = on_text
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        proto = self.proto
+        proto.receive_data(data)
+        for event in proto.events_received():
+            if isinstance(event, Frame):
+                if event.opcode is Opcode.TEXT:
+                    self.on_text(self, bytes(event.data).decode())
+            elif isinstance(event, Request):
+                assert isinstance(proto, ServerProtocol)
+                proto.send_response(proto.accept(event))
+                self.opened.set_result(None)
+            else:
+                self.opened.set_result(None)
+        self.flush()
+
+    def send(self, text: str) -> None:
+        self.proto.send_text(text.encode())
+
+    def flush(self) -> None:
+        chunks = self.proto.data_to_send()
+        if chunks and self.transport is not None:
+            self.transport.write(b"".join(chunks))
+
+
+async def sans_io_floor(messages: int, observers: int) -> float:
+    """
+    CPU seconds per echo of a bare asyncio.Protocol on websockets' sans-I/O core: the floor of nbws's design.
+
+    Both ends in this process, compression off, the client's messages
+    written in one go as nbws writes a turn's sends; with ``observers``
+    plain method calls per message and direction (as the three plugins'
+    hooks are), and none of nbws's work (no Message, no recv() buffer, no
+    handlers, no counters, no close handling).
+    """
+    loop = asyncio.get_running_loop()
+    watchers = [_Observer() for _ in range(observers)]
+    sent_hooks = [w.nbws_message_sent for w in watchers]
+    received_hooks = [w.nbws_message_received for w in watchers]
+    arrived = 0
+    target = 0
+    done: asyncio.Future[None] = loop.create_future()
+
+    class _Text:  # what the observers read: .data and .time
+        __slots__ = ("data", "time")
+
+        def __init__(self, data: str) -> None:
+            self.data = data
+            self.time = 0.0
+
+    def on_server_text(end: _Bare, text: str) -> None:
+        message = _Text(text)
+        for hook in received_hooks:
+            hook(message)  # type: ignore[arg-type]
+        end.send(text)
+        for hook in sent_hooks:
+            hook(message)  # type: ignore[arg-type]
+
+    def on_client_text(end: _Bare, text: str) -> None:
+        nonlocal arrived
+        message = _Text(text)
+        for hook in received_hooks:
+            hook(message)  # type: ignore[arg-type]
+        arrived += 1
+        if arrived == target:
+            done.set_result(None)
+
+    server = await loop.create_server(lambda: _Bare(ServerProtocol(), on_server_text), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    proto = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/"))
+    transport, client = await loop.create_connection(lambda: _Bare(proto, on_client_text), "127.0.0.1", port)
+    try:
+        proto.send_request(proto.connect())
+        client.flush()
+        await client.opened
+        text = PAYLOAD if isinstance(PAYLOAD, str) else PAYLOAD.decode()
+        cpu = 0.0
+        for n in (WARMUP, messages):
+            arrived, target, done = 0, n, loop.create_future()
+            watch = Stopwatch()
+            for _ in range(n):
+                client.send(text)
+                message = _Text(text)
+                for hook in sent_hooks:
+                    hook(message)  # type: ignore[arg-type]
+            client.flush()
+            await done
+            cpu = watch.stop().cpu / n
+        return cpu
+    finally:
+        transport.close()
+        server.close()
+        await server.wait_closed()
 
 
 # -- aiohttp (context) ------------------------------------------------------------------
@@ -372,6 +532,14 @@ def nbws_rows(messages: int, round_trips: int, engine: str | None = None) -> dic
     }
 
 
+FLOOR_ROWS = (
+    "websockets sans-I/O framing alone",
+    "bare asyncio.Protocol on it (the floor)",
+    "the floor + 3 observer calls",
+)
+"""The design's floor (see :func:`sans_io_framing` and :func:`sans_io_floor`), printed beside nbws, compression off."""
+
+
 async def run(messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3) -> dict[str, list[Result]]:
     """Measure every stack ``repeat`` times, in turn; print and return the best figures."""
     stacks: dict[str, Callable[[], Awaitable[Run]]] = {
@@ -395,11 +563,15 @@ async def run(messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3)
     }
     runs: dict[str, list[Run]] = {name: [] for name in stacks}
     big_runs: dict[str, list[Run]] = {name: [] for name in big}
+    floors: dict[str, list[float]] = {name: [] for name in FLOOR_ROWS}
     for _ in range(repeat):
         for name, measure in stacks.items():
             runs[name].append(await measure())
         for name, measure in big.items():
             big_runs[name].append(await measure())
+        floors[FLOOR_ROWS[0]].append(sans_io_framing(messages))
+        floors[FLOOR_ROWS[1]].append(await sans_io_floor(messages, 0))
+        floors[FLOOR_ROWS[2]].append(await sans_io_floor(messages, 3))
     node_result = await node(messages, round_trips)
 
     def best(name: str, key: Callable[[Run], float], highest: bool, among: dict[str, list[Run]] = runs) -> float:
@@ -460,5 +632,14 @@ async def run(messages: int = 20_000, round_trips: int = 2_000, repeat: int = 3)
     print_table(f"64 KiB echo throughput, CPU time: {what}", big_cpu, "raw websockets", ("nbws", "nbws + 3 plugins"))
     print_table(
         f"64 KiB echo throughput, wall clock: {what}", big_rates, "raw websockets", ("nbws", "nbws + 3 plugins")
+    )
+    where = [Result(name, min(values) * 1e6, "us CPU/echo", False) for name, values in floors.items()]
+    where += [r for r in cpu if r.stack in ("raw websockets, no deflate", *off)]
+    print_table(
+        f"Where the time goes, CPU time: {messages:,} messages of {len(PAYLOAD)} bytes, best of {repeat} "
+        "(compression off; the floor rows are websockets' sans-I/O core with none of nbws's work)",
+        where,
+        "raw websockets, no deflate",
+        (*FLOOR_ROWS, *off),
     )
     return {"throughput": rates, "throughput_cpu": cpu, "latency": latency, "latency_cpu": latency_cpu}

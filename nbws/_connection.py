@@ -213,6 +213,8 @@ class BaseConnection:
         self._awaiting: tuple[str, str] | None = None  # (hook, plugin) awaited now, if any
         self._listeners = Listeners(self._event_names)
         self._message_listeners = self._listeners.get("message")  # the same list for the connection's life
+        # Its server's "message" listeners, called as fn(conn, message): a server-side connection's.
+        self._parent_message_listeners: list[Callable[..., Any]] | tuple[()] = ()
         self._state = CONNECTING
         self._ws: Wire | None = None
         self._max_buffered = max_buffered
@@ -731,7 +733,16 @@ class BaseConnection:
             if listeners:
                 for fn in listeners:
                     call_listener(fn, (message,), self._handler_failed)
-            self._emit_to_parent("message", message)
+            parent = self._parent_message_listeners
+            if parent:
+                for fn in parent:
+                    try:
+                        result = fn(self, message)
+                    except Exception as exc:
+                        self._handler_failed(exc, fn)
+                    else:
+                        if result is not None and _isawaitable(result):
+                            follow_listener(result, fn, self._handler_failed)
         observers = self._calls["nbws_message_received"]
         if observers:
             observe = observers.observe  # run()'s own fast path for these observers, called directly

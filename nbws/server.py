@@ -179,10 +179,11 @@ class Connection(BaseConnection):
         self.request = request
         self._ws = wire
         wire.owner = self
+        self._parent_message_listeners = server._listeners.get("message")  # the same list for the server's life
 
     def _emit_to_parent(self, name: str, event: Any) -> None:
         if name != "open":
-            # Server._emit(name, self, event, on_error=self._handler_failed), inlined: it runs for every message.
+            # Server._emit(name, self, event, on_error=self._handler_failed); _deliver calls the message listeners itself.
             listeners = self.server._listeners.get(name)
             if listeners:
                 failed = self._handler_failed
