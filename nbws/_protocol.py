@@ -332,6 +332,18 @@ class Wire(asyncio.Protocol):
                 if self._queued > HOLD_LIMIT:
                     self._pause_reading()
                 return
+            payload = event.data
+            if event.opcode is _TEXT and event.fin and not self._failed:
+                # The common case, here rather than in _frame: a whole text frame, parsed as bytes
+                # when it came masked, as a bytearray when not; both decode in one step.
+                if isinstance(payload, (bytes, bytearray)):
+                    try:
+                        text = payload.decode()
+                    except UnicodeDecodeError:
+                        pass  # _frame fails the connection with 1007
+                    else:
+                        self.owner._wire_message(text)  # type: ignore[union-attr]  # delivering: attached
+                        continue
             self._frame(event)
 
     def _handshake_event(self, event: Request | Response) -> None:
@@ -344,19 +356,7 @@ class Wire(asyncio.Protocol):
         opcode = frame.opcode
         if opcode is _TEXT or opcode is _BINARY:
             if frame.fin:
-                payload = frame.data
-                if opcode is _TEXT and type(payload) is bytes and not self._failed:
-                    # self._message(payload, True) for the common case: a whole text frame.
-                    try:
-                        text = payload.decode()
-                    except UnicodeDecodeError:
-                        pass  # _message fails the connection with 1007
-                    else:
-                        owner = self.owner
-                        assert owner is not None
-                        owner._wire_message(text)
-                        return
-                self._message(payload, opcode is _TEXT)
+                self._message(frame.data, opcode is _TEXT)
             else:
                 self._fragments = [bytes(frame.data)]
                 self._fragments_text = opcode is _TEXT
