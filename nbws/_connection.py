@@ -690,10 +690,14 @@ class BaseConnection:
 
     # -- receiving ----------------------------------------------------------
 
-    def _wire_message(self, data: str | bytes) -> None:
-        """A message arrived (called inside the Wire's ``data_received``): run it through the pipeline now."""
+    def _wire_message(self, data: str | bytes, time: float | None = None) -> None:
+        """
+        A message arrived (called inside the Wire's ``data_received``): run it through the pipeline now.
+
+        ``time``: when the bytes that completed it were read (None: now).
+        """
         self._recv_seq = seq = self._recv_seq + 1
-        message = _message(data, "receive", seq, self.id)
+        message = _message(data, "receive", seq, self.id, time)
         transforms = self._calls["nbws_message_receive"]
         if transforms:
             rest = run("nbws_message_receive", transforms, (self, message), self._plugin_failed, message)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time as _time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -48,6 +49,8 @@ __all__ = ["KEEPALIVE_TIMEOUT", "Owner", "Wire"]
 OPEN = State.OPEN
 CLOSED = State.CLOSED
 _TEXT, _BINARY, _CONT, _PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
+
+_now = _time.time
 
 KEEPALIVE_TIMEOUT = "keepalive ping timeout"
 """The reason a connection fails with (1011) when no pong came within ping_timeout."""
@@ -86,7 +89,7 @@ def _frame_end(buf: memoryview, start: int) -> int | None:
 class Owner(Protocol):
     """What a :class:`Wire` tells the connection it carries (see :class:`nbws.BaseConnection`)."""
 
-    def _wire_message(self, data: str | bytes) -> None: ...
+    def _wire_message(self, data: str | bytes, time: float | None = None) -> None: ...
 
     def _wire_flushed(self) -> None: ...
 
@@ -317,6 +320,7 @@ class Wire(asyncio.Protocol):
 
     def _events(self, events: list[Any]) -> None:
         queue = self._queue
+        now = _now()  # when these frames were read: every message among them arrived then
         for index, event in enumerate(events):
             if not isinstance(event, Frame):
                 self._handshake_event(event)
@@ -333,18 +337,17 @@ class Wire(asyncio.Protocol):
                     self._pause_reading()
                 return
             payload = event.data
-            if event.opcode is _TEXT and event.fin and not self._failed:
-                # The common case, here rather than in _frame: a whole text frame, parsed as bytes
-                # when it came masked, as a bytearray when not; both decode in one step.
-                if isinstance(payload, (bytes, bytearray)):
-                    try:
-                        text = payload.decode()
-                    except UnicodeDecodeError:
-                        pass  # _frame fails the connection with 1007
-                    else:
-                        self.owner._wire_message(text)  # type: ignore[union-attr]  # delivering: attached
-                        continue
-            self._frame(event)
+            # The common case, here rather than in _frame: a whole text frame, parsed as bytes when
+            # it came masked, as a bytearray when not; both decode in one step.
+            if event.opcode is _TEXT and event.fin and not self._failed and isinstance(payload, (bytes, bytearray)):
+                try:
+                    text = payload.decode()
+                except UnicodeDecodeError:
+                    pass  # _frame fails the connection with 1007
+                else:
+                    self.owner._wire_message(text, now)  # type: ignore[union-attr]  # delivering: attached
+                    continue
+            self._frame(event, now)
 
     def _handshake_event(self, event: Request | Response) -> None:
         if isinstance(event, Response):
@@ -352,11 +355,12 @@ class Wire(asyncio.Protocol):
         if not self.handshake.done():
             self.handshake.set_result(event)
 
-    def _frame(self, frame: Frame) -> None:
+    def _frame(self, frame: Frame, time: float | None = None) -> None:
+        """Handle one frame; a message it completes is delivered as received at ``time`` (None: now)."""
         opcode = frame.opcode
         if opcode is _TEXT or opcode is _BINARY:
             if frame.fin:
-                self._message(frame.data, opcode is _TEXT)
+                self._message(frame.data, opcode is _TEXT, time)
             else:
                 self._fragments = [bytes(frame.data)]
                 self._fragments_text = opcode is _TEXT
@@ -367,7 +371,7 @@ class Wire(asyncio.Protocol):
             fragments.append(bytes(frame.data))
             if frame.fin:
                 self._fragments = None
-                self._message(b"".join(fragments), self._fragments_text)
+                self._message(b"".join(fragments), self._fragments_text, time)
         elif opcode is _PONG and self._ping_payload is not None and frame.data == self._ping_payload:
             self._ping_payload = None
             if self._pong_timer is not None:
@@ -375,7 +379,7 @@ class Wire(asyncio.Protocol):
                 self._pong_timer = None
         # Pings and close frames are answered by the protocol itself.
 
-    def _message(self, payload: bytes | bytearray | memoryview, text: bool) -> None:
+    def _message(self, payload: bytes | bytearray | memoryview, text: bool, time: float | None) -> None:
         if self._failed:
             return
         data: str | bytes
@@ -390,7 +394,7 @@ class Wire(asyncio.Protocol):
             data = payload if isinstance(payload, bytes) else bytes(payload)
         owner = self.owner
         assert owner is not None
-        owner._wire_message(data)
+        owner._wire_message(data, time)
 
     def attach(self, owner: Owner) -> None:
         """The handshake succeeded: deliver to ``owner`` from now on (what arrived meanwhile first)."""
