@@ -131,8 +131,9 @@ def _observer(hook: str, calls: CallList, spec: tuple[str, ...]) -> Callable[...
         factory = _factories[key] = _compile_observer(spec, patterns)
     regs = tuple(registry for _, registry, _ in calls)
     names = tuple(name for name, _, _ in calls)
+    # A plain tuple of the calls for a Rest to go on with, not the CallList that will hold this runner (a cycle).
     observe: Callable[..., Rest | None] = factory(
-        hook, calls, tuple(functions), tuple(selves), regs, names, Rest, _FATAL, _isawaitable
+        hook, tuple(calls), tuple(functions), tuple(selves), regs, names, Rest, _FATAL, _isawaitable
     )
     return observe
 
@@ -203,15 +204,31 @@ def _spec(hook: str) -> tuple[str, ...]:
 class _CallTable(dict[str, CallList]):
     """A hook's call list by hook name: looked up with one subscript, built on the first miss."""
 
-    __slots__ = ("hooks",)
+    __slots__ = ("registries",)
 
-    def __init__(self, hooks: Hooks) -> None:
+    def __init__(self, registries: tuple[PluginRegistry, ...]) -> None:
         super().__init__()
-        self.hooks = hooks
+        self.registries = registries  # not the Hooks: no reference cycle to wait for the garbage collector
 
     def __missing__(self, hook: str) -> CallList:
-        result = self[hook] = self.hooks._build(hook)
+        result = self[hook] = _build(self.registries, hook)
         return result
+
+
+def _build(registries: tuple[PluginRegistry, ...], hook: str) -> CallList:
+    """The call list of ``hook`` over ``registries``: tryfirst, then the others, then trylast, each in registry order."""
+    found: list[tuple[bool, bool, Call]] = []
+    for registry in registries:
+        found.extend(registry._calls(hook))
+    if not found:
+        return _NO_CALLS
+    merged = [call for first, _, call in found if first]
+    merged += [call for first, last, call in found if not first and not last]
+    merged += [call for first, last, call in found if last and not first]
+    result = CallList(merged)
+    if hook in OBSERVER_HOOKS:
+        result.observe = _observer(hook, result, _spec(hook))
+    return result
 
 
 class Hooks:
@@ -229,7 +246,7 @@ class Hooks:
 
     def __init__(self, *registries: PluginRegistry) -> None:
         self.registries = registries
-        self._cache = _CallTable(self)
+        self._cache = _CallTable(registries)
         for registry in registries:
             registry._hook_sets.add(self)
 
@@ -240,20 +257,6 @@ class Hooks:
     def calls(self, hook: str) -> CallList:
         """The enabled implementations of ``hook``, in call order."""
         return self._cache[hook]
-
-    def _build(self, hook: str) -> CallList:
-        found: list[tuple[bool, bool, Call]] = []
-        for registry in self.registries:
-            found.extend(registry._calls(hook))
-        if not found:
-            return _NO_CALLS
-        merged = [call for first, _, call in found if first]
-        merged += [call for first, last, call in found if not first and not last]
-        merged += [call for first, last, call in found if last and not first]
-        result = CallList(merged)
-        if hook in OBSERVER_HOOKS:
-            result.observe = _observer(hook, result, _spec(hook))
-        return result
 
     def record_error(self, name: str, error: BaseException) -> None:
         """Count an error against the plugin ``name`` in the registry that holds it."""

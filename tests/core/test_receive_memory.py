@@ -103,6 +103,8 @@ async def test_a_closed_connection_is_freed_at_once_without_a_garbage_collection
     server.on("message", lambda conn, message: got.append(1))
     await server.start()
     ws = nbws.WebSocket(server.url)
+    observer = _Observer()
+    ws.plugins.register(observer)  # the client's own hooks, with its observer runners built
     await ws.opened(timeout=timeout())
     await until(lambda: server.clients, what="the connection")
     conn = server.clients[0]
@@ -110,16 +112,18 @@ async def test_a_closed_connection_is_freed_at_once_without_a_garbage_collection
         conn.send("x" * 1000)  # kept for a recv() nobody makes
         ws.send("y" * 1000)
     await delivered(ws, got, 5)
+    await until(lambda: observer.seen == 10, what="the observer to see 10 messages")
     gc.collect()
     gc.disable()  # only reference counting may free them now
     try:
-        client_ref, conn_ref = weakref.ref(ws), weakref.ref(conn)
+        client_ref, conn_ref, hooks_ref = weakref.ref(ws), weakref.ref(conn), weakref.ref(ws._hooks)
         ws.close()
         event = await ws.closed(timeout=timeout())
         assert event.target is ws
         await until(lambda: not server.clients, what="the server side to end")
         del ws, conn, event
         await until(lambda: client_ref() is None and conn_ref() is None, what="both ends freed")
+        assert hooks_ref() is None, "the client's hooks are freed with it"
     finally:
         gc.enable()
         await server.stop()
@@ -151,3 +155,16 @@ async def test_a_flood_of_compressed_megabyte_messages_stays_under_100_mib() -> 
         await ws.closed(timeout=timeout())
     finally:
         await server.stop()
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.seen = 0
+
+    @nbws.hookimpl
+    def nbws_message_sent(self) -> None:
+        self.seen += 1
+
+    @nbws.hookimpl
+    def nbws_message_received(self) -> None:
+        self.seen += 1
