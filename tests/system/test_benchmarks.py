@@ -31,12 +31,14 @@ def test_quick_benchmark_run_prints_every_ratio() -> None:
         "## Codecs on a JSON-RPC exchange",
         "## Decoding, CPU per message",
         "## Accepting a connection",
+        "## Where the time goes",
     ):
         assert section in out, f"{section!r} missing from:\n{out}"
     for section in ("## FakeServer replay throughput", "## FakeServer reply latency"):
         assert section in out, f"{section!r} missing from:\n{out}"
     assert out.count("-> nbws: ") >= 5
     assert "x raw websockets" in out
+    assert "-> the floor + 3 observer calls: " in out and "-> websockets sans-I/O framing alone: " in out
     assert "-> FakeServer replay: " in out and "x nbws echo server" in out
     assert "front-end updates:" in out
     assert "## Relay throughput" in out and "nbws hops (aim: at most 2)" in out
