@@ -20,8 +20,9 @@ _BUILTIN_LABEL = "built-in"
 
 
 def _summary(plugin: object) -> str:
-    """The first line of a plugin's class docstring, as HTML (``code`` in double backquotes kept as code)."""
-    doc = (type(plugin).__doc__ or "").strip()
+    """The first line of a plugin's docstring (its class's, or its module's), as HTML (``code`` kept as code)."""
+    doc = getattr(plugin, "__doc__", None)
+    doc = doc.strip() if isinstance(doc, str) else ""
     line = html.escape(doc.splitlines()[0]) if doc else ""
     return re.sub(r"``(.+?)``", r"<code>\1</code>", line)
 
