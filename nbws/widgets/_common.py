@@ -148,6 +148,8 @@ CSS = """
   padding: 0 6px; margin: 1px 3px 1px 0; border-radius: 8px; background: var(--jp-layout-color3, #eee);
   color: var(--jp-ui-font-color1, #333); }
 .nbws-plugin-name { font-weight: 600; font-size: 13px; }
+.nbws-chip.nbws-builtin { font-family: inherit; background: var(--jp-brand-color3, #dbeafe);
+  color: var(--jp-brand-color0, #1e3a8a); }
 .nbws-errors-0 { color: var(--jp-ui-font-color2, #777); font-size: 12px; }
 .nbws-errors { color: #dc2626; font-weight: 600; font-size: 12px; }
 .nbws-panel details pre { font-size: 11px; max-height: 220px; overflow: auto; background: var(--jp-layout-color2, #f6f6f6);

@@ -23,8 +23,10 @@ logger = logging.getLogger("nbws")
 class Dashboard(widgets.VBox):  # type: ignore[misc]
     """
     The panels together: a one-line summary, then tabs for the server, the
-    client, the plugins, and one tab per panel a plugin contributes through
-    the ``nbws_panel`` hook (see :mod:`nbws.hookspecs`).
+    client, the plugins (the global ones, the server's, the client's, and
+    nbws's built-in ones from :data:`nbws.default_plugins`, marked so), and
+    one tab per panel a plugin contributes through the ``nbws_panel`` hook
+    (see :mod:`nbws.hookspecs`).
 
     Until you type a URL of your own, the client's URL follows the server's,
     so Start, then Connect, talks to your own server.

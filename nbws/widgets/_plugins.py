@@ -1,18 +1,30 @@
-"""The plugin panel: every registered plugin, its hooks, an on/off switch, and its errors."""
+"""The plugin panel: every registered plugin (nbws's built-in ones too), its hooks, an on/off switch, and its errors."""
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 
 import ipywidgets as widgets
 
-from .. import PluginInfo, PluginRegistry
+from .. import PluginInfo, PluginRegistry, default_plugins
 from .. import plugins as global_plugins
 from ..exceptions import PluginError
 from ._common import StatusLine, Throttle, close_widgets, on_change, shows_errors, style, words
 
 __all__ = ["PluginPanel"]
+
+# The label under which a PluginPanel lists nbws.default_plugins.
+_BUILTIN_LABEL = "built-in"
+
+
+def _summary(plugin: object) -> str:
+    """The first line of a plugin's docstring (its class's, or its module's), as HTML (``code`` kept as code)."""
+    doc = getattr(plugin, "__doc__", None)
+    doc = doc.strip() if isinstance(doc, str) else ""
+    line = html.escape(doc.splitlines()[0]) if doc else ""
+    return re.sub(r"``(.+?)``", r"<code>\1</code>", line)
 
 
 class _PluginRow(widgets.HBox):  # type: ignore[misc]
@@ -28,6 +40,8 @@ class _PluginRow(widgets.HBox):  # type: ignore[misc]
         self.add_class("nbws-plugin-row")
         self.switch.observe(on_change(self._switched), "value")
         self._panel = panel
+        self.builtin = False
+        """True for one of nbws's built-in plugins (:data:`nbws.default_plugins`)."""
 
     def _switched(self, value: bool) -> None:
         try:
@@ -40,14 +54,25 @@ class _PluginRow(widgets.HBox):  # type: ignore[misc]
             self._panel.status.error(exc)
             self._panel._throttle.request()
 
-    def show(self, info: PluginInfo, many_registries: bool) -> None:
+    def show(self, info: PluginInfo, many_registries: bool, builtin: bool = False) -> None:
+        self.builtin = builtin
         switch = self.switch
         if switch.value != info.enabled:
             switch.value = info.enabled
         switch.description = "on" if info.enabled else "off"
         switch.button_style = "success" if info.enabled else ""
-        switch.tooltip = f"switch {info.name} {'off' if info.enabled else 'on'}"
+        every = " for every endpoint" if builtin else ""
+        switch.tooltip = f"switch {info.name} {'off' if info.enabled else 'on'}{every}"
         where = f' <span class="nbws-muted">({html.escape(self.label)})</span>' if many_registries else ""
+        if builtin:
+            # nbws's own behaviour, written as a plugin: say so, and what it does.
+            where = (
+                ' <span class="nbws-chip nbws-builtin" title="registered by nbws in nbws.default_plugins, '
+                'for every endpoint">built-in</span>'
+            )
+            summary = _summary(info.plugin)
+            if summary:
+                where += f' <span class="nbws-muted">{summary}</span>'
         hooks = "".join(f'<span class="nbws-chip">{html.escape(hook)}</span>' for hook in info.hooks) or (
             '<span class="nbws-muted">implements no hook</span>'
         )
@@ -76,13 +101,19 @@ class PluginPanel(widgets.VBox):  # type: ignore[misc]
 
     It watches the registries, so plugins registered, removed, switched or
     failing in code show up here too (at most once per ``interval`` seconds).
-    The widgets' own internal plugins are not listed.
+    The widgets' own internal plugins are not listed. nbws's built-in plugins
+    (:data:`nbws.default_plugins`: the handshake guard ``"nbws.handshake"``,
+    the error log ``"nbws.errors"``, or what replaced them under those names)
+    are listed last, marked "built-in", with the same switch: they apply to
+    every endpoint, and so does switching one off.
 
     Args:
         registries: A :class:`nbws.PluginRegistry`, or a dict of them by
             label (``{"global": nbws.plugins, "server": server.plugins}``).
             Default: the global registry ``nbws.plugins``.
         interval: Seconds between two refreshes at most.
+        builtins: List :data:`nbws.default_plugins` too, labelled
+            ``"built-in"`` (unless ``registries`` holds it already).
 
     Twins of the switches: :meth:`set_enabled`; of the traceback view:
     :meth:`traceback`.
@@ -98,6 +129,7 @@ class PluginPanel(widgets.VBox):  # type: ignore[misc]
         registries: PluginRegistry | Mapping[str, PluginRegistry] | None = None,
         *,
         interval: float = 0.2,
+        builtins: bool = True,
     ) -> None:
         if registries is None:
             registries = {"global": global_plugins}
@@ -119,6 +151,8 @@ class PluginPanel(widgets.VBox):  # type: ignore[misc]
         self._ready = True
         for label, registry in registries.items():
             self.add_registry(label, registry)
+        if builtins and all(registry is not default_plugins for registry in self._registries.values()):
+            self.add_registry(_BUILTIN_LABEL, default_plugins)
         self.refresh()
 
     # -- registries ------------------------------------------------------------------------
@@ -176,7 +210,8 @@ class PluginPanel(widgets.VBox):  # type: ignore[misc]
             reg.enable(name)
         else:
             reg.disable(name)
-        self.status.info(f"{name} switched {'on' if enabled else 'off'}")
+        every = " for every endpoint (a built-in)" if reg is default_plugins else ""
+        self.status.info(f"{name} switched {'on' if enabled else 'off'}{every}")
         self.refresh()
 
     def traceback(self, name: str, *, registry: str | None = None) -> str | None:
@@ -187,22 +222,27 @@ class PluginPanel(widgets.VBox):  # type: ignore[misc]
 
     def refresh(self) -> None:
         """Show the registries as they are now."""
+        # The built-in plugins last: they run after the others, and are there whatever the user did.
+        ordered = sorted(self._registries.items(), key=lambda item: item[1] is default_plugins)
         try:
             infos = [
-                (label, info) for label, registry in self._registries.items() for info in registry if not info.internal
+                (label, registry is default_plugins, info)
+                for label, registry in ordered
+                for info in registry
+                if not info.internal
             ]
         except Exception as exc:
             self.status.error(f"cannot list plugins: {words(exc)}")
             return
-        many = len(self._registries) > 1
+        many = sum(registry is not default_plugins for registry in self._registries.values()) > 1
         keys = []
-        for label, info in infos:
+        for label, builtin, info in infos:
             key = (label, info.name)
             keys.append(key)
             row = self.rows.get(key)
             if row is None:
                 row = self.rows[key] = _PluginRow(self, label, info.name)
-            row.show(info, many)
+            row.show(info, many, builtin)
         for key in list(self.rows):
             if key not in keys:
                 self.rows.pop(key).close()
@@ -211,7 +251,7 @@ class PluginPanel(widgets.VBox):  # type: ignore[misc]
             self._list.children = children
         self._empty.value = (
             ""
-            if children
+            if any(not self.rows[key].builtin for key in keys)
             else '<div class="nbws-muted">No plugin registered. Register one with '
             "<code>nbws.plugins.register(plugin)</code>.</div>"
         )

@@ -6,7 +6,8 @@ same from ``tests/core`` as from ``tests/system``. The fixtures built on it (``s
 ``start_echo_server``, ``front_end``) are in ``tests/conftest.py``. Helpers that import heavy or
 optional packages stay in their own modules, imported only by the tests that use them:
 ``_support.raw`` (a WebSocket peer written with bare sockets), ``_support.node`` (Node's ``ws``
-scripts in ``tests/interop``) and ``_support.browser`` (Debian's Chromium through Playwright).
+scripts in ``tests/interop``), ``_support.browser`` (Debian's Chromium through Playwright),
+``_support.jupyter`` (a Jupyter server subprocess) and ``_support.jupyterlab`` (JupyterLab).
 """
 
 from __future__ import annotations

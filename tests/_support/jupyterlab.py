@@ -6,10 +6,8 @@ the machine's own Jupyter set-up leaks in; and the gestures the tests make in it
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import os
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -17,14 +15,14 @@ from pathlib import Path
 
 from playwright.async_api import Locator, Page, expect
 
-from .waits import timeout
+from .jupyter import jupyter_server
 
 JUPYTER = Path(sys.executable).with_name("jupyter")
 
 
 @contextlib.asynccontextmanager
 async def jupyter_lab(root: Path) -> AsyncIterator[str]:
-    """Run JupyterLab serving ``root``; yield its base URL once it answers."""
+    """Run JupyterLab serving ``root``; yield its base URL once it answers (see :func:`.jupyter.jupyter_server`)."""
     home = root.parent / "jupyter-home"
     (home / "config" / "labconfig").mkdir(parents=True)
     # The announcements plugin would pop a "get news?" toast over the page.
@@ -35,62 +33,14 @@ async def jupyter_lab(root: Path) -> AsyncIterator[str]:
     tracker = home / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
     tracker.parent.mkdir(parents=True)
     tracker.write_text(json.dumps({"autoStartDefaultKernel": True}))
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        "NBWS_DISABLE_PLUGIN_AUTOLOAD": "1",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        str(JUPYTER),
-        "lab",
-        "--allow-root",
-        "--ServerApp.ip=127.0.0.1",
-        "--ServerApp.port=0",
-        "--IdentityProvider.token=",
-        "--ServerApp.open_browser=False",
-        f"--ServerApp.root_dir={root}",
+    options = [
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    lines: list[str] = []
-
-    async def until_url() -> str:
-        assert proc.stderr is not None
-        while line := (await proc.stderr.readline()).decode(errors="replace"):
-            lines.append(line)
-            found = re.search(r"(http://127\.0\.0\.1:\d+)/lab", line)
-            if found:
-                return found.group(1)
-        raise AssertionError("jupyter lab exited:\n" + "".join(lines))
-
-    async def drain() -> None:
-        assert proc.stderr is not None
-        while line := await proc.stderr.readline():
-            lines.append(line.decode(errors="replace"))
-
-    drainer: asyncio.Task[None] | None = None
-    try:
-        url = await asyncio.wait_for(until_url(), timeout(30))
-        drainer = asyncio.create_task(drain())  # keep reading so that the pipe never fills
+    ]
+    env = {"JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
+    async with jupyter_server([JUPYTER, "lab"], root, home, options=options, env=env) as url:
         yield url
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout(15))
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
-        if drainer is not None:
-            await drainer
 
 
 def button(scope: Locator, name: str) -> Locator:

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
+import secrets
 import shutil
+import sys
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _support import timeout, until
+from _support.jupyter import jupyter_server
 
 import nbws
 from nbws.codecs import Decoded, get
@@ -339,75 +342,21 @@ async def test_mqtt_over_websocket_with_aedes(mqtt: tuple[Peer, str], tmp_path: 
 @pytest.fixture
 async def jupyter_kernel(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
     """A Jupyter server (jupyter_server, not written by us) with one python3 kernel: its channels URL and auth header."""
-    import re
-    import secrets
-    import sys
-    import urllib.request
-
     token = secrets.token_hex(16)  # sent in a header, never in a URL that a recording would keep
     auth = {"Authorization": f"token {token}"}
-
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "NBWS_DISABLE_PLUGIN_AUTOLOAD": "1",
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "jupyter_server", "--allow-root", "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
-        f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={tmp_path}",
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    lines: list[str] = []
-
-    async def until_url() -> str:
-        assert proc.stderr is not None
-        while line := (await proc.stderr.readline()).decode(errors="replace"):
-            lines.append(line)
-            found = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
-            if found:
-                return found.group(1)
-        raise AssertionError("jupyter server exited:\n" + "".join(lines))
-
-    async def drain() -> None:
-        assert proc.stderr is not None
-        while line := await proc.stderr.readline():
-            lines.append(line.decode(errors="replace"))
-
-    drainer = None
-    try:
-        base = await asyncio.wait_for(until_url(), timeout(30))
-        drainer = asyncio.create_task(drain())
+    app = [sys.executable, "-m", "jupyter_server"]
+    async with jupyter_server(app, tmp_path, tmp_path / "jupyter-home", token=token) as base:
 
         def start_kernel() -> str:
             request = urllib.request.Request(
                 f"{base}/api/kernels", data=b'{"name":"python3"}', method="POST", headers=auth
             )
-            for _ in range(100):  # it prints its URL a moment before it answers on it
-                try:
-                    with urllib.request.urlopen(request, timeout=timeout(30)) as response:
-                        kernel_id: str = json.loads(response.read())["id"]
-                        return kernel_id
-                except ConnectionRefusedError:
-                    continue
-                except urllib.error.URLError as exc:
-                    if not isinstance(exc.reason, ConnectionRefusedError):
-                        raise
-            raise AssertionError("the Jupyter server never answered")
+            with urllib.request.urlopen(request, timeout=timeout(30)) as response:
+                kernel_id: str = json.loads(response.read())["id"]
+                return kernel_id
 
         kernel = await asyncio.to_thread(start_kernel)
         yield base.replace("http://", "ws://") + f"/api/kernels/{kernel}/channels", auth
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout(15))
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
-        if drainer is not None:
-            await drainer
 
 
 def kernel_request(msg_type: str, content: dict[str, Any], framing: str, msg_id: str) -> str | bytes:

@@ -22,6 +22,11 @@ Message and byte counts are the connection's own (``conn.messages_sent``,
 and copied at the close; per-second buckets, rates, means and totals are
 worked out from them when read. The hooks only keep the smallest and
 largest sizes and note where each second begins.
+
+The plugin never keeps a connection alive: it refers to a live connection
+weakly, and the connection itself tells it of its close (a ``"close"``
+listener), registered or not, so that the counts are copied then even if
+the plugin was unregistered or disabled while the connection was open.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import asyncio
 import html
 import math
 import time as _time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +50,27 @@ __version__ = "0.1.0"
 # The minimum of a direction with no message yet: above any size, so that one comparison per message does.
 _NO_MIN = 1 << 62
 
+# The counts reading each live connection's counters, by connection (weakly) and then by id(counts).
+# The connection tells _let_go of its close, so that they are copied and the connection let go even
+# when no Stats is registered any more: an nbws_close hook is only called while its plugin is.
+_readers: weakref.WeakKeyDictionary[nbws.BaseConnection, dict[int, DirectionStats]] = weakref.WeakKeyDictionary()
+
+
+def _let_go(event: nbws.CloseEvent) -> None:
+    """A connection closed: the counts reading it copy them and let it go (its ``"close"`` listener)."""
+    conn = event.target
+    if conn is None:
+        return
+    readers = _readers.pop(conn, None)
+    if not readers:
+        return
+    now = _time.time()
+    for counts in list(readers.values()):
+        counts._detach()
+        owner = counts._owner
+        if owner is not None and owner.closed is None:
+            owner.closed = now  # no nbws_close told it: the plugin was unregistered or disabled
+
 
 class DirectionStats:
     """
@@ -52,8 +79,9 @@ class DirectionStats:
     The message and byte counts of a live connection are the connection's own
     (``conn.messages_sent``, ``conn.bytes_sent``, ...: what nbws wrote or
     delivered, dropped messages excluded) since the plugin first saw it, read
-    when asked: the plugin adds nothing per message for them. At the close
-    they are copied, and the connection is no longer referenced.
+    when asked: the plugin adds nothing per message for them. The connection
+    is referred to weakly; at its close the counts are copied (whether the
+    plugin is still registered or not), and it is no longer referred to.
 
     Attributes:
         messages: How many messages went over the wire.
@@ -68,8 +96,8 @@ class DirectionStats:
         self._bytes = bytes
         self.max_size = max_size
         self._min = _NO_MIN if min_size is None else min_size
-        # A live connection whose counters (those of _sent's direction) since _base add to the above.
-        self._conn: nbws.BaseConnection | None = None
+        # A live connection (weakly) whose counters (those of _sent's direction) since _base add to the above.
+        self._conn: weakref.ref[nbws.BaseConnection] | None = None
         self._sent = True
         self._base = (0, 0)
         # When the hooks must start a new per-second bucket (see ConnectionStats._roll), and whose it is.
@@ -78,7 +106,8 @@ class DirectionStats:
 
     def _live(self) -> tuple[int, int]:
         """(messages, bytes) the live connection counted since it was attached."""
-        conn = self._conn
+        ref = self._conn
+        conn = ref() if ref is not None else None
         if conn is None:
             return (0, 0)
         base = self._base
@@ -92,14 +121,32 @@ class DirectionStats:
         self._sent = sent
         counts = (conn.messages_sent, conn.bytes_sent) if sent else (conn.messages_received, conn.bytes_received)
         self._base = (counts[0] - less[0], counts[1] - less[1])
-        self._conn = conn
+        if conn.ready_state is nbws.CLOSED:
+            # Seen after its close (a message observed at the end of the turn that closed it): no close
+            # is coming to tell, so keep what it counted now.
+            self._messages += less[0]
+            self._bytes += less[1]
+            return
+        self._conn = weakref.ref(conn)
+        readers = _readers.get(conn)
+        if readers is None:
+            readers = _readers[conn] = {}
+            conn.on("close", _let_go)  # one function for every Stats: adding it again replaces it
+        readers[id(self)] = self
 
     def _detach(self) -> None:
         """Keep the counts so far and let go of the connection."""
+        ref = self._conn
+        if ref is None:
+            return
         messages, size = self._live()
         self._messages += messages
         self._bytes += size
         self._conn = None
+        conn = ref()
+        readers = _readers.get(conn) if conn is not None else None
+        if readers is not None:
+            readers.pop(id(self), None)
 
     @property
     def messages(self) -> int:

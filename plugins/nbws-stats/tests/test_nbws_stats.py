@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import weakref
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -131,6 +133,70 @@ async def test_dropped_messages_are_not_counted(echo: nbws.Server) -> None:
     assert counter.snapshot()[ws.id].sent.messages == 1
     ws.close()
     await ws.closed(timeout=timeout())
+
+
+@pytest.mark.parametrize("how", ["unregister", "disable"])
+async def test_a_connection_open_when_the_plugin_goes_is_let_go_at_its_close(echo: nbws.Server, how: str) -> None:
+    counter = Stats()
+    nbws.plugins.register(counter, "counter")
+    try:
+        ws = nbws.WebSocket(echo.url)
+        await ws.opened(timeout=timeout())
+        for data in ("one", "two", "three"):
+            ws.send(data)
+            await ws.recv(timeout=timeout())
+        await until(lambda: len(echo.clients) == 1)
+        ids = (ws.id, echo.clients[0].id)
+        client, server_side = weakref.ref(ws), weakref.ref(echo.clients[0])
+        if how == "unregister":
+            nbws.plugins.unregister("counter")  # no nbws_close will reach it now
+        else:
+            nbws.plugins.disable("counter")
+        ws.send("four")  # still counted by the connection's own counters, as the README says
+        await ws.recv(timeout=timeout())
+        ws.close()
+        await ws.closed(timeout=timeout())
+        await until(lambda: echo.clients == [])
+        del ws
+        gc.collect()
+        assert (client(), server_side()) == (None, None), "the plugin kept a closed connection alive"
+        for conn_id in ids:
+            mine = counter.snapshot()[conn_id]
+            assert (mine.sent.messages, mine.received.messages, mine.open) == (4, 4, False), conn_id
+        assert counter.snapshot()[ids[1]].sent.bytes == len("onetwothreefour")
+    finally:
+        if "counter" in [info.name for info in nbws.plugins]:
+            nbws.plugins.unregister("counter")
+
+
+async def test_a_cloned_client_is_counted_and_let_go_without_a_warning(
+    echo: nbws.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    # clone() copies the client's listeners, the plugin's close listener with them: adding it again is no re-run cell.
+    counter = Stats()
+    nbws.plugins.register(counter, "counter")
+    try:
+        first = nbws.WebSocket(echo.url)
+        await first.opened(timeout=timeout())
+        first.close()
+        await first.closed(timeout=timeout())
+        second = first.clone()
+        await second.opened(timeout=timeout())
+        nbws.plugins.unregister("counter")
+        second.send("x")
+        await second.recv(timeout=timeout())
+        second.close()
+        await second.closed(timeout=timeout())
+        assert [r.getMessage() for r in caplog.records if "replaced" in r.getMessage()] == []
+        mine = counter.snapshot()[second.id]
+        assert (mine.sent.messages, mine.received.messages, mine.open) == (1, 1, False)
+        gone = weakref.ref(second)
+        del first, second
+        gc.collect()
+        assert gone() is None
+    finally:
+        if "counter" in [info.name for info in nbws.plugins]:
+            nbws.plugins.unregister("counter")
 
 
 async def test_the_panel_shows_the_table_and_the_plot_and_refreshes_itself(echo: nbws.Server) -> None:
