@@ -50,6 +50,18 @@ def _no_global_plugins() -> Iterator[None]:
 
 
 @pytest.fixture
+def defaults() -> Iterator[nbws.PluginRegistry]:
+    """``nbws.default_plugins``, put back as it was after the test."""
+    registry = nbws.default_plugins
+    before = [(info.name, info.plugin, info.enabled) for info in registry]
+    yield registry
+    for info in list(registry):
+        registry.unregister(info.name)
+    for name, plugin, enabled in before:
+        registry.register(plugin, name, enabled=enabled)
+
+
+@pytest.fixture
 async def start_echo_server() -> AsyncIterator[StartEchoServer]:
     """Start echo servers on free loopback ports: ``await start_echo_server(prefix="", **options)``.
 

@@ -6,7 +6,6 @@ plugins in ``nbws.default_plugins``, each replaceable by name, with the behaviou
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,18 +14,6 @@ from _support import timeout
 import nbws
 from nbws.builtins.errors import ErrorLog
 from nbws.builtins.handshake import HandshakeGuard
-
-
-@pytest.fixture
-def defaults() -> Iterator[nbws.PluginRegistry]:
-    """``nbws.default_plugins``, put back as it was after the test."""
-    registry = nbws.default_plugins
-    before = [(info.name, info.plugin, info.enabled) for info in registry]
-    yield registry
-    for info in list(registry):
-        registry.unregister(info.name)
-    for name, plugin, enabled in before:
-        registry.register(plugin, name, enabled=enabled)
 
 
 def test_the_defaults_are_registered_by_name() -> None:

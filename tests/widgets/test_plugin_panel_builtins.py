@@ -6,27 +6,13 @@ switches or replaces them; driven through the real widgets, as a user would with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from _support import timeout, until
 
 import nbws
 
 BUILTINS = [("built-in", "nbws.handshake"), ("built-in", "nbws.errors")]
-
-
-@pytest.fixture
-def defaults() -> Iterator[nbws.PluginRegistry]:
-    """``nbws.default_plugins``, put back as it was after the test."""
-    registry = nbws.default_plugins
-    before = [(info.name, info.plugin, info.enabled) for info in registry]
-    yield registry
-    for info in list(registry):
-        registry.unregister(info.name)
-    for name, plugin, enabled in before:
-        registry.register(plugin, name, enabled=enabled)
 
 
 class Mine:
