@@ -506,13 +506,20 @@ class Server:
             port: Listen on this port from now on instead of
                 :attr:`requested_port` (0 picks a free one): a stopped server
                 can start again elsewhere, as the server panel's Start does.
+                If that address cannot be bound, the server stays stopped
+                with the host and port it had.
 
         Raises:
-            nbws.ServerError: if the port is in use or the host cannot be bound.
+            nbws.ServerError: if the port is in use or the host cannot be
+                bound (the message names the address tried; the error is
+                also reported, phase ``"listen"``).
             nbws.InvalidStateError: for another ``host`` or ``port`` while it runs.
             TypeError, ValueError: for a ``host`` or ``port`` the constructor would refuse.
         """
         running = self._serving is not None and (self._stopping is None or not self._stopping.done())
+        # Where it was: a bind that fails leaves the server there, so that url, repr and the next
+        # start() never show or try an address it did not get.
+        previous = (self.host, self._requested_port, self._stopping)
         if host is not None or port is not None:
             if host is not None and (not isinstance(host, str) or not host):
                 raise TypeError(f"host must be a non-empty str such as '127.0.0.1', not {host!r}")
@@ -539,7 +546,8 @@ class Server:
                     raise
                 sock = socket.create_server((self.host, self._requested_port), family=family)
         except OSError as exc:
-            error = self._bind_error(exc)
+            error = self._bind_error(exc)  # names the address it tried
+            self.host, self._requested_port, self._stopping = previous
             self._report(None, error, "listen", str(error))
             raise error from exc
         sock.setblocking(False)
