@@ -392,9 +392,41 @@ class Server:
         name = getattr(fn, "__qualname__", repr(fn))
         self._report(None, error, "handler", f"server handler {name} raised {describe(error)}")
 
+    def report_error(
+        self,
+        error: BaseException,
+        phase: str,
+        message: str | None = None,
+        *,
+        conn: BaseConnection | None = None,
+        plugin: str | None = None,
+    ) -> None:
+        """
+        Report an error the way the server reports its own; never raise.
+
+        For code built on a server (:class:`nbws.Relay`, an application)
+        whose errors users, panels, recorders and plugins should see as they
+        see the server's: the ``nbws_error`` hooks get it, then the ``error``
+        listeners (an :class:`~nbws.ErrorEvent` whose ``target`` is the
+        server), then ``nbws_error_reported``, where the default plugin
+        ``"nbws.errors"`` logs it once: a warning if no listener took it,
+        else a debug line.
+
+        Args:
+            error: The exception.
+            phase: Where it happened, one of the phases of :class:`~nbws.ErrorEvent`
+                (``"handshake"``, ``"send"``, ``"handler"``...).
+            message: What went wrong, in words (default: the error described).
+            conn: The connection it happened on, if any: it is reported there
+                instead (its hooks and its listeners; a connection of this
+                server passes it on to the server's listeners).
+            plugin: For phase ``"plugin"``, the name of the plugin at fault.
+        """
+        self._report(conn, error, phase, message, plugin)
+
     def _report(
         self,
-        conn: Connection | None,
+        conn: BaseConnection | None,
         error: BaseException,
         phase: str,
         message: str | None = None,

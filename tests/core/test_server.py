@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import Any
 
@@ -116,6 +117,32 @@ async def test_a_server_that_never_started_keeps_no_address_after_a_failed_start
     assert server.host == "127.0.0.1" and server.port is None and not server.listening
     with pytest.raises(nbws.InvalidStateError, match=r"call server\.start"):
         _ = server.url
+
+
+async def test_report_error_takes_the_servers_own_path(caplog: pytest.LogCaptureFixture) -> None:
+    """What code built on a server reports reaches nbws_error, the error listeners and one log line."""
+    seen: list[tuple[Any, str, str | None]] = []
+
+    class Watch:
+        @nbws.hookimpl
+        def nbws_error(self, conn: Any, error: BaseException, phase: str, plugin: str | None) -> None:
+            seen.append((conn, phase, plugin))
+
+    caplog.set_level(logging.DEBUG, logger="nbws")
+    server = nbws.Server(plugins=[Watch()])
+    server.report_error(ValueError("no route"), "handshake", "routing failed: no route")
+    assert seen == [(None, "handshake", None)]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if "no route" in r.getMessage()] == [
+        (logging.WARNING, "server 127.0.0.1 handshake error: routing failed: no route")
+    ]
+    events: list[tuple[Any, nbws.ErrorEvent]] = []
+    server.on("error", lambda conn, event: events.append((conn, event)))
+    caplog.clear()
+    server.report_error(KeyError("k"), "plugin", plugin="router")
+    assert seen[-1] == (None, "plugin", "router")
+    ((conn, event),) = events
+    assert conn is None and event.target is server and event.plugin == "router" and event.message == "KeyError: 'k'"
+    assert [r.levelno for r in caplog.records if "'k'" in r.getMessage()] == [logging.DEBUG]
 
 
 def test_bad_server_arguments_are_explained() -> None:
