@@ -139,3 +139,45 @@ async def test_a_relay_listener_that_raises_is_reported_and_the_pair_goes_on(
         await ws.closed(timeout=timeout())
     finally:
         await relay.stop()
+
+
+async def test_a_relay_plugin_that_raises_on_either_leg_is_reported_once_per_fault(
+    start_echo_server: StartEchoServer, logged: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        @nbws.hookimpl
+        def nbws_message_received(self, conn: nbws.BaseConnection, message: nbws.Message) -> None:
+            raise ValueError(f"hook bug on {conn.id}")
+
+    upstream = await start_echo_server()
+    plugin = SeesErrors()
+    relay = nbws.Relay(upstream.url, plugins=[plugin, Broken()])
+    heard: list[tuple[nbws.Pair | None, nbws.ErrorEvent]] = []
+    await relay.start()
+    try:
+        ws = nbws.WebSocket(relay.url)
+        await ws.opened(timeout=timeout())
+        ws.send("x")
+        assert (await ws.recv(timeout=timeout())).data == "x"  # relayed both ways all the same
+        await until(lambda: len(plugin.seen) == 2, timeout(), "a fault on each leg")
+        (pair,) = relay.pairs
+        legs = {pair.client_side, pair.upstream_side}
+        assert {conn for conn, _, _ in plugin.seen} == legs and {phase for _, _, phase in plugin.seen} == {"plugin"}
+        lines = lines_about(logged, "hook bug", but_not=ws.id)
+        assert sorted(lines) == sorted(
+            (logging.WARNING, f"{conn.id} plugin error: plugin 'Broken' failed in nbws_message_received: "
+             f"ValueError: hook bug on {conn.id}")
+            for conn in legs if conn is not None
+        )  # fmt: skip
+        # With a relay listener, each fault reaches it with its pair, and the log line is a debug one.
+        relay.on("error", lambda pair, event: heard.append((pair, event)))
+        logged.clear()
+        ws.send("y")
+        assert (await ws.recv(timeout=timeout())).data == "y"
+        await until(lambda: len(heard) == 2, timeout(), "both faults heard")
+        assert {p for p, _ in heard} == {pair} and {e.target for _, e in heard} == legs
+        assert [level for level, _ in lines_about(logged, "hook bug", but_not=ws.id)] == [logging.DEBUG] * 2
+        ws.close()
+        await ws.closed(timeout=timeout())
+    finally:
+        await relay.stop()
