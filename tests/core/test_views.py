@@ -111,9 +111,9 @@ async def test_a_clone_on_another_threads_loop_has_its_plugins_and_handlers_befo
     The clone's first nbws_open and open event reach the original's plugins and handlers, whatever the threads do.
 
     Made where no loop runs, a client lives on nbws's background loop, in another thread. The
-    worst interleaving is forced: while the clone's plugins are being copied (registering lists
-    the plugin's attributes), the plugin below lets a clone that is already live run until it is
-    open. A clone that started connecting before carrying its plugins misses its open.
+    worst interleaving is forced: while the clone's plugins are being copied (clone() asks each
+    whether nbws added it itself), the plugin below lets a clone that is already live run until
+    it is open. A clone that started connecting before carrying its plugins misses its open.
     """
     opened: list[str] = []
     handled: list[str] = []
@@ -124,8 +124,9 @@ async def test_a_clone_on_another_threads_loop_has_its_plugins_and_handlers_befo
         def nbws_open(self, conn: nbws.BaseConnection) -> None:
             opened.append(conn.id)
 
-        def __dir__(self) -> list[str]:
-            # Registering lists the plugin's attributes (to check its hook names): the moment to stall.
+        @property
+        def _nbws_internal(self) -> bool:
+            # clone() asks each plugin whether nbws added it itself (PluginInfo.internal): the moment to stall.
             for endpoint in nbws.endpoints():
                 if (
                     isinstance(endpoint, nbws.WebSocket)
@@ -133,7 +134,7 @@ async def test_a_clone_on_another_threads_loop_has_its_plugins_and_handlers_befo
                     and all(endpoint is not m for m in made)
                 ):
                     endpoint.opened().wait(timeout())  # the clone is already connecting: let it open first
-            return list(super().__dir__())
+            return False
 
     def make_and_clone() -> nbws.WebSocket:
         with pytest.raises(RuntimeError):
