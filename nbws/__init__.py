@@ -29,7 +29,7 @@ from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, Read
 from ._events import CloseEvent, ErrorEvent, Message, Observers, OpenEvent
 from ._live import close_all, endpoints
 from ._loop import Pending
-from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, default_plugins, hookimpl, plugins
+from ._plugins import ENTRY_POINT_GROUP, PluginInfo, PluginRegistry, default_plugins, plugins
 from .builtins import errors as _errors
 from .builtins import handshake as _handshake
 from .cassette import Cassette, cassette
@@ -50,6 +50,7 @@ from .exceptions import (
     TimeoutError,
 )
 from .fake import FakeServer
+from .hookspecs import hookimpl
 from .intercept import Held, Intercept
 from .logger import Logger
 from .recording import RecordedEvent, Recorder, Recording, RecordingWarning

@@ -249,6 +249,53 @@ class WebSocket(BaseConnection):
         hook_timeout: float | None = None,
         transport: Any = None,
     ) -> None:
+        self._prepare(
+            url,
+            protocols,
+            headers=headers,
+            origin=origin,
+            reconnect=reconnect,
+            open_timeout=open_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_size=max_size,
+            max_buffered=max_buffered,
+            recv_buffer=recv_buffer,
+            recv_buffer_bytes=recv_buffer_bytes,
+            compression=compression,
+            ssl=ssl,
+            plugins=plugins,
+            parent_plugins=parent_plugins,
+            hook_timeout=hook_timeout,
+            transport=transport,
+        )
+        self._begin()
+
+    def _prepare(
+        self,
+        url: str,
+        protocols: str | Sequence[str] | None,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+        origin: str | None,
+        reconnect: bool | Reconnect | Mapping[str, Any] | None,
+        open_timeout: float | None,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        close_timeout: float | None,
+        max_size: int | None,
+        max_buffered: int,
+        recv_buffer: int,
+        recv_buffer_bytes: int,
+        compression: Literal["deflate"] | None,
+        ssl: _ssl.SSLContext | None,
+        plugins: Iterable[object],
+        parent_plugins: PluginRegistry | None,
+        hook_timeout: float | None,
+        transport: Any,
+    ) -> None:
+        """Check the arguments and set the client up, without connecting yet (``__init__`` then calls :meth:`_begin`)."""
         self.url = _check_url(url)
         self._protocols = _check_protocols(protocols)
         self._headers = _check_headers(headers)
@@ -297,8 +344,11 @@ class WebSocket(BaseConnection):
         self.reconnect_attempt = 0
         """The current reconnection attempt (0 while open or never dropped)."""
         self._task: asyncio.Task[None] | None = None
-        track(self)
         self._connector: Callable[[Wire], Awaitable[None]] | None = getattr(transport, "connect", None)
+
+    def _begin(self) -> None:
+        """Start connecting, on the client's loop (from any thread): its plugins and handlers are in place by now."""
+        track(self)
         self._loop.call_soon_threadsafe(self._start)
 
     @property
@@ -536,7 +586,9 @@ class WebSocket(BaseConnection):
         them, such as ``reconnect=None``), the plugins of this client's own
         registry (enabled or not, under the same names; those nbws adds
         itself, such as a panel's, excepted), and the same ``on*`` handlers
-        and ``on()`` listeners. It connects to ``url`` (default: this
+        and ``on()`` listeners, all in place before it starts connecting
+        (so they see its first ``nbws_open`` and ``open`` event, whatever
+        thread runs its loop). It connects to ``url`` (default: this
         client's URL). The client panel's Connect uses it after a close.
 
         Raises:
@@ -548,19 +600,20 @@ class WebSocket(BaseConnection):
         if unknown:
             raise TypeError(f"clone() got options WebSocket does not take: {', '.join(sorted(unknown))}")
         options.update(changes)
-        ws = WebSocket(self.url if url is None else url, **options)
+        # Set up unconnected, given its plugins and handlers, and only then connecting: on another
+        # thread's loop it could otherwise open (nbws_open, onopen) before they are there.
+        ws = WebSocket.__new__(WebSocket)
+        ws._prepare(self.url if url is None else url, plugins=(), **options)
         registry = self._plugins
         if registry is not None:
             for info in registry:
-                if info.internal:
-                    continue
-                ws.plugins.register(info.plugin, info.name)
-                if not info.enabled:
-                    ws.plugins.disable(info.name)
+                if not info.internal:
+                    ws.plugins.register(info.plugin, info.name, enabled=info.enabled)
         ws.onopen, ws.onmessage, ws.onclose, ws.onerror = self.onopen, self.onmessage, self.onclose, self.onerror
         for name in self._event_names:
             for fn in self._listeners.get(name):
                 ws.on(name, fn)
+        ws._begin()
         return ws
 
     # -- widgets --------------------------------------------------------------

@@ -2,8 +2,9 @@
 The plugin API of nbws: every hook a plugin can implement, in one place.
 
 A plugin is any object (a module, a class instance) with methods named after
-these hooks and marked with :data:`nbws.hookimpl`. Register it for every
-endpoint with ``nbws.plugins.register(plugin)``, for one with
+these hooks and marked with :data:`nbws.hookimpl` (defined here, as
+:data:`hookimpl`). Register it for every endpoint with
+``nbws.plugins.register(plugin)``, for one with
 ``ws.plugins.register(plugin)`` or ``server.plugins.register(plugin)``, or
 publish it under the ``nbws`` entry-point group so that it loads by itself.
 
@@ -65,9 +66,19 @@ if TYPE_CHECKING:
     from .server import Request, Server
 
 hookspec = pluggy.HookspecMarker("nbws")
-"""Marks the functions below as nbws's hook specifications (plugins use :data:`nbws.hookimpl`)."""
+"""Marks the functions below as nbws's hook specifications (plugins use :data:`hookimpl`)."""
+
+hookimpl = pluggy.HookimplMarker("nbws")
+"""
+Marks a function or method as the implementation of an nbws hook: ``@hookimpl``, ``@hookimpl(tryfirst=True)``.
+
+It is :data:`nbws.hookimpl`; importing it from here lets a module that
+``nbws`` itself imports (the built-in plugins) use it while the package is
+still loading. Any pluggy marker of the project ``"nbws"`` marks the same way.
+"""
 
 __all__ = [
+    "hookimpl",
     "hookspec",
     "nbws_close",
     "nbws_codecs",

@@ -49,10 +49,11 @@ from . import views
 from ._connection import CLOSED, CONNECTING, OPEN, BaseConnection
 from ._events import CloseEvent, ErrorEvent, Flow, Leg, Listeners, Message, Watchers, call_listener
 from ._loop import Pending, running_loop
-from ._plugins import PluginRegistry, hookimpl
+from ._plugins import PluginRegistry
 from ._plugins import plugins as global_plugins
 from .client import WebSocket
-from .exceptions import BufferFullError, InvalidStateError, InvalidURLError
+from .exceptions import BufferFullError, InvalidStateError, InvalidURLError, describe
+from .hookspecs import hookimpl
 from .server import Connection, Request, Server
 
 __all__ = ["DEFAULT_FORWARD_HEADERS", "Pair", "Relay", "leg_of"]
@@ -145,11 +146,14 @@ class _UpstreamSide(WebSocket):
     def __init__(
         self,
         relay: Relay,
+        pair: Pair,
         url: str,
         protocols: list[str],
         headers: list[tuple[str, str]],
         compression: Literal["deflate"] | None,
     ) -> None:
+        self._relay = relay
+        self._pair = pair
         super().__init__(
             url,
             protocols or None,
@@ -164,6 +168,15 @@ class _UpstreamSide(WebSocket):
             # The leg's own registry stays lazy: made, and put first, on first use of .plugins.
             parent_plugins=relay.plugins,
         )
+
+    def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
+        # Its errors go to the relay's error listeners, as a server's connection's go to the server's,
+        # and count as handled only if there is one: "nbws.errors" logs them once, a warning otherwise.
+        return self._relay._leg_error(self._pair, event, on_error)
+
+    def _a_waiter_will_raise(self, phase: str) -> bool:
+        # The relay awaits the opening itself, only to answer the client: that does not tell the user.
+        return False
 
 
 class Pair:
@@ -292,7 +305,7 @@ class Pair:
             target.send_message(message)
         except BufferFullError as exc:
             # Backpressure keeps this from happening; if it does, failing loudly beats losing a message.
-            self.relay._report(self, ErrorEvent(target, exc, "send", f"{self.id}: {exc}"))
+            self.relay.server.report_error(exc, "send", f"{self.id}: {exc}", conn=target)
             self.close(1011, "relay buffer full")
 
     async def _drain(self, target: BaseConnection, leg: Leg) -> None:
@@ -531,6 +544,7 @@ class Relay:
             self.plugins.register(plugin)
         self.server.on("connection", self._on_connection)
         self._listeners = Listeners(self._event_names)
+        self._following = False  # whether the server's errors go to our "error" listeners
         self._pending: dict[Request, Pair] = {}
         self._pairs: dict[str, Pair] = {}
         self.closed_pairs: deque[Pair] = deque(maxlen=100)
@@ -588,13 +602,31 @@ class Relay:
         - ``"close"``: ``fn(pair)`` once both legs of a pair are closed.
         - ``"error"``: ``fn(pair, error_event)``, for an upstream that could
           not be reached or refused the client (the client was refused with
-          the matching HTTP status), or an error on either leg.
+          the matching HTTP status), an error on either leg, or one of the
+          relay itself (its routing function, a listener that raised, its
+          server); ``pair`` is None when no pair is concerned.
+
+        Errors are reported as every endpoint's are: to the ``nbws_error``
+        hooks of ``relay.plugins`` (and the global ones) first, then to these
+        listeners, then logged once by the default plugin ``"nbws.errors"``
+        (a warning while the relay has no ``"error"`` listener, else a debug line).
         """
-        return self._listeners.on(name, fn)
+        if fn is None:
+            self._listeners.check(name)
+
+            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self.on(name, fn)
+                return fn
+
+            return decorator
+        self._listeners.on(name, fn)
+        self._follow_server_errors()
+        return fn
 
     def off(self, name: str, fn: Callable[..., Any] | None = None) -> None:
         """Remove listener ``fn`` of ``name``, or all of them."""
         self._listeners.remove(name, fn)
+        self._follow_server_errors()
 
     def watch(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` when a pair opens or closes (panels use it)."""
@@ -609,13 +641,43 @@ class Relay:
             call_listener(fn, args, self._listener_failed)
 
     def _listener_failed(self, error: BaseException, fn: Callable[..., Any]) -> None:
-        logger.error("relay listener %r raised", fn, exc_info=error)
+        name = getattr(fn, "__qualname__", repr(fn))
+        self.server.report_error(error, "handler", f"relay listener {name} raised {describe(error)}")
 
-    def _report(self, pair: Pair | None, event: ErrorEvent) -> None:
+    # -- errors -------------------------------------------------------------------
+    #
+    # The relay reports nothing itself: its errors are its server's (report_error) or its legs'
+    # (each reports its own), and its "error" listeners hear them the way a server's listeners
+    # hear its connections'. They count as handled, for the one line "nbws.errors" logs, only
+    # while the relay has error listeners, so its server follows them only then.
+
+    def _follow_server_errors(self) -> None:
+        wanted = bool(self._listeners.get("error"))
+        if wanted and not self._following:
+            self.server.on("error", self._server_errors)
+        elif not wanted and self._following:
+            self.server.off("error", self._server_errors)
+        self._following = wanted
+
+    def _server_errors(self, conn: BaseConnection | None, event: ErrorEvent) -> None:
+        """An error of the relay's server or of a client leg: to the relay's error listeners, with its pair."""
+        found = leg_of(conn) if conn is not None else None
+        self._tell_error_listeners(found[0] if found else None, event, _error_listener_failed)
+
+    def _leg_error(self, pair: Pair, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
+        """An error of an upstream leg: kept as the reason it did not open, and told to the error listeners."""
+        if pair.open_error is None and pair.upstream_side.ready_state is not OPEN and pair.client_side is None:
+            pair.open_error = event.message
+        return self._tell_error_listeners(pair, event, on_error)
+
+    def _tell_error_listeners(
+        self, pair: Pair | None, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]
+    ) -> int:
         listeners = self._listeners.get("error")
         for fn in listeners:
-            call_listener(fn, (pair, event), self._listener_failed)
-        logger.log(logging.DEBUG if listeners else logging.WARNING, "relay %s: %s", pair.id if pair else "", event)
+            # A listener of errors that raises is logged only (as on every endpoint): reporting it could loop.
+            call_listener(fn, (pair, event), on_error)
+        return len(listeners)
 
     # -- starting and stopping ------------------------------------------------------
 
@@ -700,7 +762,7 @@ class Relay:
             url = await self._route(request)
         except Exception as exc:
             request.reject(502, f"the relay's routing function failed: {exc}")
-            self._report(None, ErrorEvent(self, exc, "handshake", f"routing {request.target} failed: {exc}"))
+            self.server.report_error(exc, "handshake", f"routing {request.target} failed: {exc}")
             return
         if url is None:
             request.reject(404, f"no upstream for {request.target}")
@@ -714,7 +776,7 @@ class Relay:
         offered = self._compression is not None and _has_deflate(request.headers.get_all(extensions))
         try:
             up = _UpstreamSide(
-                self, url, request.subprotocols, self._forwarded(request), self._compression if offered else None
+                self, pair, url, request.subprotocols, self._forwarded(request), self._compression if offered else None
             )
         except ValueError as exc:
             request.reject(400, f"cannot relay this request: {exc}")
@@ -723,7 +785,6 @@ class Relay:
         self._mark(up, pair, "upstream")
         up.on("message", pair._from_upstream)
         up.on("close", pair._upstream_closed)
-        up.on("error", lambda event: self._leg_error(pair, event))
         self._pending[request] = pair
         try:
             await up.opened()
@@ -766,11 +827,6 @@ class Relay:
         else:
             request.reject(502, f"upstream unreachable: {what}")
 
-    def _leg_error(self, pair: Pair, event: ErrorEvent) -> None:
-        if pair.open_error is None and pair.upstream_side.ready_state is not OPEN and pair.client_side is None:
-            pair.open_error = event.message
-        self._report(pair, event)
-
     def _abandon(self, request: Request) -> None:
         pair = self._pending.pop(request, None)
         if pair is not None and pair.client_side is None:
@@ -785,7 +841,6 @@ class Relay:
             conn.close(1011, "relay has no upstream for this connection")
             return
         self._pairs[pair.id] = pair
-        conn.on("error", lambda event: self._report(pair, event))
         pair._join(conn)
         self._emit("pair", pair)
         self._watchers.notify()
@@ -803,3 +858,7 @@ class Relay:
         self.closed_pairs.append(pair)
         self._emit("close", pair)
         self._watchers.notify()
+
+
+def _error_listener_failed(error: BaseException, fn: Callable[..., Any]) -> None:
+    logger.error("relay error listener %r raised", fn, exc_info=error)

@@ -393,9 +393,41 @@ class Server:
         name = getattr(fn, "__qualname__", repr(fn))
         self._report(None, error, "handler", f"server handler {name} raised {describe(error)}")
 
+    def report_error(
+        self,
+        error: BaseException,
+        phase: str,
+        message: str | None = None,
+        *,
+        conn: BaseConnection | None = None,
+        plugin: str | None = None,
+    ) -> None:
+        """
+        Report an error the way the server reports its own; never raise.
+
+        For code built on a server (:class:`nbws.Relay`, an application)
+        whose errors users, panels, recorders and plugins should see as they
+        see the server's: the ``nbws_error`` hooks get it, then the ``error``
+        listeners (an :class:`~nbws.ErrorEvent` whose ``target`` is the
+        server), then ``nbws_error_reported``, where the default plugin
+        ``"nbws.errors"`` logs it once: a warning if no listener took it,
+        else a debug line.
+
+        Args:
+            error: The exception.
+            phase: Where it happened, one of the phases of :class:`~nbws.ErrorEvent`
+                (``"handshake"``, ``"send"``, ``"handler"``...).
+            message: What went wrong, in words (default: the error described).
+            conn: The connection it happened on, if any: it is reported there
+                instead (its hooks and its listeners; a connection of this
+                server passes it on to the server's listeners).
+            plugin: For phase ``"plugin"``, the name of the plugin at fault.
+        """
+        self._report(conn, error, phase, message, plugin)
+
     def _report(
         self,
-        conn: Connection | None,
+        conn: BaseConnection | None,
         error: BaseException,
         phase: str,
         message: str | None = None,
@@ -507,13 +539,20 @@ class Server:
             port: Listen on this port from now on instead of
                 :attr:`requested_port` (0 picks a free one): a stopped server
                 can start again elsewhere, as the server panel's Start does.
+                If that address cannot be bound, the server stays stopped
+                with the host and port it had.
 
         Raises:
-            nbws.ServerError: if the port is in use or the host cannot be bound.
+            nbws.ServerError: if the port is in use or the host cannot be
+                bound (the message names the address tried; the error is
+                also reported, phase ``"listen"``).
             nbws.InvalidStateError: for another ``host`` or ``port`` while it runs.
             TypeError, ValueError: for a ``host`` or ``port`` the constructor would refuse.
         """
         running = self._serving is not None and (self._stopping is None or not self._stopping.done())
+        # Where it was: a bind that fails leaves the server there, so that url, repr and the next
+        # start() never show or try an address it did not get.
+        previous = (self.host, self._requested_port, self._stopping)
         if host is not None or port is not None:
             if host is not None and (not isinstance(host, str) or not host):
                 raise TypeError(f"host must be a non-empty str such as '127.0.0.1', not {host!r}")
@@ -540,7 +579,8 @@ class Server:
                     raise
                 sock = socket.create_server((self.host, self._requested_port), family=family)
         except OSError as exc:
-            error = self._bind_error(exc)
+            error = self._bind_error(exc)  # names the address it tried
+            self.host, self._requested_port, self._stopping = previous
             self._report(None, error, "listen", str(error))
             raise error from exc
         sock.setblocking(False)

@@ -9,6 +9,8 @@ The layers show in the paths, and the imports keep them so.
   widget;
 * the widgets import the core's public API only: no ``_private`` module of
   the core, no ``_private`` name or attribute of a core object;
+* the built-in plugins (``nbws/builtins``) are ordinary plugins: they import
+  no ``_private`` module of the core either (type-only imports included);
 * the facade (``nbws/__init__``), the command line and the pytest plugin may
   import anything.
 
@@ -282,6 +284,23 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
+def private_imports(name: str, source: str, own_package: str) -> list[str]:
+    """The imports of module ``name`` that reach a private module or name of nbws outside ``own_package``."""
+    found: list[str] = []
+    for imp in imports_of(name, source):
+        target = inside(imp.imported)
+        if (
+            target is None
+            or under(target, (own_package,))
+            or (own_package == "nbws.widgets" and layer(target) == WIDGETS)
+        ):
+            continue  # outside nbws, or the package's own modules
+        if any(_private(part) for part in imp.written.split(".")):
+            found.append(f"line {imp.line}: imports the core's private module {imp.written}")
+        found += [f"line {imp.line}: imports {n} from {imp.imported}" for n in imp.names if _private(n)]
+    return found
+
+
 def private_uses(name: str, source: str) -> list[str]:
     """What module ``name`` (a widget) uses of the core that is private: names, modules, attributes."""
     tree = ast.parse(source)
@@ -298,14 +317,7 @@ def private_uses(name: str, source: str) -> list[str]:
             and node.value.id in ("self", "cls")
         ):
             own.add(node.attr)
-    found: list[str] = []
-    for imp in imports_of(name, source):
-        target = inside(imp.imported)
-        if target is None or layer(target) == WIDGETS:
-            continue  # outside nbws, or the widgets' own modules
-        if any(_private(part) for part in imp.written.split(".")):
-            found.append(f"line {imp.line}: imports the core's private module {imp.written}")
-        found += [f"line {imp.line}: imports {n} from {imp.imported}" for n in imp.names if _private(n)]
+    found = private_imports(name, source, own_package="nbws.widgets")
 
     def private_attribute(attr: str, receiver: ast.AST) -> bool:
         if not _private(attr):
@@ -343,6 +355,33 @@ def test_the_widget_modules_pending_a_move_are_still_there() -> None:
 @pytest.mark.parametrize("name", WIDGET_FILES)
 def test_widgets_use_only_the_public_api_of_the_core(name: str) -> None:
     assert private_uses(name, MODULES[name].read_text()) == []
+
+
+# -- the built-in plugins are ordinary plugins: the core's public names only -----------------------
+
+BUILTIN_FILES = [name for name in MODULES if under(name, ("nbws.builtins",))]
+
+
+@pytest.mark.parametrize("name", BUILTIN_FILES)
+def test_builtins_import_only_public_names_of_the_core(name: str) -> None:
+    """As a plugin of a user would: no ``nbws._private`` module, not even for type checking."""
+    assert private_imports(name, MODULES[name].read_text(), own_package="nbws.builtins") == []
+
+
+def test_the_builtins_check_sees_a_private_import() -> None:
+    source = textwrap.dedent(
+        """
+        from typing import TYPE_CHECKING
+        from .._plugins import hookimpl
+        from ..hookspecs import hookimpl as public_marker
+        from ._common import plugin_name
+        if TYPE_CHECKING:
+            from .._connection import BaseConnection
+        """
+    )
+    found = private_imports("nbws.builtins.example", source, own_package="nbws.builtins")
+    assert len(found) == 2, found
+    assert "nbws._plugins" in found[0] and "nbws._connection" in found[1]
 
 
 def test_the_private_use_check_can_fail() -> None:

@@ -18,10 +18,13 @@ or silence it with ``nbws.default_plugins.disable("nbws.errors")``.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from .._events import ErrorEvent
-from .._plugins import hookimpl
+from ..hookspecs import hookimpl
 from ..server import Server
+
+if TYPE_CHECKING:
+    from ..events import ErrorEvent
 
 __all__ = ["NAME", "ErrorLog"]
 

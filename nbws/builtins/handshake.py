@@ -26,7 +26,7 @@ refuses every handshake (HTTP 500, with an error event naming it).
 
 from __future__ import annotations
 
-from .._plugins import hookimpl
+from ..hookspecs import hookimpl
 from ..server import Request, Server
 
 __all__ = ["NAME", "HandshakeGuard", "origin_allowed", "presented_token"]

@@ -34,11 +34,11 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import views
-from .._connection import BaseConnection
-from .._events import Direction, Message, Watchers
-from .._loop import Pending, get_loop
-from .._plugins import hookimpl
+from ..events import BaseConnection, Message, Observers
 from ..exceptions import InvalidStateError, TimeoutError
+from ..hookspecs import hookimpl
+from ..loop import Pending, get_loop
+from ..typing import Direction
 from ._common import plugin_name
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class Intercept:
         self._active = active
         self._held: list[Held] = []
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._watchers = Watchers("intercept")
+        self._watchers = Observers("intercept watcher")
         self.counts: dict[str, int] = {"held": 0, "forward": 0, "edit": 0, "drop": 0}
         """How many messages were held, and how each was decided."""
 

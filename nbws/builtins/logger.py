@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import redact
-from .._events import Message, describe
-from .._plugins import hookimpl
+from ..exceptions import describe
+from ..hookspecs import hookimpl
 from ..recording.jsonl import JsonLinesWriter
 from ._common import plugin_name, url_of
 
 if TYPE_CHECKING:
-    from .._connection import BaseConnection
+    from ..events import BaseConnection, Message
     from ..server import Server
 
 __all__ = ["Logger", "preview"]

@@ -23,8 +23,9 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._events import Direction, Message
-from .._plugins import hookimpl
+from ..events import Message
+from ..hookspecs import hookimpl
+from ..typing import Direction
 from ._common import plugin_name
 
 if TYPE_CHECKING:

@@ -388,7 +388,7 @@ def test_registry_lists_plugins_with_their_hooks_and_notifies_watchers() -> None
 
 
 def test_every_hook_is_prefixed_typed_and_documented() -> None:
-    names = [name for name in hookspecs.__all__ if name != "hookspec"]
+    names = [name for name in hookspecs.__all__ if name not in ("hookspec", "hookimpl")]
     assert set(names) == {n for n, f in vars(hookspecs).items() if callable(f) and n.startswith("nbws_")}
     for name in names:
         spec = getattr(hookspecs, name)

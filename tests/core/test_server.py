@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import Any
 
@@ -79,6 +80,69 @@ async def test_port_in_use_fails_at_start_naming_the_port() -> None:
             server.start()
         assert errors[0][0] is None
         assert errors[0][1].phase == "listen"
+
+
+async def test_a_start_elsewhere_that_fails_keeps_the_previous_address() -> None:
+    """start(host=, port=) that cannot bind names the address it tried and leaves the server stopped where it was."""
+    server = nbws.Server()
+    errors: list[nbws.ErrorEvent] = []
+    server.on("error", lambda conn, event: errors.append(event))
+    await server.start()
+    url = server.url
+    await server.stop()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(nbws.ServerError, match=f"port {port} on 127.0.0.1 is already in use"):
+            server.start(port=port)
+        with pytest.raises(nbws.ServerError, match=r"host '192\.0\.2\.1'"):
+            server.start(host="192.0.2.1", port=port)
+        assert (server.host, server.requested_port, server.url) == ("127.0.0.1", 0, url)
+        assert repr(server) == f"<Server 127.0.0.1:{url.rsplit(':', 1)[1].rstrip('/')} stopped clients=0>"
+        assert [event.phase for event in errors] == ["listen", "listen"]
+        assert f"port {port}" in errors[0].message and "192.0.2.1" in errors[1].message
+        # Started again, it listens where it was asked to before (any free port), not on the taken one.
+        await server.start()
+        try:
+            assert server.listening and server.port != port and server.requested_port == 0
+        finally:
+            await server.stop()
+
+
+async def test_a_server_that_never_started_keeps_no_address_after_a_failed_start() -> None:
+    server = nbws.Server(port=0)
+    with pytest.raises(nbws.ServerError, match="not an address of this machine"):
+        server.start(host="192.0.2.1")
+    assert server.host == "127.0.0.1" and server.port is None and not server.listening
+    with pytest.raises(nbws.InvalidStateError, match=r"call server\.start"):
+        _ = server.url
+
+
+async def test_report_error_takes_the_servers_own_path(caplog: pytest.LogCaptureFixture) -> None:
+    """What code built on a server reports reaches nbws_error, the error listeners and one log line."""
+    seen: list[tuple[Any, str, str | None]] = []
+
+    class Watch:
+        @nbws.hookimpl
+        def nbws_error(self, conn: Any, error: BaseException, phase: str, plugin: str | None) -> None:
+            seen.append((conn, phase, plugin))
+
+    caplog.set_level(logging.DEBUG, logger="nbws")
+    server = nbws.Server(plugins=[Watch()])
+    server.report_error(ValueError("no route"), "handshake", "routing failed: no route")
+    assert seen == [(None, "handshake", None)]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if "no route" in r.getMessage()] == [
+        (logging.WARNING, "server 127.0.0.1 handshake error: routing failed: no route")
+    ]
+    events: list[tuple[Any, nbws.ErrorEvent]] = []
+    server.on("error", lambda conn, event: events.append((conn, event)))
+    caplog.clear()
+    server.report_error(KeyError("k"), "plugin", plugin="router")
+    assert seen[-1] == (None, "plugin", "router")
+    ((conn, event),) = events
+    assert conn is None and event.target is server and event.plugin == "router" and event.message == "KeyError: 'k'"
+    assert [r.levelno for r in caplog.records if "'k'" in r.getMessage()] == [logging.DEBUG]
 
 
 def test_bad_server_arguments_are_explained() -> None:

@@ -104,6 +104,63 @@ async def test_clone_copies_options_plugins_and_handlers(server: nbws.Server) ->
         ws.clone(not_an_option=1)
 
 
+async def test_a_clone_on_another_threads_loop_has_its_plugins_and_handlers_before_it_connects(
+    server: nbws.Server,
+) -> None:
+    """
+    The clone's first nbws_open and open event reach the original's plugins and handlers, whatever the threads do.
+
+    Made where no loop runs, a client lives on nbws's background loop, in another thread. The
+    worst interleaving is forced: while the clone's plugins are being copied (clone() asks each
+    whether nbws added it itself), the plugin below lets a clone that is already live run until
+    it is open. A clone that started connecting before carrying its plugins misses its open.
+    """
+    opened: list[str] = []
+    handled: list[str] = []
+    made: list[nbws.WebSocket] = []
+
+    class Observer:
+        @nbws.hookimpl
+        def nbws_open(self, conn: nbws.BaseConnection) -> None:
+            opened.append(conn.id)
+
+        @property
+        def _nbws_internal(self) -> bool:
+            # clone() asks each plugin whether nbws added it itself (PluginInfo.internal): the moment to stall.
+            for endpoint in nbws.endpoints():
+                if (
+                    isinstance(endpoint, nbws.WebSocket)
+                    and endpoint.url == server.url
+                    and all(endpoint is not m for m in made)
+                ):
+                    endpoint.opened().wait(timeout())  # the clone is already connecting: let it open first
+            return False
+
+    def make_and_clone() -> nbws.WebSocket:
+        with pytest.raises(RuntimeError):
+            asyncio.get_running_loop()  # none runs in this thread: the clients go to nbws's background loop
+        original = nbws.WebSocket(server.url, plugins=[Observer()])
+        made.append(original)
+        original.onopen = lambda event: handled.append(event.target.id)
+        original.opened().wait(timeout())
+        original.close()
+        original.closed().wait(timeout())
+        twin = original.clone()
+        made.append(twin)
+        return twin
+
+    twin = await asyncio.to_thread(make_and_clone)
+    try:
+        assert twin.loop is not asyncio.get_running_loop()
+        await twin.opened(timeout=timeout())
+        assert opened == [made[0].id, twin.id]
+        # (The original's own open may come before its onopen is set: it is on another thread's loop.)
+        await until(lambda: twin.id in handled, timeout(), "the clone's onopen")
+    finally:
+        twin.close()
+        await twin.closed(timeout=timeout())
+
+
 async def test_start_on_another_port_while_stopped_and_not_while_running() -> None:
     server = nbws.Server()
     assert server.requested_port == 0
