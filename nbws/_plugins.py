@@ -35,9 +35,10 @@ __all__ = ["ENTRY_POINT_GROUP", "HookImpl", "PluginInfo", "PluginRegistry", "def
 
 logger = logging.getLogger("nbws")
 
-_PROJECT = "nbws"
-hookimpl = pluggy.HookimplMarker(_PROJECT)
-"""Mark a function or method as the implementation of an nbws hook."""
+hookimpl = hookspecs.hookimpl
+"""Mark a function or method as the implementation of an nbws hook (the one marker, :data:`nbws.hookspecs.hookimpl`)."""
+
+_PROJECT = hookimpl.project_name
 
 ENTRY_POINT_GROUP = "nbws"
 """The entry-point group plugins are published under."""
