@@ -477,12 +477,7 @@ class BaseConnection:
             waiting = self._outbox_bytes
             if (not waiting or waiting + size <= self._max_buffered) and wire.send(data):
                 self._outbox_bytes = waiting + size
-                self._unflushed += size
-                self._send_seq += 1
-                self.messages_sent += 1
-                self.bytes_sent += size
-                if self._calls["nbws_message_sent"]:
-                    self._sent += (data, self._send_seq, _now())  # its Message is made when observed
+                self._framed_at_once(data, size)
                 return
         size = self._reserve(data)
         if _running_loop() is self._loop:
@@ -548,12 +543,7 @@ class BaseConnection:
             # As websockets' own broadcast does: framed and handed to the transport at once. It counts
             # as waiting until the end of the loop turn, as a send() does (max_buffered per turn), and
             # the observers see it then, as they see a send()'s.
-            self._unflushed += size
-            self._send_seq += 1
-            self.messages_sent += 1
-            self.bytes_sent += size
-            if self._calls["nbws_message_sent"]:
-                self._sent += (data, self._send_seq, _now())  # its Message is made when observed
+            self._framed_at_once(data, size)
             return
         self._enqueue(data, size, None, encoded)
 
@@ -569,12 +559,7 @@ class BaseConnection:
             and wire.send(data, encoded)
         ):
             # Framed at once: nothing waits before it and no transform may change or delay it.
-            self._unflushed += size
-            self._send_seq += 1
-            self.messages_sent += 1
-            self.bytes_sent += size
-            if self._calls["nbws_message_sent"]:
-                self._sent += (data, self._send_seq, _now())  # its Message is made when observed
+            self._framed_at_once(data, size)
             return
         self._send_seq += 1
         if message is None:
@@ -589,6 +574,15 @@ class BaseConnection:
             # At the next turn, as a writer would: the transforms run after the current handler
             # and the hooks of the message it answers, as they always did.
             self._pump_handle = self._loop.call_soon(self._pump_now)
+
+    def _framed_at_once(self, data: str | bytes, size: int) -> None:
+        """Count a message the Wire framed without the outbox; the sent observers see it at the end of the turn."""
+        self._unflushed += size
+        self._send_seq += 1
+        self.messages_sent += 1
+        self.bytes_sent += size
+        if self._calls["nbws_message_sent"]:
+            self._sent += (data, self._send_seq, _now())  # its Message is made when observed
 
     def _pump_now(self) -> None:
         self._pump_handle = None

@@ -10,6 +10,7 @@ it is open again.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import re
 import socket
@@ -48,6 +49,9 @@ DEFAULT_CLIENT_MAX_SIZE = 64 * 2**20
 """A client's default ``max_size``: far above a server's 1 MiB, as a browser takes large messages."""
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# True while WebSocket.clone() builds a client: __init__ then sets it up without starting to connect,
+# and clone() starts it (_begin) once its plugins and handlers are in place.
+_unstarted: contextvars.ContextVar[bool] = contextvars.ContextVar("nbws_unstarted", default=False)
 _UNSAFE_URL = re.compile(r"[\x00-\x20\x7f]")
 _HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
 
@@ -249,53 +253,6 @@ class WebSocket(BaseConnection):
         hook_timeout: float | None = None,
         transport: Any = None,
     ) -> None:
-        self._prepare(
-            url,
-            protocols,
-            headers=headers,
-            origin=origin,
-            reconnect=reconnect,
-            open_timeout=open_timeout,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            max_size=max_size,
-            max_buffered=max_buffered,
-            recv_buffer=recv_buffer,
-            recv_buffer_bytes=recv_buffer_bytes,
-            compression=compression,
-            ssl=ssl,
-            plugins=plugins,
-            parent_plugins=parent_plugins,
-            hook_timeout=hook_timeout,
-            transport=transport,
-        )
-        self._begin()
-
-    def _prepare(
-        self,
-        url: str,
-        protocols: str | Sequence[str] | None,
-        *,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
-        origin: str | None,
-        reconnect: bool | Reconnect | Mapping[str, Any] | None,
-        open_timeout: float | None,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        close_timeout: float | None,
-        max_size: int | None,
-        max_buffered: int,
-        recv_buffer: int,
-        recv_buffer_bytes: int,
-        compression: Literal["deflate"] | None,
-        ssl: _ssl.SSLContext | None,
-        plugins: Iterable[object],
-        parent_plugins: PluginRegistry | None,
-        hook_timeout: float | None,
-        transport: Any,
-    ) -> None:
-        """Check the arguments and set the client up, without connecting yet (``__init__`` then calls :meth:`_begin`)."""
         self.url = _check_url(url)
         self._protocols = _check_protocols(protocols)
         self._headers = _check_headers(headers)
@@ -345,6 +302,8 @@ class WebSocket(BaseConnection):
         """The current reconnection attempt (0 while open or never dropped)."""
         self._task: asyncio.Task[None] | None = None
         self._connector: Callable[[Wire], Awaitable[None]] | None = getattr(transport, "connect", None)
+        if not _unstarted.get():
+            self._begin()
 
     def _begin(self) -> None:
         """Start connecting, on the client's loop (from any thread): its plugins and handlers are in place by now."""
@@ -602,8 +561,11 @@ class WebSocket(BaseConnection):
         options.update(changes)
         # Set up unconnected, given its plugins and handlers, and only then connecting: on another
         # thread's loop it could otherwise open (nbws_open, onopen) before they are there.
-        ws = WebSocket.__new__(WebSocket)
-        ws._prepare(self.url if url is None else url, plugins=(), **options)
+        token = _unstarted.set(True)
+        try:
+            ws = WebSocket(self.url if url is None else url, **options)
+        finally:
+            _unstarted.reset(token)
         registry = self._plugins
         if registry is not None:
             for info in registry:

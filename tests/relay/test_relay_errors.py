@@ -40,6 +40,14 @@ def lines_about(caplog: pytest.LogCaptureFixture, text: str, but_not: str) -> li
     ]
 
 
+async def refused_by(relay: nbws.Relay) -> nbws.WebSocket:
+    """A client of ``relay`` that it answers with 502 (its upstream failed); returned for its id."""
+    ws = nbws.WebSocket(relay.url)
+    with pytest.raises(nbws.ConnectError, match="HTTP 502"):
+        await ws.opened(timeout=timeout())
+    return ws
+
+
 async def test_an_unreachable_upstream_reaches_the_plugins_and_is_logged_once(
     logged: pytest.LogCaptureFixture,
 ) -> None:
@@ -48,9 +56,7 @@ async def test_an_unreachable_upstream_reaches_the_plugins_and_is_logged_once(
     relay = nbws.Relay(upstream, plugins=[plugin])
     await relay.start()
     try:
-        ws = nbws.WebSocket(relay.url)
-        with pytest.raises(nbws.ConnectError, match="HTTP 502"):
-            await ws.opened(timeout=timeout())
+        ws = await refused_by(relay)
         ((conn, error, phase),) = plugin.seen
         assert isinstance(conn, nbws.WebSocket) and conn.url == upstream and phase == "connect"
         assert isinstance(error, ConnectionRefusedError)
@@ -74,18 +80,14 @@ async def test_a_relay_listener_takes_the_error_and_the_log_says_it_once_as_debu
 
     await relay.start()
     try:
-        ws = nbws.WebSocket(relay.url)
-        with pytest.raises(nbws.ConnectError, match="HTTP 502"):
-            await ws.opened(timeout=timeout())
+        ws = await refused_by(relay)
         ((pair, event),) = heard
         assert pair is not None and event.target is pair.upstream_side and event.phase == "connect"
         assert [level for level, _ in lines_about(logged, "connection refused", but_not=ws.id)] == [logging.DEBUG]
         # Without a listener again, the next one is a warning.
         relay.off("error", listen)
         logged.clear()
-        again = nbws.WebSocket(relay.url)
-        with pytest.raises(nbws.ConnectError, match="HTTP 502"):
-            await again.opened(timeout=timeout())
+        again = await refused_by(relay)
         assert len(heard) == 1
         assert [level for level, _ in lines_about(logged, "connection refused", but_not=again.id)] == [logging.WARNING]
     finally:
@@ -102,9 +104,7 @@ async def test_a_routing_function_that_raises_is_reported_like_a_server_error(
     relay = nbws.Relay(route, plugins=[plugin])
     await relay.start()
     try:
-        ws = nbws.WebSocket(relay.url)
-        with pytest.raises(nbws.ConnectError, match="HTTP 502"):
-            await ws.opened(timeout=timeout())
+        ws = await refused_by(relay)
         ((conn, error, phase),) = plugin.seen
         assert conn is None and str(error) == "routing table is empty" and phase == "handshake"
         lines = lines_about(logged, "routing table is empty", but_not=ws.id)
