@@ -29,8 +29,8 @@ from .exceptions import NbwsError
 
 __all__ = ["VIEW_MODULES", "ViewFactory", "factory_for", "mimebundle", "register", "unregister", "view"]
 
-ViewFactory = Callable[[Any], Any]
-"""Return the view (a widget) of a core object: the one it already has, or a new one."""
+ViewFactory = Callable[..., Any]
+"""Return the view (a widget) of a core object: the one it already has, or a new one (``factory(obj, *args, **options)``)."""
 
 VIEW_MODULES: list[str] = ["nbws.widgets"]
 """Modules imported on the first request for a view: importing them registers their factories."""
@@ -71,9 +71,13 @@ def factory_for(cls: type) -> ViewFactory | None:
     return None
 
 
-def view(obj: object) -> Any:
+def view(obj: object, *args: Any, **options: Any) -> Any:
     """
     The view of ``obj``: its existing widget, or a new one made by the factory registered for its class.
+
+    ``args`` and ``options`` go to the factory, for a view that takes more
+    than its object (a recording's replay panel takes the connections it
+    may replay to).
 
     Raises:
         nbws.NbwsError: if no view is registered for its class (with the
@@ -82,7 +86,7 @@ def view(obj: object) -> Any:
     factory = factory_for(type(obj))
     if factory is None:
         raise NbwsError(f"no view is registered for {type(obj).__name__}: see nbws.views.register")
-    return factory(obj)
+    return factory(obj, *args, **options)
 
 
 def mimebundle(obj: object) -> dict[str, Any]:

@@ -238,6 +238,31 @@ def test_the_crossing_check_sees_a_lazy_import_of_a_widget() -> None:
     assert imp.imported == "nbws.widgets" and imp.type_only
 
 
+def widget_names_in_strings(name: str, source: str | None = None) -> list[str]:
+    """Strings in module ``name`` that name a widget module (as ``importlib.import_module`` would take)."""
+    tree = ast.parse(source if source is not None else MODULES[name].read_text())
+    return [
+        f"{name}:{node.lineno} names {node.value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and under(node.value, WIDGET_MODULES)
+    ]
+
+
+def test_below_the_widgets_no_module_loads_one_by_name() -> None:
+    """No importlib detour: only nbws.views names the widgets, in VIEW_MODULES, to load their factories."""
+    found = [
+        where
+        for name in MODULES
+        if layer(name) < WIDGETS and name != "nbws.views"
+        for where in widget_names_in_strings(name)
+    ]
+    assert not found, "\n".join(found)
+    sample = (
+        'import importlib\ndef panel(self):\n    return importlib.import_module("nbws.widgets").ReplayPanel(self)\n'
+    )
+    assert widget_names_in_strings("nbws.recording.query", sample), "the check must see a widget named in a string"
+
+
 def test_importing_the_core_loads_no_widget() -> None:
     """At run time too: making a client and a server imports neither ipywidgets nor nbws.widgets."""
     script = textwrap.dedent(

@@ -9,13 +9,13 @@ It reads and writes the formats of :mod:`nbws.recording.jsonl` and
 from __future__ import annotations
 
 import codecs
-import importlib
 import json
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from .. import views
 from .._events import Direction
 from ..exceptions import RecordingError
 from . import har, jsonl
@@ -269,8 +269,7 @@ class Recording(Sequence[RecordedEvent]):
 
     def panel(self, targets: Sequence[BaseConnection] | Callable[[], Iterable[BaseConnection]] = ()) -> Any:
         """A :class:`nbws.widgets.ReplayPanel` (an ipywidgets panel) to replay this recording to one of ``targets`` (a list, or a function returning one)."""
-        panel = importlib.import_module("nbws.widgets").ReplayPanel(self, targets)
-        return panel
+        return views.view(self, targets)
 
     # -- analysis -------------------------------------------------------------
 

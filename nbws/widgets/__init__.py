@@ -21,7 +21,7 @@ click does (``panel.connect()``, ``panel.send()``, ...). Errors are shown in
 the panel in words; nothing a widget does raises into the kernel's loop.
 """
 
-from .. import Intercept, Recorder, Relay, Replayer, Server, WebSocket, views
+from .. import Intercept, Recorder, Recording, Relay, Replayer, Server, WebSocket, views
 from ._client import ClientPanel
 from ._common import Composer, StatusLine, parse_payload, view_factory
 from ._dashboard import Dashboard
@@ -31,13 +31,14 @@ from ._recording import InterceptPanel, RecorderPanel, ReplayPanel
 from ._relay import RelayPanel
 from ._server import ServerPanel
 
-# How ws.panel(), server.panel(), relay.panel(), recorder/intercept/replayer.panel() and rich display find their panels (see nbws.views).
+# How ws.panel(), server.panel(), relay.panel(), recorder/intercept/replayer/recording.panel() and rich display find their panels (see nbws.views).
 views.register(WebSocket, view_factory(ClientPanel))
 views.register(Server, view_factory(ServerPanel))
 views.register(Relay, view_factory(RelayPanel))
 views.register(Recorder, view_factory(RecorderPanel))
 views.register(Intercept, view_factory(InterceptPanel))
 views.register(Replayer, view_factory(ReplayPanel.of_replayer))
+views.register(Recording, ReplayPanel)  # a new panel each time: recording.panel(targets)
 
 __all__ = [
     "ClientPanel",
