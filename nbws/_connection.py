@@ -688,7 +688,8 @@ class BaseConnection:
         """
         A message arrived (called inside the Wire's ``data_received``): run it through the pipeline now.
 
-        ``time``: when the bytes that completed it were read (None: now).
+        ``time``: when the bytes that completed it were read; None (now) for a frame the Wire kept
+        while delivery was held, which is stamped when delivered.
         """
         self._recv_seq = seq = self._recv_seq + 1
         message = _message(data, "receive", seq, self.id, time)

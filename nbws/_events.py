@@ -48,7 +48,10 @@ class Message:
     Attributes:
         direction: ``"send"`` or ``"receive"``, seen from the local endpoint,
             as browser developer tools and HAR files name them.
-        time: When the message was sent or received, in seconds since the epoch.
+        time: When the message was sent (``send()`` was called) or received
+            (the socket read that completed it: messages read together share
+            it; one held back by an ``async`` receive hook, when delivered),
+            in seconds since the epoch.
         seq: Its number among the messages of its connection and direction,
             from 1.
         connection: The id of its connection (``conn.id``).

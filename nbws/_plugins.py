@@ -101,33 +101,47 @@ class _Face:
 
 def _class_hooks(plugin: object) -> dict[str, Callable[..., Any]] | None:
     """
-    ``plugin``'s hook implementations, read from its class and bound to it, without touching the instance.
+    ``plugin``'s hook implementations, read from its class and bound to it, without touching its ``__dict__``.
 
-    None when pluggy should look at the plugin itself: a module, a class, an
-    object whose class marks no method as a hook (its hooks are attributes of
-    the instance), or one whose class has a marked static or class method or
-    a marked attribute that is not a function (pluggy's own rules apply).
-    Hooks are methods of the class; an instance attribute of the same name
-    as one of them does not replace it, as it would for pluggy.
+    None when pluggy should look at the plugin itself, as it always did: a
+    module, a class, an object whose class marks no method as a hook or marks
+    a static or class method, one whose class answers unknown attributes
+    (``__getattr__``), and one with a hook set on the instance (marked, or
+    hiding a method of its class) under a hook's name. Reading an attribute
+    by name does not make the ``__dict__``; listing them, as ``dir()`` does,
+    would.
     """
     cls = type(plugin)
     if isinstance(plugin, (type, types.ModuleType)) or cls.__dictoffset__ == 0:
         return None
     marker = _PROJECT + "_impl"
     methods: dict[str, Callable[..., Any]] = {}
+    functions: dict[str, Callable[..., Any]] = {}
     seen: set[str] = set()
     for klass in cls.__mro__:
         for name, value in vars(klass).items():
             if name in seen:
                 continue
             seen.add(name)
-            holder = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-            if getattr(value, marker, None) is None and getattr(holder, marker, None) is None:
-                continue
-            if not inspect.isfunction(value):
-                return None
-            methods[name] = value.__get__(plugin, cls)
-    return methods or None
+            # Only what pluggy would take as a hook is asked for a marker (no foreign __getattr__ runs).
+            if isinstance(value, (staticmethod, classmethod)):
+                if getattr(value, marker, None) is not None or getattr(value.__func__, marker, None) is not None:
+                    return None
+            elif inspect.isfunction(value) and getattr(value, marker, None) is not None:
+                functions[name] = value
+                methods[name] = value.__get__(plugin, cls)
+    if not methods or getattr(cls, "__getattr__", None) is not None:
+        return None
+    for name in HOOK_NAMES.union(methods):
+        if inspect.getattr_static(cls, name, None) is not None and name not in methods:
+            continue  # a class attribute that is no hook (a property runs no code here)
+        found = getattr(plugin, name, None)
+        if name in methods:
+            if getattr(found, "__func__", None) is not functions[name]:
+                return None  # the instance hides its class's hook
+        elif (inspect.isfunction(found) or inspect.ismethod(found)) and getattr(found, marker, None) is not None:
+            return None  # a hook set on the instance
+    return methods
 
 
 @dataclass(frozen=True)
@@ -215,12 +229,16 @@ class PluginRegistry:
         Register ``plugin`` and return the name it is registered under.
 
         With ``enabled=False`` it is registered switched off, as by
-        :meth:`disable`, until :meth:`enable`.
+        :meth:`disable`, until :meth:`enable`. The same object again returns
+        the name it has (a re-run cell); an object that merely equals a
+        registered one is another plugin. Hooks are read from the object's
+        class when it can be done without making its ``__dict__`` (see
+        :func:`_class_hooks`), else from the object, as pluggy does.
 
         Raises:
-            PluginError: if it is already registered, implements a hook that
-                does not exist, has the wrong arguments for a hook, or uses a
-                hook wrapper.
+            PluginError: if ``name`` is taken, it implements a hook that does
+                not exist, has the wrong arguments for a hook, or uses a hook
+                wrapper.
         """
         self._ensure_loaded()
         if self._pm.is_registered(self._held(plugin)):

@@ -544,7 +544,6 @@ class Relay:
             self.plugins.register(plugin)
         self.server.on("connection", self._on_connection)
         self._listeners = Listeners(self._event_names)
-        self._following = False  # whether the server's errors go to our "error" listeners
         self._pending: dict[Request, Pair] = {}
         self._pairs: dict[str, Pair] = {}
         self.closed_pairs: deque[Pair] = deque(maxlen=100)
@@ -652,12 +651,11 @@ class Relay:
     # while the relay has error listeners, so its server follows them only then.
 
     def _follow_server_errors(self) -> None:
-        wanted = bool(self._listeners.get("error"))
-        if wanted and not self._following:
+        # Taken off and put back rather than remembered in a flag: a user's server.off("error")
+        # may have taken it off meanwhile.
+        self.server.off("error", self._server_errors)
+        if self._listeners.get("error"):
             self.server.on("error", self._server_errors)
-        elif not wanted and self._following:
-            self.server.off("error", self._server_errors)
-        self._following = wanted
 
     def _server_errors(self, conn: BaseConnection | None, event: ErrorEvent) -> None:
         """An error of the relay's server or of a client leg: to the relay's error listeners, with its pair."""

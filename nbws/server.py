@@ -571,6 +571,10 @@ class Server:
         self._stopping = None
         try:
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            # A name no socket can take fails here, not in create_server(), which leaks its socket then.
+            if "\x00" in self.host:
+                raise ValueError("a host name cannot contain a NUL character")
+            self.host.encode("idna")  # UnicodeError (a ValueError) for one that cannot be encoded
             try:
                 sock = socket.create_server((self.host, self._requested_port), family=family)
             except OSError as exc:
@@ -578,11 +582,14 @@ class Server:
                 if exc.errno != errno.EADDRINUSE or not self._replace_orphan():
                     raise
                 sock = socket.create_server((self.host, self._requested_port), family=family)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             error = self._bind_error(exc)  # names the address it tried
             self.host, self._requested_port, self._stopping = previous
             self._report(None, error, "listen", str(error))
             raise error from exc
+        except BaseException:
+            self.host, self._requested_port, self._stopping = previous
+            raise
         sock.setblocking(False)
         self._sock = sock
         self.port = sock.getsockname()[1]
@@ -621,8 +628,10 @@ class Server:
         elif self._sock is not None:
             self._sock.close()
 
-    def _bind_error(self, exc: OSError) -> ServerError:
+    def _bind_error(self, exc: OSError | ValueError) -> ServerError:
         port = self._requested_port
+        if not isinstance(exc, OSError):
+            return ServerError(f"cannot listen on host {self.host!r}: not a valid host name ({exc})")
         holder = listening_on(self.host, port) if exc.errno == errno.EADDRINUSE else None
         if holder is not None:
             return ServerError(

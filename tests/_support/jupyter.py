@@ -159,13 +159,16 @@ async def jupyter_server(
 
 
 async def _stop(process: asyncio.subprocess.Process, grace: float) -> None:
-    """Ask the server to stop (it ends its kernels); if it does not in time, kill it and what it started."""
+    """Ask the server to stop (it ends its kernels); kill it if it does not in time, then what it left behind."""
     if process.returncode is None:
         process.terminate()
         try:
             await asyncio.wait_for(process.wait(), timeout(grace))
         except asyncio.TimeoutError:
-            # Still alive, so its process group is still its own (pgid == pid, start_new_session).
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+    # Whatever it started in its session (pgid == its pid, start_new_session) and left running, even
+    # after a clean exit: a kernel it did not end. A group with no member left raises ProcessLookupError.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)

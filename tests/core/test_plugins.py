@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import inspect
 from typing import Any
@@ -438,11 +439,34 @@ async def test_many_messages_through_a_raising_plugin_are_all_delivered(server: 
     ws.close()
 
 
+class Counter:
+    def __init__(self) -> None:
+        self.sent = 0
+        self.received = 0
+
+    @nbws.hookimpl
+    def nbws_message_sent(self) -> None:
+        self.sent += 1
+
+    @nbws.hookimpl
+    def nbws_message_received(self) -> None:
+        self.received += 1
+
+
 def _dict_made(obj: object) -> bool:
     """Whether ``obj``'s ``__dict__`` was made: CPython's GC then sees a dict instead of the inline values."""
     return any(type(ref) is dict for ref in gc.get_referents(obj))
 
 
+def _dir_makes_the_dict() -> bool:
+    """Whether this interpreter keeps attributes inline until ``dir()`` makes the ``__dict__`` (CPython 3.11, 3.12)."""
+    probe = Counter()
+    before = _dict_made(probe)
+    dir(probe)
+    return not before and _dict_made(probe)
+
+
+@pytest.mark.skipif(not _dir_makes_the_dict(), reason="this interpreter has no inline attributes that dir() undoes")
 async def test_registering_reads_hooks_from_the_class_and_leaves_the_instance_as_it_was(server: nbws.Server) -> None:
     # pluggy's dir() would turn the instance's inline attributes into a dict on CPython 3.11/3.12,
     # and every self.x in its hooks would be slower for the rest of its life.
@@ -496,15 +520,61 @@ async def test_hooks_set_on_the_instance_and_static_hooks_are_still_found(server
     ws.close()
 
 
-class Counter:
-    def __init__(self) -> None:
-        self.sent = 0
-        self.received = 0
+async def test_an_instance_can_still_add_or_hide_hooks_of_its_class(server: nbws.Server) -> None:
+    seen: list[str] = []
 
-    @nbws.hookimpl
-    def nbws_message_sent(self) -> None:
-        self.sent += 1
+    class Both(Counter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.nbws_open = nbws.hookimpl(lambda conn: seen.append("instance open"))
 
-    @nbws.hookimpl
-    def nbws_message_received(self) -> None:
-        self.received += 1
+    class Hiding(Counter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.nbws_message_received = lambda: None  # unmarked: silences the class's hook
+
+    both, hiding = Both(), Hiding()
+    ws = nbws.WebSocket(server.url)
+    assert ws.plugins.register(both) == "Both" and ws.plugins.register(hiding) == "Hiding"
+    assert ws.plugins.info("Both").hooks == ("nbws_message_received", "nbws_message_sent", "nbws_open")
+    assert ws.plugins.info("Hiding").hooks == ("nbws_message_sent",)
+    await ws.opened(timeout=timeout())
+    ws.send("a")
+    await ws.recv(timeout=timeout())
+    await until(lambda: both.received == 1 and hiding.sent == 1)
+    assert seen == ["instance open"] and hiding.received == 0
+    ws.close()
+
+
+def test_registering_runs_no_code_of_the_plugins_class_attributes() -> None:
+    class Settings:
+        """A lazy settings object: asking it for anything it has not loaded raises."""
+
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError(f"settings not loaded: {name}")
+
+    class Lazy(Counter):
+        settings = Settings()
+
+    registry = nbws.PluginRegistry()
+    assert registry.register(Lazy()) == "Lazy"
+    assert registry.info("Lazy").hooks == ("nbws_message_received", "nbws_message_sent")
+
+
+def test_equal_plugins_are_distinct_plugins() -> None:
+    """Registration goes by identity: an equal object (a dataclass with the same fields) is another plugin."""
+
+    @dataclasses.dataclass
+    class Same:
+        label: str
+
+        @nbws.hookimpl
+        def nbws_open(self) -> None: ...
+
+    registry = nbws.PluginRegistry()
+    first, second = Same("x"), Same("x")
+    assert first == second
+    assert registry.register(first) == "Same" and registry.register(second) == "Same-2"
+    assert registry.name_of(second) == "Same-2" and registry.name_of(first) == "Same"
+    registry.unregister(first)
+    assert first not in registry and second in registry

@@ -117,6 +117,10 @@ async def test_a_server_that_never_started_keeps_no_address_after_a_failed_start
     assert server.host == "127.0.0.1" and server.port is None and not server.listening
     with pytest.raises(nbws.InvalidStateError, match=r"call server\.start"):
         _ = server.url
+    # A host name the socket layer cannot even encode: the same ServerError, and the same address kept.
+    with pytest.raises(nbws.ServerError, match="not a valid host name"):
+        server.start(host="\u00e9" * 70)
+    assert server.host == "127.0.0.1" and not server.listening
 
 
 async def test_report_error_takes_the_servers_own_path(caplog: pytest.LogCaptureFixture) -> None:
