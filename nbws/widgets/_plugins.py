@@ -152,7 +152,10 @@ class PluginPanel(widgets.VBox):  # type: ignore[misc]
         for label, registry in registries.items():
             self.add_registry(label, registry)
         if builtins and all(registry is not default_plugins for registry in self._registries.values()):
-            self.add_registry(_BUILTIN_LABEL, default_plugins)
+            label = _BUILTIN_LABEL
+            while label in self._registries:  # a registry of the caller's under that label stays listed
+                label = f"nbws {label}"
+            self.add_registry(label, default_plugins)
         self.refresh()
 
     # -- registries ------------------------------------------------------------------------

@@ -112,8 +112,13 @@ def test_only_the_built_ins_leave_the_hint_to_register_a_plugin_and_they_can_be_
     alone = nbws.PluginPanel()
     given = nbws.PluginPanel({"defaults": nbws.default_plugins})
     without = nbws.PluginPanel(builtins=False)
-    panels: list[Any] = [alone, given, without]
+    mine = nbws.PluginRegistry()
+    mine.register(Mine(), "mine")
+    same_label = nbws.PluginPanel({"built-in": mine})
+    panels: list[Any] = [alone, given, without, same_label]
     try:
+        assert same_label.registries["built-in"] is mine, "the caller's registry keeps its label"
+        assert listed(same_label)[0] == ("built-in", "mine") and len(listed(same_label)) == 1 + len(BUILTINS)
         assert listed(alone) == BUILTINS and "No plugin registered" in alone._empty.value
         assert listed(given) == [("defaults", name) for _, name in BUILTINS], "not listed twice"
         assert all(row.builtin for row in given.rows.values())
