@@ -20,13 +20,19 @@ from _support import timeout, until
 import nbws
 
 
-async def test_the_recv_buffer_is_bounded_in_bytes(server: nbws.Server) -> None:
-    ws = nbws.WebSocket(server.url, recv_buffer_bytes=10_000)
+async def pushed(server: nbws.Server, ws: nbws.WebSocket, messages: list[str]) -> None:
+    """Have ``server`` send ``messages`` to ``ws`` (opened first if need be); return once all arrived."""
     await ws.opened(timeout=timeout())
     await until(lambda: server.clients, what="the connection")
-    for i in range(20):
-        server.clients[0].send(f"{i:04d}" + "x" * 996)  # 1,000 bytes each
-    await until(lambda: ws.messages_received == 20, what="20 messages")
+    expected = ws.messages_received + len(messages)
+    for message in messages:
+        server.clients[0].send(message)
+    await until(lambda: ws.messages_received == expected, what=f"{len(messages)} messages")
+
+
+async def test_the_recv_buffer_is_bounded_in_bytes(server: nbws.Server) -> None:
+    ws = nbws.WebSocket(server.url, recv_buffer_bytes=10_000)
+    await pushed(server, ws, [f"{i:04d}" + "x" * 996 for i in range(20)])  # 1,000 bytes each
     assert ws.recv_overflow == 10  # 10 messages of 1,000 bytes kept, the 10 oldest discarded
     first = await ws.recv(timeout=timeout())
     assert str(first.data).startswith("0010")
@@ -38,19 +44,13 @@ async def test_the_recv_buffer_keeps_the_newest_recv_buffer_messages_and_warns_o
     server: nbws.Server, caplog: pytest.LogCaptureFixture
 ) -> None:
     ws = nbws.WebSocket(server.url, recv_buffer=3)
-    await ws.opened(timeout=timeout())
-    await until(lambda: server.clients, what="the connection")
-    for i in range(7):
-        server.clients[0].send(f"m{i}")
-    await until(lambda: ws.messages_received == 7, what="7 messages")
+    await pushed(server, ws, [f"m{i}" for i in range(7)])
     assert ws.recv_overflow == 4
     assert [(await ws.recv(timeout=timeout())).data for _ in range(3)] == ["m4", "m5", "m6"]
     warnings = [r for r in caplog.records if "wait for recv()" in r.getMessage()]
     assert len(warnings) == 1 and "more than 3 messages" in warnings[0].getMessage()
     # The buffer is whole again after it was emptied: three more are kept, none lost.
-    for i in range(3):
-        server.clients[0].send(f"n{i}")
-    await until(lambda: ws.messages_received == 10, what="10 messages")
+    await pushed(server, ws, [f"n{i}" for i in range(3)])
     assert ws.recv_overflow == 4
     assert [(await ws.recv(timeout=timeout())).data for _ in range(3)] == ["n0", "n1", "n2"]
     ws.close()
@@ -63,11 +63,7 @@ async def test_a_connection_with_a_handler_discards_from_its_recv_buffer_quietly
     ws = nbws.WebSocket(server.url, recv_buffer=2)
     seen: list[str] = []
     ws.onmessage = lambda message: seen.append(str(message.data))
-    await ws.opened(timeout=timeout())
-    await until(lambda: server.clients, what="the connection")
-    for i in range(5):
-        server.clients[0].send(f"m{i}")
-    await until(lambda: len(seen) == 5, what="5 messages")
+    await pushed(server, ws, [f"m{i}" for i in range(5)])
     assert ws.recv_overflow == 3 and seen == [f"m{i}" for i in range(5)]
     assert not [r for r in caplog.records if "wait for recv()" in r.getMessage()]
     assert (await ws.recv(timeout=timeout())).data == "m3"
