@@ -10,7 +10,9 @@ place, a fault not counted, an async observer not awaited, a stale call list).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -170,28 +172,27 @@ async def test_the_recv_buffer_counts_its_bytes_through_drain_and_latest(server:
     await ws.closed(timeout=timeout())
 
 
-async def test_broadcast_sends_every_client_the_same_text_and_each_copy_is_observed() -> None:
-    server = nbws.Server()
-    sent: list[tuple[str, str, int]] = []
+class SentWatch:
+    """Keeps (connection id, data, seq) of every message its endpoints' connections send."""
 
-    class Watch:
-        @nbws.hookimpl
-        def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
-            sent.append((conn.id, message.data, message.seq))
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any, int]] = []
 
-    server.plugins.register(Watch())
+    @nbws.hookimpl
+    def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
+        self.sent.append((conn.id, message.data, message.seq))
+
+
+@contextlib.asynccontextmanager
+async def connected(server: nbws.Server, count: int) -> AsyncIterator[list[nbws.WebSocket]]:
+    """Start ``server`` and connect ``count`` clients to it; close them and stop it after."""
     await server.start()
     try:
-        clients = [nbws.WebSocket(server.url) for _ in range(3)]
+        clients = [nbws.WebSocket(server.url) for _ in range(count)]
         for ws in clients:
             await ws.opened(timeout=timeout())
-        await until(lambda: len(server.clients) == 3, what="three connections")
-        assert server.broadcast("héllo") == 3
-        for ws in clients:
-            assert (await ws.recv(timeout=timeout())).data == "héllo"
-        await until(lambda: len(sent) == 3, what="three observed copies")
-        assert sorted(sent) == sorted((conn.id, "héllo", 1) for conn in server.clients)
-        assert all(conn.bytes_sent == len("héllo".encode()) for conn in server.clients)
+        await until(lambda: len(server.clients) == count, what=f"{count} connections")
+        yield clients
         for ws in clients:
             ws.close()
             await ws.closed(timeout=timeout())
@@ -199,14 +200,22 @@ async def test_broadcast_sends_every_client_the_same_text_and_each_copy_is_obser
         await server.stop()
 
 
+async def test_broadcast_sends_every_client_the_same_text_and_each_copy_is_observed() -> None:
+    server = nbws.Server()
+    watch = SentWatch()
+    server.plugins.register(watch)
+    async with connected(server, 3) as clients:
+        assert server.broadcast("héllo") == 3
+        for ws in clients:
+            assert (await ws.recv(timeout=timeout())).data == "héllo"
+        await until(lambda: len(watch.sent) == 3, what="three observed copies")
+        assert sorted(watch.sent) == sorted((conn.id, "héllo", 1) for conn in server.clients)
+        assert all(conn.bytes_sent == len("héllo".encode()) for conn in server.clients)
+
+
 async def test_broadcast_copies_written_at_once_keep_their_order_and_counts() -> None:
     server = nbws.Server()
-    await server.start()
-    try:
-        clients = [nbws.WebSocket(server.url) for _ in range(3)]
-        for ws in clients:
-            await ws.opened(timeout=timeout())
-        await until(lambda: len(server.clients) == 3, what="three connections")
+    async with connected(server, 3) as clients:
         first = server.clients[0]
         # In one loop turn: a send() (written at once, the turn's first), then two broadcasts.
         first.send("first")
@@ -220,11 +229,6 @@ async def test_broadcast_copies_written_at_once_keep_their_order_and_counts() ->
         assert got[clients[2].id] == ["b1"]
         assert [(conn.messages_sent, conn.bytes_sent) for conn in server.clients] == [(3, 9), (2, 4), (1, 2)]
         assert all(conn.buffered_amount == 0 for conn in server.clients)
-        for ws in clients:
-            ws.close()
-            await ws.closed(timeout=timeout())
-    finally:
-        await server.stop()
 
 
 def test_meta_is_made_on_first_use_and_then_kept() -> None:
@@ -280,20 +284,10 @@ async def test_meta_notes_go_from_the_transforms_to_the_observers_and_hold_nothi
 
 async def test_broadcast_copies_written_at_once_are_observed_in_order_after_a_send() -> None:
     server = nbws.Server()
-    sent: list[tuple[str, Any, int]] = []
-
-    class Watch:
-        @nbws.hookimpl
-        def nbws_message_sent(self, conn: Any, message: nbws.Message) -> None:
-            sent.append((conn.id, message.data, message.seq))
-
-    server.plugins.register(Watch())
-    await server.start()
-    try:
-        clients = [nbws.WebSocket(server.url) for _ in range(2)]
-        for ws in clients:
-            await ws.opened(timeout=timeout())
-        await until(lambda: len(server.clients) == 2, what="two connections")
+    watch = SentWatch()
+    sent = watch.sent
+    server.plugins.register(watch)
+    async with connected(server, 2):
         first, second = server.clients
         first.send("first")
         assert server.broadcast("b1") == 2
@@ -307,11 +301,6 @@ async def test_broadcast_copies_written_at_once_are_observed_in_order_after_a_se
         ]
         assert [s for s in sent if s[0] == second.id] == [(second.id, "b1", 1)]
         assert (first.messages_sent, second.messages_sent) == (3, 1)
-        for ws in clients:
-            ws.close()
-            await ws.closed(timeout=timeout())
-    finally:
-        await server.stop()
 
 
 async def test_a_burst_of_sends_is_observed_in_order_with_each_message_as_it_was_sent(server: nbws.Server) -> None:
