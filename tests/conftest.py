@@ -62,6 +62,17 @@ def defaults() -> Iterator[nbws.PluginRegistry]:
 
 
 @pytest.fixture
+async def sink() -> AsyncIterator[tuple[nbws.Server, list[str | bytes]]]:
+    """A fresh server that keeps what it receives and answers "ok"."""
+    got: list[str | bytes] = []
+    srv = nbws.Server()
+    srv.on("message", lambda conn, message: (got.append(message.data), conn.send("ok")))
+    await srv.start()
+    yield srv, got
+    await srv.stop()
+
+
+@pytest.fixture
 async def start_echo_server() -> AsyncIterator[StartEchoServer]:
     """Start echo servers on free loopback ports: ``await start_echo_server(prefix="", **options)``.
 

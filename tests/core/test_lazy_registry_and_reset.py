@@ -10,6 +10,7 @@ import asyncio
 import socket
 import struct
 
+import pytest
 from _support import StartEchoServer, timeout
 from _support.raw import close_payload, frame
 from websockets.utils import accept_key
@@ -29,9 +30,8 @@ class _Seen:
         self.received.append(message.data)
 
 
-async def test_accepting_a_connection_builds_no_plugin_registry_until_conn_plugins_is_used(
-    monkeypatch, start_echo_server: StartEchoServer
-) -> None:  # type: ignore[no-untyped-def]
+def registries_made(monkeypatch: pytest.MonkeyPatch) -> list[_plugins.PluginRegistry]:
+    """From now on (until the test ends), every PluginRegistry made is appended to the list returned."""
     made: list[_plugins.PluginRegistry] = []
     original = _plugins.PluginRegistry.__init__
 
@@ -39,8 +39,15 @@ async def test_accepting_a_connection_builds_no_plugin_registry_until_conn_plugi
         made.append(self)
         original(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    server = await start_echo_server()
     monkeypatch.setattr(_plugins.PluginRegistry, "__init__", counting)
+    return made
+
+
+async def test_accepting_a_connection_builds_no_plugin_registry_until_conn_plugins_is_used(
+    monkeypatch, start_echo_server: StartEchoServer
+) -> None:  # type: ignore[no-untyped-def]
+    server = await start_echo_server()
+    made = registries_made(monkeypatch)
     ws = nbws.WebSocket(server.url)
     made_by_client = len(made)  # none: the client's own registry is lazy too
     assert made_by_client == 0
@@ -138,17 +145,10 @@ async def test_client_sees_a_reset_after_a_complete_closing_handshake_as_a_norma
 async def test_a_relayed_pair_opens_without_building_a_plugin_registry(
     monkeypatch, start_echo_server: StartEchoServer
 ) -> None:  # type: ignore[no-untyped-def]
-    made: list[_plugins.PluginRegistry] = []
-    original = _plugins.PluginRegistry.__init__
-
-    def counting(self: _plugins.PluginRegistry, *args: object, **kwargs: object) -> None:
-        made.append(self)
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-
     upstream = await start_echo_server()
     relay = nbws.Relay(upstream.url)
     await relay.start()
-    monkeypatch.setattr(_plugins.PluginRegistry, "__init__", counting)
+    made = registries_made(monkeypatch)
     ws = nbws.WebSocket(relay.url)
     try:
         await asyncio.wait_for(ws.opened(), timeout())

@@ -12,7 +12,6 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,18 +23,6 @@ import nbws.builtins.logger
 import nbws.builtins.transforms
 import nbws.recording.replay
 from nbws.recording.jsonl import JsonLinesWriter
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[tuple[nbws.Server, list[str | bytes]]]:
-    """A fresh server that keeps what it receives and answers "ok"."""
-    got: list[str | bytes] = []
-    srv = nbws.Server()
-    srv.on("message", lambda conn, message: (got.append(message.data), conn.send("ok")))
-    await srv.start()
-    yield srv, got
-    await srv.stop()
-
 
 # -- names -------------------------------------------------------------------------------------------
 

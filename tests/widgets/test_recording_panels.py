@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from _support import timeout, until
 
 import nbws
 from nbws.widgets import InterceptPanel, RecorderPanel, ReplayPanel
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[tuple[nbws.Server, list[str | bytes]]]:
-    """A fresh server that keeps what it receives and answers "ok"."""
-    got: list[str | bytes] = []
-    srv = nbws.Server()
-    srv.on("message", lambda conn, message: (got.append(message.data), conn.send("ok")))
-    await srv.start()
-    yield srv, got
-    await srv.stop()
 
 
 async def test_recorder_panel_start_stop_counts_and_har(server: nbws.Server, tmp_path: Path) -> None:
