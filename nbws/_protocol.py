@@ -230,15 +230,8 @@ class Wire(asyncio.Protocol):
             self._one_by_one = False
             self._receive_frames(data)
             return
-        proto = self.proto
-        proto.receive_data(data)
-        events = proto.events_received()
-        if events:
-            self._receiving = True
-            try:
-                self._events(events)
-            finally:
-                self._receiving = False
+        self.proto.receive_data(data)
+        self._deliver_received()
         # Control frames the protocol answered (pong, close) and what the handlers sent meanwhile.
         self.flush()
 
@@ -270,7 +263,7 @@ class Wire(asyncio.Protocol):
         self.flush()
 
     def _deliver_received(self) -> None:
-        """Deliver what the protocol parsed (as :meth:`data_received` does inline)."""
+        """Deliver what the protocol parsed; replies sent meanwhile wait for the caller's flush()."""
         events = self.proto.events_received()
         if events:
             self._receiving = True
