@@ -61,17 +61,24 @@ def close_payload(code: int, reason: bytes = b"") -> bytes:
     return struct.pack("!H", code) + reason
 
 
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Read one frame, masked (a client's) or not (a server's): its opcode and unmasked payload."""
+    first, second = await asyncio.wait_for(reader.readexactly(2), timeout())
+    size = second & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", await reader.readexactly(8))[0]
+    key = await reader.readexactly(4) if second & 0x80 else b"\0\0\0\0"
+    payload = await asyncio.wait_for(reader.readexactly(size), timeout())
+    return first & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
 async def read_close(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """Read server frames until its close frame; return the close code and reason."""
     while True:
-        first, second = await asyncio.wait_for(reader.readexactly(2), timeout())
-        size = second & 0x7F
-        if size == 126:
-            size = struct.unpack("!H", await reader.readexactly(2))[0]
-        elif size == 127:
-            size = struct.unpack("!Q", await reader.readexactly(8))[0]
-        payload = await asyncio.wait_for(reader.readexactly(size), timeout())
-        if first & 0x0F == 0x8:
+        opcode, payload = await read_frame(reader)
+        if opcode == 0x8:
             return struct.unpack("!H", payload[:2])[0], payload[2:]
 
 

@@ -7,12 +7,11 @@ complete closing handshake is a normal close.
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
 
 import pytest
 from _support import StartEchoServer, timeout
-from _support.raw import close_payload, frame
+from _support.raw import close_payload, frame, read_frame, reset
 from websockets.utils import accept_key
 
 import nbws
@@ -83,19 +82,6 @@ def _server_frame(opcode: int, payload: bytes) -> bytes:
     return frame(opcode, payload, mask=False)
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """One masked client frame: (opcode, unmasked payload)."""
-    first, second = await asyncio.wait_for(reader.readexactly(2), timeout())
-    size = second & 0x7F
-    if size == 126:
-        size = struct.unpack("!H", await reader.readexactly(2))[0]
-    elif size == 127:
-        size = struct.unpack("!Q", await reader.readexactly(8))[0]
-    key = await reader.readexactly(4) if second & 0x80 else b"\0\0\0\0"
-    payload = await asyncio.wait_for(reader.readexactly(size), timeout())
-    return first & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
 async def test_client_sees_a_reset_after_a_complete_closing_handshake_as_a_normal_close() -> None:
     handshake_done = asyncio.Event()
 
@@ -114,13 +100,11 @@ async def test_client_sees_a_reset_after_a_complete_closing_handshake_as_a_norma
         writer.write(_server_frame(0x8, close_payload(1000, b"bye")))
         await writer.drain()
         # The client's close frame answers ours: the closing handshake is complete on both sides.
-        opcode, payload = await _read_frame(reader)
+        opcode, payload = await read_frame(reader)
         assert opcode == 0x8 and payload[:2] == struct.pack("!H", 1000), (opcode, payload)
         handshake_done.set()
         # Then vanish with a TCP reset instead of a FIN, as Autobahn's fuzzing server may.
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.transport.abort()
+        reset(writer)
 
     server = await asyncio.start_server(peer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
