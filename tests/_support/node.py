@@ -9,8 +9,10 @@ a subprocess and reads its events with a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,14 @@ class NodePeer:
         except asyncio.TimeoutError:
             process.kill()
             await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def backend(*protocols: str) -> AsyncIterator[tuple[NodePeer, str]]:
+    """Node's ws as "the real backend" (``echo_server.js`` with :data:`BACKEND`, offering ``protocols``): the peer and its URL."""
+    peer = await NodePeer.start("echo_server.js", *BACKEND, *protocols)
+    listening = await peer.expect("listening")
+    try:
+        yield peer, f"ws://127.0.0.1:{listening['port']}"
+    finally:
+        await peer.stop()

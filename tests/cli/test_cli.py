@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from _support import StartEchoServer, timeout
-from _support.node import BACKEND, NodePeer
+from _support.node import NodePeer, backend
 
 import nbws
 
@@ -75,10 +75,8 @@ async def run(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[NodePeer, str]]:
-    peer = await NodePeer.start("echo_server.js", *BACKEND, "chat")
-    listening = await peer.expect("listening")
-    yield peer, f"ws://127.0.0.1:{listening['port']}"
-    await peer.stop()
+    async with backend("chat") as found:
+        yield found
 
 
 @pytest.mark.parametrize(

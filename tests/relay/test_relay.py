@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from _support import timeout, until
-from _support.node import BACKEND, NodePeer
+from _support.node import NodePeer, backend
 
 import nbws
 from nbws.relay import join_url, leg_of
@@ -19,10 +19,8 @@ from nbws.relay import join_url, leg_of
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[NodePeer, str]]:
     """A Node ws server standing for the real backend (tests/interop/echo_server.js as a backend)."""
-    peer = await NodePeer.start("echo_server.js", *BACKEND, "v2.chat", "v1.chat")
-    listening = await peer.expect("listening")
-    yield peer, f"ws://127.0.0.1:{listening['port']}"
-    await peer.stop()
+    async with backend("v2.chat", "v1.chat") as found:
+        yield found
 
 
 @pytest.fixture

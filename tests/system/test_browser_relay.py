@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from _support import timeout
 from _support.browser import chromium
-from _support.node import BACKEND, NodePeer
+from _support.node import NodePeer, backend
 from _support.webpage import page_server, wait_for_events
 from playwright.async_api import Page
 
@@ -29,10 +29,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[NodePeer, str]]:
-    peer = await NodePeer.start("echo_server.js", *BACKEND, "v2.chat", "v1.chat")
-    listening = await peer.expect("listening")
-    yield peer, f"ws://127.0.0.1:{listening['port']}"
-    await peer.stop()
+    async with backend("v2.chat", "v1.chat") as found:
+        yield found
 
 
 @pytest.fixture
