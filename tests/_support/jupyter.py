@@ -9,6 +9,8 @@ nbws's plugin autoload off, reads its URL from what it logs, waits until it answ
 stops it at the end: SIGTERM first (Jupyter shuts its kernels down), then, if it is still there,
 SIGKILL to it and everything it started. If it exits or stays silent instead, the error names the command and shows the last
 lines it printed, its token masked.
+
+:func:`run_cells` runs cells in a fresh kernel through nbclient, as a notebook user would.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ import os
 import re
 import shlex
 import signal
+import textwrap
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
 
 from .waits import timeout
 
@@ -172,3 +178,22 @@ async def _stop(process: asyncio.subprocess.Process, grace: float) -> None:
     # after a clean exit: a kernel it did not end. A group with no member left raises ProcessLookupError.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_cells(cells: list[str]) -> list[tuple[str, str]]:
+    """Run cells in a fresh kernel (a repeated string is the same cell run again); return (stdout, stderr) of each."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(cell)) for cell in cells]
+    NotebookClient(nb, timeout=int(timeout(60)), kernel_name="python3").execute()
+    outputs = []
+    for cell in nb.cells:
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert not errors, errors
+        streams = [o for o in cell.outputs if o.output_type == "stream"]
+        outputs.append(
+            (
+                "".join(o.text for o in streams if o.name == "stdout"),
+                "".join(o.text for o in streams if o.name == "stderr"),
+            )
+        )
+    return outputs

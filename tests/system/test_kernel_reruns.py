@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
-
-import nbformat
 import pytest
 from _support import free_port, timeout, until
+from _support.jupyter import run_cells
 from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
 
 import nbws
 
 pytestmark = pytest.mark.notebook
-
-
-def run_cells(cells: list[str]) -> list[tuple[str, str]]:
-    """Run cells in a fresh kernel (a repeated string is the same cell run again); return (stdout, stderr) of each."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(cell)) for cell in cells]
-    NotebookClient(nb, timeout=int(timeout(60)), kernel_name="python3").execute()
-    outputs = []
-    for cell in nb.cells:
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        assert not errors, errors
-        streams = [o for o in cell.outputs if o.output_type == "stream"]
-        outputs.append(
-            (
-                "".join(o.text for o in streams if o.name == "stdout"),
-                "".join(o.text for o in streams if o.name == "stderr"),
-            )
-        )
-    return outputs
 
 
 def test_re_running_server_plugin_and_handler_cells_replaces_instead_of_failing_or_stacking() -> None:

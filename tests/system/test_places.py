@@ -9,6 +9,7 @@ import textwrap
 import nbformat
 import pytest
 from _support import timeout
+from _support.jupyter import run_cells
 from nbclient import NotebookClient
 
 
@@ -57,14 +58,7 @@ def test_in_a_jupyter_kernel_without_await_where_the_browser_needs_none() -> Non
         print(event.code, event.was_clean, server.listening)
         """,
     ]
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(cell)) for cell in cells]
-    NotebookClient(nb, timeout=int(timeout(60)), kernel_name="python3").execute()
-    outputs = []
-    for cell in nb.cells:
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        assert not errors, errors
-        outputs.append("".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream"))
+    outputs = [stdout + stderr for stdout, stderr in run_cells(cells)]
     assert outputs == [
         "True True\n",
         "echo: hello from a cell ['echo: hello from a cell']\n",
