@@ -117,13 +117,19 @@ async def test_client_panel_connects_sends_and_logs_the_echo(server: nbws.Server
     await changed(panel.stats, lambda html: "↑ 1 msgs" in html and "↓ 1 msgs" in html)
 
 
-async def test_composer_sends_json_hex_and_base64(server: nbws.Server, cleanup: list[Any]) -> None:
+async def composing(server: nbws.Server, cleanup: list[Any]) -> tuple[list[str | bytes], nbws.ClientPanel]:
+    """What ``server`` receives, and a client panel connected to it (closed after the test)."""
     got: list[str | bytes] = []
     server.on("message", lambda conn, message: got.append(message.data))
     panel = nbws.ClientPanel(server.url, connect=True)
     cleanup.append(panel)
     assert panel.ws is not None
     await panel.ws.opened(timeout=timeout())
+    return got, panel
+
+
+async def test_composer_sends_json_hex_and_base64(server: nbws.Server, cleanup: list[Any]) -> None:
+    got, panel = await composing(server, cleanup)
     composer = panel.composer
     composer.mode.value = "json"
     composer.text.value = '{"op": "sub", "ids": [1, 2]}'
@@ -146,12 +152,7 @@ async def test_composer_sends_json_hex_and_base64(server: nbws.Server, cleanup: 
 async def test_invalid_composer_input_is_shown_in_words_and_nothing_is_sent(
     server: nbws.Server, cleanup: list[Any]
 ) -> None:
-    got: list[str | bytes] = []
-    server.on("message", lambda conn, message: got.append(message.data))
-    panel = nbws.ClientPanel(server.url, connect=True)
-    cleanup.append(panel)
-    assert panel.ws is not None
-    await panel.ws.opened(timeout=timeout())
+    got, panel = await composing(server, cleanup)
     panel.composer.mode.value = "json"
     panel.composer.text.value = '{"op": '
     assert "invalid JSON" in panel.composer.hint.value
