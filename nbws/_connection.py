@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from mypy_extensions import mypyc_attr
 from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.protocol import State as _WsState
 
@@ -145,6 +146,7 @@ async def with_timeout(coro: Coroutine[Any, Any, Any], timeout: float | None, wh
         raise TimeoutError(f"{what}: still waiting after {timeout:g} seconds") from None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # mypyc: client.WebSocket and server.Connection subclass it
 class BaseConnection:
     """
     One end of a WebSocket connection, on the client or the server side.
@@ -1218,9 +1220,24 @@ class BaseConnection:
             "(or 'message = await ws.recv()'), not 'for' or [...]"
         )
 
-    async def _iterate(self) -> AsyncIterator[Message]:
-        while True:
-            try:
-                yield await self._recv()
-            except ConnectionClosed:
-                return
+    def _iterate(self) -> AsyncIterator[Message]:
+        # mypyc: async generators are unimplemented; an explicit async iterator instead.
+        return _Messages(self)
+
+
+class _Messages:
+    """``async for message in ws``: each message until the connection is closed."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: BaseConnection) -> None:
+        self._connection = connection
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self._connection._recv()
+        except ConnectionClosed:
+            raise StopAsyncIteration from None

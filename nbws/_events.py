@@ -206,6 +206,9 @@ class Message:
 _new_object = object.__new__
 _now = _time.time
 
+#: Whether this module runs compiled by mypyc (a built wheel with ``NBWS_COMPILE=1``; see the README).
+COMPILED: bool = not __file__.endswith(".py")
+
 
 def _message(data: Data, direction: Direction, seq: int, connection: str, time: float | None = None) -> Message:
     """``Message(data, direction, seq=seq, connection=connection)`` for the core's message path.
@@ -214,6 +217,9 @@ def _message(data: Data, direction: Direction, seq: int, connection: str, time: 
     or ``bytes`` it checked itself. Every attribute ``__init__`` sets is set here too.
     ``time`` is when it happened, if not now (a sent message observed at the end of the turn).
     """
+    if COMPILED:
+        # mypyc: a native class refuses object.__new__; its constructor is a direct C call.
+        return Message(data, direction, seq=seq, connection=connection, time=_now() if time is None else time)
     message: Message = _new_object(Message)
     message._data = message.original = data
     message.direction = direction

@@ -38,6 +38,8 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from ._events import describe
 from .exceptions import HookTimeoutError
 
@@ -171,6 +173,7 @@ def _compile_observer(spec: tuple[str, ...], patterns: list[tuple[bool, tuple[st
     return factory
 
 
+@mypyc_attr(native_class=False)  # mypyc: native classes cannot inherit from tuple
 class CallList(tuple[Call, ...]):
     """
     A hook's call list (a tuple of :data:`Call`) with, for observer hooks, its generated runner.
@@ -201,6 +204,7 @@ def _spec(hook: str) -> tuple[str, ...]:
     return found
 
 
+@mypyc_attr(native_class=False)  # mypyc: native classes cannot inherit from dict
 class _CallTable(dict[str, CallList]):
     """A hook's call list by hook name: looked up with one subscript, built on the first miss."""
 
@@ -231,6 +235,7 @@ def _build(registries: tuple[PluginRegistry, ...], hook: str) -> CallList:
     return result
 
 
+@mypyc_attr(native_class=False)  # mypyc: native classes cannot be weakly referenced (registry._hook_sets is a WeakSet)
 class Hooks:
     """
     The hooks of one endpoint: the plugins of several registries, most specific first, merged in call order.
