@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from . import codecs, transforms
 from ._connection import CLOSED, CLOSING, CONNECTING, OPEN, BaseConnection, ReadyState
+from ._events import COMPILED as _events_compiled
 from ._events import CloseEvent, ErrorEvent, Message, Observers, OpenEvent
 from ._live import close_all, endpoints
 from ._loop import Pending
@@ -64,6 +65,10 @@ if _TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+COMPILED: bool = _events_compiled
+"""Whether nbws's engine runs compiled by mypyc: True in a wheel built with the switch
+(``HATCH_BUILD_HOOKS_ENABLE=1``; README, "Compiled build"), False in the pure build. ``nbws --version`` says it too."""
+
 # `nbws.replay` is the function (nbws.recording.replay.replay); the module that had that path is
 # nbws.recording.replay. Its old path still imports (deprecated): it is loaded here, and the name
 # bound to the function again, because importing a submodule sets it as an attribute of its
@@ -95,6 +100,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "CLOSED",
     "CLOSING",
+    "COMPILED",
     "CONNECTING",
     "ENTRY_POINT_GROUP",
     "OPEN",

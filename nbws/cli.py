@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from . import __version__
+from . import COMPILED, __version__
 from ._connection import BaseConnection
 from ._events import Message
 from ._plugins import DISABLE_AUTOLOAD_ENV, hookimpl, plugins
@@ -441,7 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="WebSocket client, server, relay and replay from the command line (nbws).",
         epilog="Received messages print as '< data', sent ones as '> data'; status lines go to stderr.",
     )
-    parser.add_argument("--version", action="version", version=f"nbws {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"nbws {__version__} (compiled: {'yes' if COMPILED else 'no'})"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     connect = commands.add_parser("connect", help="an interactive client: send lines, print what arrives")

@@ -39,6 +39,30 @@ for _old, _module in {
     sys.modules.setdefault(_old, _module)
 
 
+# The modules mypyc compiles in the compiled build (pyproject.toml, the mypyc hook's include).
+COMPILED_MODULES = ("nbws._events", "nbws._hooks", "nbws._protocol", "nbws._connection")
+
+
+def _compiled_modules() -> dict[str, bool]:
+    return {name: not str(sys.modules[name].__file__).endswith(".py") for name in COMPILED_MODULES}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``NBWS_EXPECT_COMPILED=1`` (tests/system/test_compiled_build.py's child run): refuse to run pure code."""
+    if os.environ.get("NBWS_EXPECT_COMPILED") == "1" and not (nbws.COMPILED and all(_compiled_modules().values())):
+        pure = [name for name, compiled in _compiled_modules().items() if not compiled]
+        raise pytest.UsageError(
+            f"NBWS_EXPECT_COMPILED=1 but nbws from {nbws.__file__} runs pure Python ({', '.join(pure)}): "
+            "put the compiled build first on sys.path (PYTHONPATH=DEST, scripts/build-compiled)"
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which build of nbws the tests run."""
+    build = "compiled by mypyc" if nbws.COMPILED else "pure Python"
+    return f"nbws: {build}, from {os.path.dirname(str(nbws.__file__))}"
+
+
 @pytest.fixture(autouse=True)
 def _no_global_plugins() -> Iterator[None]:
     """Each test starts and ends with the global plugins it found (none of a test's leak out)."""

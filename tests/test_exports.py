@@ -30,7 +30,8 @@ PUBLIC = {
     "ConnectionClosed", "ServerError", "TimeoutError", "PluginError", "RecordingError",
     # Cassettes and fake servers
     "FakeServer", "Cassette", "cassette", "CassetteError", "MismatchError",
-    "__version__",
+    # Which build runs: pure Python or compiled by mypyc
+    "COMPILED", "__version__",
 }  # fmt: skip
 
 

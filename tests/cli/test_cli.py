@@ -102,7 +102,8 @@ async def test_bad_arguments_exit_2_with_a_usage_message(args: tuple[str, ...], 
 
 async def test_version() -> None:
     status, out, _ = await run("--version")
-    assert (status, out.strip()) == (0, f"nbws {nbws.__version__}")
+    # As black says it: which build runs (tests/system/test_compiled_build.py checks "yes" on the compiled one).
+    assert (status, out.strip()) == (0, f"nbws {nbws.__version__} (compiled: {'yes' if nbws.COMPILED else 'no'})")
 
 
 async def test_unreachable_url_exits_1_with_a_clear_message() -> None:
