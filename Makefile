@@ -11,7 +11,7 @@ PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 EDITABLE_PLUGINS := $(foreach p,$(PLUGIN_DIRS),-e $(dir $(p)))
 LINT_PATHS := nbws tests $(wildcard plugins benchmarks examples)
 
-.PHONY: install system-deps autobahn-deps lab test check bench conformance clean
+.PHONY: install system-deps autobahn-deps lab test check bench conformance wheels clean
 
 $(STAMP): pyproject.toml $(PLUGIN_DIRS)
 	$(PYTHON) -m venv $(VENV)
@@ -62,5 +62,17 @@ bench: install system-deps
 conformance: install autobahn-deps
 	$(BIN)/python scripts/conformance --full
 
+# What a release uploads, for this interpreter and platform, into dist/: the pure wheel (py3-none-any, the
+# fallback everywhere), the sdist, and the compiled wheel (HATCH_BUILD_HOOKS_ENABLE=1, mypyc; needs a C
+# compiler and Python headers). With the venv's tools, no network. Every CPython and platform: cibuildwheel
+# ([tool.cibuildwheel] in pyproject.toml; it needs Docker on Linux).
+wheels: install
+	rm -rf dist
+	$(BIN)/python -m pip wheel -q --no-build-isolation --no-index --no-deps -w dist .
+	$(BIN)/python -c "from hatchling.build import build_sdist; build_sdist('dist')"
+	scripts/build-compiled build/compiled --wheel-dir dist
+	rm -rf build/compiled
+	ls -l dist
+
 clean:
-	rm -rf $(VENV) .venv-autobahn tests/interop/node_modules tests/peers/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts scratch
+	rm -rf dist nbws/*.so nbws/*.pyd *__mypyc.*.so *__mypyc.*.pyd $(VENV) .venv-autobahn tests/interop/node_modules tests/peers/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts scratch
