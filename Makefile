@@ -13,10 +13,12 @@ LINT_PATHS := nbws tests $(wildcard plugins benchmarks examples)
 
 .PHONY: install system-deps autobahn-deps lab test check bench conformance wheels clean
 
+# Editable installs stay pure: env -u drops the compiled build's switch (with it, hatch-mypyc would compile
+# nbws's hot modules in place, and those extension modules would shadow later edits of their sources).
 $(STAMP): pyproject.toml $(PLUGIN_DIRS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
-	$(BIN)/python -m pip install -q -e '.[test]' $(EDITABLE_PLUGINS)
+	env -u HATCH_BUILD_HOOKS_ENABLE $(BIN)/python -m pip install -q -e '.[test]' $(EDITABLE_PLUGINS)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,7 +29,7 @@ LAB_STAMP := $(VENV)/.nbws-lab-installed
 $(LAB_STAMP): pyproject.toml $(PLUGIN_DIRS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
-	$(BIN)/python -m pip install -q -e '.[lab]' $(EDITABLE_PLUGINS)
+	env -u HATCH_BUILD_HOOKS_ENABLE $(BIN)/python -m pip install -q -e '.[lab]' $(EDITABLE_PLUGINS)
 	touch $(LAB_STAMP)
 
 system-deps:

@@ -144,3 +144,17 @@ def test_the_suites_pass_on_the_compiled_build(compiled: Build, tmp_path: Path) 
         prefix = path.removesuffix(".py").replace("/", ".") + "."
         assert any(module.startswith(prefix) for module in modules), f"nothing of {path} ran"
     assert done.returncode == 0, tail
+
+
+def test_without_a_c_compiler_the_build_says_so_and_builds_nothing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build-compiled"), str(tmp_path / "site")],
+        env=dict(os.environ, CC="no-such-compiler-cc"),
+        capture_output=True,
+        text=True,
+        timeout=60 * TIMEOUT_SCALE,
+    )
+    assert done.returncode == 1
+    assert "no C compiler: 'no-such-compiler-cc' (from CC) is not on PATH" in done.stderr
+    assert "pip install ." in done.stderr  # the way out: the pure build
+    assert not (tmp_path / "site").exists()
