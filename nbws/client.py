@@ -35,6 +35,7 @@ from ._connection import (
     DEFAULT_RECV_BUFFER_BYTES,
     OPEN,
     BaseConnection,
+    not_iterable,
 )
 from ._events import describe
 from ._live import track
@@ -501,6 +502,10 @@ class WebSocket(BaseConnection):
         if wire is None or wire.response is None:
             return {}
         return dict(wire.response.headers.raw_items())
+
+    def __getitem__(self, index: object) -> Any:
+        # In Python on purpose: compiled by mypyc, BaseConnection's is only a subscript, not what 'for' falls back on.
+        not_iterable(self)
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.id} {redact.url(self.url)} {self._state.name}>"

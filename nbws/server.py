@@ -39,6 +39,7 @@ from ._connection import (
     check_recv_buffer_bytes,
     check_timeout,
     coerce_data,
+    not_iterable,
 )
 from ._events import ErrorEvent, Listeners, call_listener, describe
 from ._hooks import Hooks, StuckHook, fault_message, run, run_all
@@ -198,6 +199,10 @@ class Connection(BaseConnection):
         for fn in listeners:
             call_listener(fn, (self, event), on_error)
         return len(listeners)
+
+    def __getitem__(self, index: object) -> Any:
+        # In Python on purpose: compiled by mypyc, BaseConnection's is only a subscript, not what 'for' falls back on.
+        not_iterable(self)
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} from {self.remote_address} {self._state.name}>"
