@@ -72,15 +72,15 @@ def _measure(stack: str, compression: str | None, messages: int, round_trips: in
 
 
 def _child(
-    stack: str, build_name: str, compression: str | None, messages: int, round_trips: int, compiled: Path
+    stack: str, build_name: str, compression: str | None, messages: int, round_trips: int, compiled: Path, cwd: Path
 ) -> dict[str, object]:
     """Run one measurement in a new process, with the pure or the compiled nbws first on its path."""
     path = [str(compiled)] if build_name == "compiled" else []
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, str(ROOT)]), NBWS_DISABLE_PLUGIN_AUTOLOAD="1")
     args = [sys.executable, "-m", "benchmarks.compiled", "--child", stack, "--messages", str(messages)]
     args += ["--round-trips", str(round_trips), "--compression", compression or "none"]
-    # Not from the checkout: `python -m` puts the working directory first on the path, before PYTHONPATH.
-    out = subprocess.run(args, env=env, cwd=tempfile.gettempdir(), check=True, capture_output=True, text=True)
+    # In an empty folder: `python -m` puts the working directory first on the path, before PYTHONPATH.
+    out = subprocess.run(args, env=env, cwd=cwd, check=True, capture_output=True, text=True)
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     if stack != "raw websockets" and result["compiled"] != (build_name == "compiled"):
         raise SystemExit(
@@ -92,6 +92,8 @@ def _child(
 def run(messages: int = 20_000, round_trips: int = 500, repeat: int = 5, compiled: Path | None = None) -> None:
     """Measure every stack, pure and compiled, ``repeat`` rounds in turn; print the best of each."""
     with tempfile.TemporaryDirectory(prefix="nbws-compiled-") as scratch:
+        empty = Path(scratch) / "cwd"
+        empty.mkdir()
         try:
             where = compiled if compiled is not None else build(Path(scratch) / "nbws-compiled")
         except BuildFailed as error:
@@ -107,7 +109,8 @@ def run(messages: int = 20_000, round_trips: int = 500, repeat: int = 5, compile
         for round_number in range(repeat):
             order = names if round_number % 2 == 0 else names[::-1]
             for name, stack, b, setting in order:
-                runs[name, setting].append(_child(stack, b, SETTINGS[setting], messages, round_trips, where))
+                measured = _child(stack, b, SETTINGS[setting], messages, round_trips, where, empty)
+                runs[name, setting].append(measured)
             print(f"round {round_number + 1} of {repeat} done", flush=True)
 
     def best(key: str, name: str, setting: str, highest: bool = False) -> float:
