@@ -30,7 +30,6 @@ It touches only websockets' public API.
 from __future__ import annotations
 
 import asyncio
-import asyncio.protocols  # mypyc: the non-native Wire class needs its base's module imported by name
 import logging
 import os
 import time as _time
@@ -39,7 +38,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mypy_extensions import mypyc_attr
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
@@ -154,12 +152,14 @@ def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
     return found
 
 
-# mypyc: as a native class with a Python base it gets __weakref__ from type() but its generated
-# dealloc never clears weak references: server.py's weakref.ref(wire) then dangles (segfault).
-@mypyc_attr(native_class=False)
-class Wire(asyncio.Protocol):
+class Wire:
     """
     One WebSocket connection's bytes: a sans-I/O protocol, a transport, and the connection it carries.
+
+    An asyncio protocol by its methods (``connection_made``, ``data_received``, ``eof_received``,
+    ``connection_lost``, ``pause_writing``, ``resume_writing``), which is all asyncio asks of one, not by
+    subclassing ``asyncio.Protocol``: compiled by mypyc, a class with a Python base is a slower kind
+    (and one whose weak references dangle); this one is a native class, and refuses weak references.
 
     Attributes:
         proto: websockets' sans-I/O protocol (client or server side).

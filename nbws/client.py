@@ -17,7 +17,7 @@ import socket
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
@@ -442,7 +442,11 @@ class WebSocket(BaseConnection):
             if uri.secure:
                 ssl = self._connect_options["ssl"] or _ssl.create_default_context()
             await self._loop.create_connection(
-                lambda: wire, uri.host, uri.port, ssl=ssl, server_hostname=uri.host if ssl else None
+                lambda: cast(asyncio.Protocol, wire),
+                uri.host,
+                uri.port,
+                ssl=ssl,
+                server_hostname=uri.host if ssl else None,
             )
         proto = wire.proto
         assert isinstance(proto, ClientProtocol)
