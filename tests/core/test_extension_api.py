@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import importlib
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,16 @@ async def test_parent_plugins_apply_after_own_before_global_and_stay_lazy() -> N
         await server.stop()
     with pytest.raises(TypeError, match="parent_plugins"):
         nbws.WebSocket("ws://127.0.0.1:1/", parent_plugins=[tag("x")])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("public", "private"), [("nbws.events", "nbws._events"), ("nbws.loop", "nbws._loop")])
+def test_a_public_twin_names_what_its_private_module_defines_and_nothing_else(public: str, private: str) -> None:
+    # nbws.events and nbws.loop give public names to nbws._events and nbws._loop (for the modules nbws
+    # imports while it is still loading); a class of another module is imported from where it belongs.
+    module = importlib.import_module(public)
+    strays = [f"{name} (from {getattr(module, name).__module__})" for name in module.__all__
+              if getattr(module, name).__module__ != private]  # fmt: skip
+    assert strays == []
 
 
 def test_endpoint_close_codes() -> None:
