@@ -138,10 +138,15 @@ class _UpstreamSide(WebSocket):
 
     Unlike a browser's, it may close with any code RFC 6455 lets an endpoint
     send (a relay passes on the client's 1001 or 1011), it uses the relay's
-    plugins after its own, and it takes the relay's TLS context.
+    plugins after its own, and it takes the relay's TLS context. Its errors
+    go to the relay's error listeners too. All through the core's public
+    API for such subclasses: ``endpoint_close_codes``, ``awaited_by_owner``
+    and ``pass_error_on()``.
     """
 
     endpoint_close_codes = True
+    # The relay awaits the opening itself, only to answer the client: that does not tell the user.
+    awaited_by_owner = True
 
     def __init__(
         self,
@@ -169,14 +174,10 @@ class _UpstreamSide(WebSocket):
             parent_plugins=relay.plugins,
         )
 
-    def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
+    def pass_error_on(self, event: ErrorEvent) -> bool:
         # Its errors go to the relay's error listeners, as a server's connection's go to the server's,
         # and count as handled only if there is one: "nbws.errors" logs them once, a warning otherwise.
-        return self._relay._leg_error(self._pair, event, on_error)
-
-    def _a_waiter_will_raise(self, phase: str) -> bool:
-        # The relay awaits the opening itself, only to answer the client: that does not tell the user.
-        return False
+        return self._relay._leg_error(self._pair, event)
 
 
 class Pair:
@@ -662,11 +663,11 @@ class Relay:
         found = leg_of(conn) if conn is not None else None
         self._tell_error_listeners(found[0] if found else None, event, _error_listener_failed)
 
-    def _leg_error(self, pair: Pair, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
+    def _leg_error(self, pair: Pair, event: ErrorEvent) -> bool:
         """An error of an upstream leg: kept as the reason it did not open, and told to the error listeners."""
         if pair.open_error is None and pair.upstream_side.ready_state is not OPEN and pair.client_side is None:
             pair.open_error = event.message
-        return self._tell_error_listeners(pair, event, on_error)
+        return self._tell_error_listeners(pair, event, _error_listener_failed) > 0
 
     def _tell_error_listeners(
         self, pair: Pair | None, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]
