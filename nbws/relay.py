@@ -391,6 +391,12 @@ class _RelayCore:
         await self.relay._open_upstream(request)
 
     @hookimpl(tryfirst=True)
+    def nbws_error(self, conn: BaseConnection | None) -> None:
+        # Before the server's error listeners hear it: the relay's own is among them again if a
+        # user's relay.server.off("error") took it off.
+        self.relay._follow_server_errors()
+
+    @hookimpl(tryfirst=True)
     def nbws_open(self, conn: BaseConnection) -> None:
         # Known as a leg from its very first event, so that recorders and loggers can say so.
         request = getattr(conn, "request", None)
@@ -545,6 +551,7 @@ class Relay:
             self.plugins.register(plugin)
         self.server.on("connection", self._on_connection)
         self._listeners = Listeners(self._event_names)
+        self._server_error_listener = self._server_errors
         self._pending: dict[Request, Pair] = {}
         self._pairs: dict[str, Pair] = {}
         self.closed_pairs: deque[Pair] = deque(maxlen=100)
@@ -649,14 +656,17 @@ class Relay:
     # The relay reports nothing itself: its errors are its server's (report_error) or its legs'
     # (each reports its own), and its "error" listeners hear them the way a server's listeners
     # hear its connections'. They count as handled, for the one line "nbws.errors" logs, only
-    # while the relay has error listeners, so its server follows them only then.
+    # while the relay has error listeners, so its server follows them only then. A user's
+    # relay.server.off("error") takes that listener off with theirs: the relay's own plugin puts
+    # it back in nbws_error, which every error of the server and its connections passes before
+    # the server's listeners are called.
 
     def _follow_server_errors(self) -> None:
-        # Taken off and put back rather than remembered in a flag: a user's server.off("error")
-        # may have taken it off meanwhile.
-        self.server.off("error", self._server_errors)
+        # Always the same bound method, so that adding it again keeps it in its place, silently.
         if self._listeners.get("error"):
-            self.server.on("error", self._server_errors)
+            self.server.on("error", self._server_error_listener)
+        else:
+            self.server.off("error", self._server_error_listener)
 
     def _server_errors(self, conn: BaseConnection | None, event: ErrorEvent) -> None:
         """An error of the relay's server or of a client leg: to the relay's error listeners, with its pair."""
