@@ -188,6 +188,17 @@ class BaseConnection:
     :class:`~nbws.Connection`. A subclass may set it, as the relay's upstream
     leg does to pass on a client's 1001 or 1011.
     """
+    awaited_by_owner: ClassVar[bool] = False
+    """
+    Whether what awaits this connection's ``opened()`` is the code that owns
+    it rather than a user. False by default: a failure to connect that an
+    awaited ``opened()`` or ``recv()`` raises has reached the user, so the
+    default plugin ``"nbws.errors"`` logs it as a debug line only. A subclass
+    opened on someone's behalf sets it True (the relay's upstream leg, which
+    the relay awaits to answer its client): such a failure then counts as
+    handled only if a listener took it, its own or its owner's through
+    :meth:`pass_error_on`, and is logged as a warning otherwise.
+    """
 
     def __init__(
         self,
@@ -391,6 +402,7 @@ class BaseConnection:
         """Whether a failure to connect reaches the user as the exception of an ``opened()`` or ``recv()`` they await (then it is not also logged)."""
         return (
             phase in ("connect", "handshake")
+            and not self.awaited_by_owner
             and not self._can_queue()
             and bool(self._open_waiters or self._recv_waiters)
         )
@@ -407,7 +419,28 @@ class BaseConnection:
             call_listener(handler, (event,), log_only)
         for fn in listeners:
             call_listener(fn, (event,), log_only)
-        return (handler is not None) + len(listeners) + self._emit_error_to_parent(event, log_only)
+        told = (handler is not None) + len(listeners) + self._emit_error_to_parent(event, log_only)
+        try:
+            return told + bool(self.pass_error_on(event))
+        except Exception as exc:
+            log_only(exc, self.pass_error_on)
+            return told
+
+    def pass_error_on(self, event: ErrorEvent) -> bool:
+        """
+        Pass an error of this connection on to what owns it; return whether a listener there took it.
+
+        Called once for every error reported on this connection, after its
+        ``onerror`` and ``"error"`` listeners (and a server's connection's
+        server's). The default passes it nowhere and returns False. A subclass
+        that belongs to something with error listeners of its own overrides
+        it, as the relay's upstream leg does to tell the relay's. True counts
+        the error as handled: the default plugin ``"nbws.errors"`` logs it as
+        a debug line rather than a warning. It is called on the connection's
+        loop; an exception it raises is logged, and the error is then handled
+        only if a listener took it.
+        """
+        return False
 
     def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
         """Server-side connections also notify their server's error listeners; return how many."""

@@ -575,15 +575,15 @@ class WebSocket(BaseConnection):
             ws = WebSocket(self.url if url is None else url, **options)
         finally:
             _unstarted.reset(token)
+        ws.onopen, ws.onmessage, ws.onclose, ws.onerror = self.onopen, self.onmessage, self.onclose, self.onerror
+        for name in self._event_names:
+            for fn in self._listeners.get(name):
+                ws.on(name, fn)
         registry = self._plugins
         if registry is not None:
             for info in registry:
                 if not info.internal:
                     ws.plugins.register(info.plugin, info.name, enabled=info.enabled)
-        ws.onopen, ws.onmessage, ws.onclose, ws.onerror = self.onopen, self.onmessage, self.onclose, self.onerror
-        for name in self._event_names:
-            for fn in self._listeners.get(name):
-                ws.on(name, fn)
         ws._begin()
         return ws
 
