@@ -1,5 +1,5 @@
 """
-nbws's own I/O: an ``asyncio.Protocol`` per connection driving websockets' sans-I/O core.
+nbws's own I/O: an asyncio protocol per connection driving websockets' sans-I/O core.
 
 websockets' :class:`~websockets.client.ClientProtocol` and
 :class:`~websockets.server.ServerProtocol` do the protocol: the opening
@@ -36,7 +36,7 @@ import time as _time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
@@ -44,7 +44,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-__all__ = ["KEEPALIVE_TIMEOUT", "Owner", "Wire"]
+__all__ = ["KEEPALIVE_TIMEOUT", "Wire"]
 
 OPEN = State.OPEN
 CLOSED = State.CLOSED
@@ -86,19 +86,11 @@ def _frame_end(buf: memoryview, start: int) -> int | None:
     return end if end <= size else None
 
 
-class Owner(Protocol):
-    """What a :class:`Wire` tells the connection it carries (see :class:`nbws.BaseConnection`)."""
-
-    def _wire_message(self, data: str | bytes, time: float | None = None) -> None: ...
-
-    def _wire_flushed(self) -> None: ...
-
-    def _wire_resumed(self) -> None: ...
-
-    def _wire_lost(self) -> None: ...
-
-
 if TYPE_CHECKING:
+    # The connection a Wire carries. Its class, not a Protocol: compiled by mypyc, a call to
+    # owner._wire_message() is then a direct call, not a Python method lookup.
+    from ._connection import BaseConnection as Owner
+
     Sans = ClientProtocol | ServerProtocol
 
 
