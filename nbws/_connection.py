@@ -26,7 +26,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, overload
 
 from mypy_extensions import mypyc_attr
 from websockets.exceptions import PayloadTooBig, ProtocolError
@@ -101,6 +101,14 @@ class _CloseRequest:
         self.reason = reason
 
 
+def not_iterable(connection: object) -> NoReturn:
+    """Raise the TypeError that explains how to read a connection's messages (``for m in ws``, ``ws[0]``)."""
+    raise TypeError(
+        f"{type(connection).__name__} messages arrive over time: read them with 'async for message in ws' "
+        "(or 'message = await ws.recv()'), not 'for' or [...]"
+    )
+
+
 def coerce_data(data: object) -> str | bytes:
     """Check what ``send()`` was given: str for text, bytes-like for binary."""
     if isinstance(data, (str, bytes)):
@@ -113,10 +121,17 @@ def coerce_data(data: object) -> str | bytes:
     )
 
 
-def check_timeout(name: str, value: float | None) -> None:
-    """Refuse a timeout that is not None or a positive number of seconds."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+# The checks of what users pass take `object`: compiled by mypyc, a parameter typed `float` or `int` would
+# be checked (or a bool taken as 1) by the compiled code before nbws could say which argument is wrong.
+
+
+def check_timeout(name: str, value: object) -> float | None:
+    """Refuse a timeout that is not None or a positive number of seconds; return it."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be None or a positive number of seconds, not {value!r}")
+    return value
 
 
 def _shortest(*timeouts: float | None) -> float | None:
@@ -124,17 +139,19 @@ def _shortest(*timeouts: float | None) -> float | None:
     return min(found) if found else None
 
 
-def check_recv_buffer_bytes(value: object) -> None:
+def check_recv_buffer_bytes(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"recv_buffer_bytes must be a positive number of bytes, not {value!r}")
+    return value
 
 
-def check_reason(reason: str) -> None:
+def check_reason(reason: object) -> str:
     if not isinstance(reason, str):
         raise TypeError(f"close reason must be str, not {type(reason).__name__}")
     size = len(reason.encode())
     if size > 123:
         raise ValueError(f"close reason is {size} bytes in UTF-8; it must be at most 123")
+    return reason
 
 
 async def with_timeout(coro: Coroutine[Any, Any, Any], timeout: float | None, what: str) -> Any:
@@ -171,6 +188,17 @@ class BaseConnection:
     :class:`~nbws.Connection`. A subclass may set it, as the relay's upstream
     leg does to pass on a client's 1001 or 1011.
     """
+    awaited_by_owner: ClassVar[bool] = False
+    """
+    Whether what awaits this connection's ``opened()`` is the code that owns
+    it rather than a user. False by default: a failure to connect that an
+    awaited ``opened()`` or ``recv()`` raises has reached the user, so the
+    default plugin ``"nbws.errors"`` logs it as a debug line only. A subclass
+    opened on someone's behalf sets it True (the relay's upstream leg, which
+    the relay awaits to answer its client): such a failure then counts as
+    handled only if a listener took it, its own or its owner's through
+    :meth:`pass_error_on`, and is logged as a warning otherwise.
+    """
 
     def __init__(
         self,
@@ -178,19 +206,21 @@ class BaseConnection:
         *,
         plugin_registry: PluginRegistry | None = None,
         parent_registry: PluginRegistry | None = None,
-        max_buffered: int = DEFAULT_MAX_BUFFERED,
-        recv_buffer: int = DEFAULT_RECV_BUFFER,
-        recv_buffer_bytes: int = DEFAULT_RECV_BUFFER_BYTES,
-        close_timeout: float | None = 10,
-        hook_timeout: float | None = None,
+        max_buffered: object = DEFAULT_MAX_BUFFERED,
+        recv_buffer: object = DEFAULT_RECV_BUFFER,
+        recv_buffer_bytes: object = DEFAULT_RECV_BUFFER_BYTES,
+        close_timeout: object = 10,
+        hook_timeout: object = None,
         shared_hooks: Hooks | None = None,
     ) -> None:
-        check_timeout("hook_timeout", hook_timeout)
+        # `object`: checked here (see check_timeout); the subclasses' signatures give the types.
+        hook_timeout = check_timeout("hook_timeout", hook_timeout)
+        close_timeout = check_timeout("close_timeout", close_timeout)
         if not isinstance(max_buffered, int) or max_buffered < 1:
             raise ValueError(f"max_buffered must be a positive number of bytes, not {max_buffered!r}")
         if not isinstance(recv_buffer, int) or recv_buffer < 1:
             raise ValueError(f"recv_buffer must be a positive number of messages, not {recv_buffer!r}")
-        check_recv_buffer_bytes(recv_buffer_bytes)
+        recv_buffer_bytes = check_recv_buffer_bytes(recv_buffer_bytes)
         self.id = f"{self._id_prefix}{next(_ids.setdefault(self._id_prefix, itertools.count(1)))}"
         self._loop = loop
         # A connection's own registry is made on first use of .plugins: a pluggy PluginManager costs
@@ -372,6 +402,7 @@ class BaseConnection:
         """Whether a failure to connect reaches the user as the exception of an ``opened()`` or ``recv()`` they await (then it is not also logged)."""
         return (
             phase in ("connect", "handshake")
+            and not self.awaited_by_owner
             and not self._can_queue()
             and bool(self._open_waiters or self._recv_waiters)
         )
@@ -388,7 +419,28 @@ class BaseConnection:
             call_listener(handler, (event,), log_only)
         for fn in listeners:
             call_listener(fn, (event,), log_only)
-        return (handler is not None) + len(listeners) + self._emit_error_to_parent(event, log_only)
+        told = (handler is not None) + len(listeners) + self._emit_error_to_parent(event, log_only)
+        try:
+            return told + bool(self.pass_error_on(event))
+        except Exception as exc:
+            log_only(exc, self.pass_error_on)
+            return told
+
+    def pass_error_on(self, event: ErrorEvent) -> bool:
+        """
+        Pass an error of this connection on to what owns it; return whether a listener there took it.
+
+        Called once for every error reported on this connection, after its
+        ``onerror`` and ``"error"`` listeners (and a server's connection's
+        server's). The default passes it nowhere and returns False. A subclass
+        that belongs to something with error listeners of its own overrides
+        it, as the relay's upstream leg does to tell the relay's. True counts
+        the error as handled: the default plugin ``"nbws.errors"`` logs it as
+        a debug line rather than a warning. It is called on the connection's
+        loop; an exception it raises is logged, and the error is then handled
+        only if a listener took it.
+        """
+        return False
 
     def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
         """Server-side connections also notify their server's error listeners; return how many."""
@@ -943,7 +995,11 @@ class BaseConnection:
         self._outbox.clear()
         self._outbox_bytes = 0
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    @overload
+    def close(self) -> None: ...
+    @overload
+    def close(self, code: int, reason: str = "") -> None: ...
+    def close(self, code: object = 1000, reason: object = "") -> None:
         """
         Start the closing handshake and return at once; ``await closed()`` waits for it.
 
@@ -956,11 +1012,9 @@ class BaseConnection:
                 RFC 6455 codes 1001-1003 and 1007-1014), or a reason longer
                 than 123 bytes in UTF-8.
         """
-        self._check_close_code(code)
-        check_reason(reason)
-        call_in_loop(self._loop, self._close, code, reason)
+        call_in_loop(self._loop, self._close, self._check_close_code(code), check_reason(reason))
 
-    def _check_close_code(self, code: int) -> None:
+    def _check_close_code(self, code: object) -> int:
         if not isinstance(code, int) or isinstance(code, bool):
             raise TypeError(f"close code must be an int, not {type(code).__name__}")
         if self.endpoint_close_codes:
@@ -968,6 +1022,7 @@ class BaseConnection:
                 raise ValueError(f"close code {code} is not allowed: use 1000-1003, 1007-1014 or 3000-4999")
         elif not (code == 1000 or 3000 <= code <= 4999):
             raise ValueError(f"close code {code} is not allowed: use 1000 or a code from 3000 to 4999")
+        return code
 
     def _close(self, code: int, reason: str) -> None:
         if self._state is CLOSING or self._finished:
@@ -1214,11 +1269,9 @@ class BaseConnection:
 
     def __getitem__(self, index: object) -> Any:
         # Not __iter__: that would make a connection an Iterable, which it is not. 'for m in ws'
-        # still lands here (the sequence protocol), and so can say what to write instead.
-        raise TypeError(
-            f"{type(self).__name__} messages arrive over time: read them with 'async for message in ws' "
-            "(or 'message = await ws.recv()'), not 'for' or [...]"
-        )
+        # still lands here (the sequence protocol), and so can say what to write instead. Compiled
+        # by mypyc, this is only a subscript: WebSocket and Connection repeat it in Python for 'for'.
+        not_iterable(self)
 
     def _iterate(self) -> AsyncIterator[Message]:
         # mypyc: async generators are unimplemented; an explicit async iterator instead.

@@ -473,6 +473,8 @@ class Listeners:
             return self._observers[name]
         except KeyError:
             valid = ", ".join(repr(n) for n in self._names)
+            if not isinstance(name, str):  # a TypeError, as the compiled build's own check of `name: str` raises
+                raise TypeError(f"an event name is a str, one of {valid}; not {type(name).__name__}") from None
             raise ValueError(f"unknown event {name!r}: use one of {valid}") from None
 
     def check(self, name: str) -> list[Listener]:

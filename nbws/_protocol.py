@@ -1,5 +1,5 @@
 """
-nbws's own I/O: an ``asyncio.Protocol`` per connection driving websockets' sans-I/O core.
+nbws's own I/O: an asyncio protocol per connection driving websockets' sans-I/O core.
 
 websockets' :class:`~websockets.client.ClientProtocol` and
 :class:`~websockets.server.ServerProtocol` do the protocol: the opening
@@ -30,23 +30,21 @@ It touches only websockets' public API.
 from __future__ import annotations
 
 import asyncio
-import asyncio.protocols  # mypyc: the non-native Wire class needs its base's module imported by name
 import logging
 import os
 import time as _time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from mypy_extensions import mypyc_attr
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-__all__ = ["KEEPALIVE_TIMEOUT", "Owner", "Wire"]
+__all__ = ["KEEPALIVE_TIMEOUT", "Wire"]
 
 OPEN = State.OPEN
 CLOSED = State.CLOSED
@@ -88,19 +86,11 @@ def _frame_end(buf: memoryview, start: int) -> int | None:
     return end if end <= size else None
 
 
-class Owner(Protocol):
-    """What a :class:`Wire` tells the connection it carries (see :class:`nbws.BaseConnection`)."""
-
-    def _wire_message(self, data: str | bytes, time: float | None = None) -> None: ...
-
-    def _wire_flushed(self) -> None: ...
-
-    def _wire_resumed(self) -> None: ...
-
-    def _wire_lost(self) -> None: ...
-
-
 if TYPE_CHECKING:
+    # The connection a Wire carries. Its class, not a Protocol: compiled by mypyc, a call to
+    # owner._wire_message() is then a direct call, not a Python method lookup.
+    from ._connection import BaseConnection as Owner
+
     Sans = ClientProtocol | ServerProtocol
 
 
@@ -154,12 +144,14 @@ def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
     return found
 
 
-# mypyc: as a native class with a Python base it gets __weakref__ from type() but its generated
-# dealloc never clears weak references: server.py's weakref.ref(wire) then dangles (segfault).
-@mypyc_attr(native_class=False)
-class Wire(asyncio.Protocol):
+class Wire:
     """
     One WebSocket connection's bytes: a sans-I/O protocol, a transport, and the connection it carries.
+
+    An asyncio protocol by its methods (``connection_made``, ``data_received``, ``eof_received``,
+    ``connection_lost``, ``pause_writing``, ``resume_writing``), which is all asyncio asks of one, not by
+    subclassing ``asyncio.Protocol``: compiled by mypyc, a class with a Python base is a slower kind
+    (and one whose weak references dangle); this one is a native class, and refuses weak references.
 
     Attributes:
         proto: websockets' sans-I/O protocol (client or server side).

@@ -17,7 +17,7 @@ import socket
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
@@ -35,6 +35,7 @@ from ._connection import (
     DEFAULT_RECV_BUFFER_BYTES,
     OPEN,
     BaseConnection,
+    not_iterable,
 )
 from ._events import describe
 from ._live import track
@@ -441,7 +442,11 @@ class WebSocket(BaseConnection):
             if uri.secure:
                 ssl = self._connect_options["ssl"] or _ssl.create_default_context()
             await self._loop.create_connection(
-                lambda: wire, uri.host, uri.port, ssl=ssl, server_hostname=uri.host if ssl else None
+                lambda: cast(asyncio.Protocol, wire),
+                uri.host,
+                uri.port,
+                ssl=ssl,
+                server_hostname=uri.host if ssl else None,
             )
         proto = wire.proto
         assert isinstance(proto, ClientProtocol)
@@ -501,6 +506,10 @@ class WebSocket(BaseConnection):
         if wire is None or wire.response is None:
             return {}
         return dict(wire.response.headers.raw_items())
+
+    def __getitem__(self, index: object) -> Any:
+        # In Python on purpose: compiled by mypyc, BaseConnection's is only a subscript, not what 'for' falls back on.
+        not_iterable(self)
 
     def __repr__(self) -> str:
         return f"<WebSocket {self.id} {redact.url(self.url)} {self._state.name}>"
@@ -566,15 +575,15 @@ class WebSocket(BaseConnection):
             ws = WebSocket(self.url if url is None else url, **options)
         finally:
             _unstarted.reset(token)
+        ws.onopen, ws.onmessage, ws.onclose, ws.onerror = self.onopen, self.onmessage, self.onclose, self.onerror
+        for name in self._event_names:
+            for fn in self._listeners.get(name):
+                ws.on(name, fn)
         registry = self._plugins
         if registry is not None:
             for info in registry:
                 if not info.internal:
                     ws.plugins.register(info.plugin, info.name, enabled=info.enabled)
-        ws.onopen, ws.onmessage, ws.onclose, ws.onerror = self.onopen, self.onmessage, self.onclose, self.onerror
-        for name in self._event_names:
-            for fn in self._listeners.get(name):
-                ws.on(name, fn)
         ws._begin()
         return ws
 

@@ -9,11 +9,13 @@ plugins::
     from nbws.events import ErrorEvent, Message
 
 They are the very classes of ``nbws.Message``, ``nbws.ErrorEvent``...
+:class:`nbws.BaseConnection`, which hooks are given as ``conn``, is not an
+event: a plugin annotates with it from ``nbws`` itself, under
+``if TYPE_CHECKING:`` when it is one of the modules ``nbws`` imports.
 """
 
 from __future__ import annotations
 
-from ._connection import BaseConnection
 from ._events import CloseEvent, ErrorEvent, Message, Observers, OpenEvent
 
-__all__ = ["BaseConnection", "CloseEvent", "ErrorEvent", "Message", "Observers", "OpenEvent"]
+__all__ = ["CloseEvent", "ErrorEvent", "Message", "Observers", "OpenEvent"]

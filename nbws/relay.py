@@ -138,10 +138,15 @@ class _UpstreamSide(WebSocket):
 
     Unlike a browser's, it may close with any code RFC 6455 lets an endpoint
     send (a relay passes on the client's 1001 or 1011), it uses the relay's
-    plugins after its own, and it takes the relay's TLS context.
+    plugins after its own, and it takes the relay's TLS context. Its errors
+    go to the relay's error listeners too. All through the core's public
+    API for such subclasses: ``endpoint_close_codes``, ``awaited_by_owner``
+    and ``pass_error_on()``.
     """
 
     endpoint_close_codes = True
+    # The relay awaits the opening itself, only to answer the client: that does not tell the user.
+    awaited_by_owner = True
 
     def __init__(
         self,
@@ -169,14 +174,10 @@ class _UpstreamSide(WebSocket):
             parent_plugins=relay.plugins,
         )
 
-    def _emit_error_to_parent(self, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
+    def pass_error_on(self, event: ErrorEvent) -> bool:
         # Its errors go to the relay's error listeners, as a server's connection's go to the server's,
         # and count as handled only if there is one: "nbws.errors" logs them once, a warning otherwise.
-        return self._relay._leg_error(self._pair, event, on_error)
-
-    def _a_waiter_will_raise(self, phase: str) -> bool:
-        # The relay awaits the opening itself, only to answer the client: that does not tell the user.
-        return False
+        return self._relay._leg_error(self._pair, event)
 
 
 class Pair:
@@ -390,6 +391,12 @@ class _RelayCore:
         await self.relay._open_upstream(request)
 
     @hookimpl(tryfirst=True)
+    def nbws_error(self, conn: BaseConnection | None) -> None:
+        # Before the server's error listeners hear it: the relay's own is among them again if a
+        # user's relay.server.off("error") took it off.
+        self.relay._follow_server_errors()
+
+    @hookimpl(tryfirst=True)
     def nbws_open(self, conn: BaseConnection) -> None:
         # Known as a leg from its very first event, so that recorders and loggers can say so.
         request = getattr(conn, "request", None)
@@ -544,6 +551,7 @@ class Relay:
             self.plugins.register(plugin)
         self.server.on("connection", self._on_connection)
         self._listeners = Listeners(self._event_names)
+        self._server_error_listener = self._server_errors
         self._pending: dict[Request, Pair] = {}
         self._pairs: dict[str, Pair] = {}
         self.closed_pairs: deque[Pair] = deque(maxlen=100)
@@ -648,25 +656,28 @@ class Relay:
     # The relay reports nothing itself: its errors are its server's (report_error) or its legs'
     # (each reports its own), and its "error" listeners hear them the way a server's listeners
     # hear its connections'. They count as handled, for the one line "nbws.errors" logs, only
-    # while the relay has error listeners, so its server follows them only then.
+    # while the relay has error listeners, so its server follows them only then. A user's
+    # relay.server.off("error") takes that listener off with theirs: the relay's own plugin puts
+    # it back in nbws_error, which every error of the server and its connections passes before
+    # the server's listeners are called.
 
     def _follow_server_errors(self) -> None:
-        # Taken off and put back rather than remembered in a flag: a user's server.off("error")
-        # may have taken it off meanwhile.
-        self.server.off("error", self._server_errors)
+        # Always the same bound method, so that adding it again keeps it in its place, silently.
         if self._listeners.get("error"):
-            self.server.on("error", self._server_errors)
+            self.server.on("error", self._server_error_listener)
+        else:
+            self.server.off("error", self._server_error_listener)
 
     def _server_errors(self, conn: BaseConnection | None, event: ErrorEvent) -> None:
         """An error of the relay's server or of a client leg: to the relay's error listeners, with its pair."""
         found = leg_of(conn) if conn is not None else None
         self._tell_error_listeners(found[0] if found else None, event, _error_listener_failed)
 
-    def _leg_error(self, pair: Pair, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]) -> int:
+    def _leg_error(self, pair: Pair, event: ErrorEvent) -> bool:
         """An error of an upstream leg: kept as the reason it did not open, and told to the error listeners."""
         if pair.open_error is None and pair.upstream_side.ready_state is not OPEN and pair.client_side is None:
             pair.open_error = event.message
-        return self._tell_error_listeners(pair, event, on_error)
+        return self._tell_error_listeners(pair, event, _error_listener_failed) > 0
 
     def _tell_error_listeners(
         self, pair: Pair | None, event: ErrorEvent, on_error: Callable[[BaseException, Any], None]

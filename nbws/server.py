@@ -10,15 +10,15 @@ right there and ``server.url`` is known before the first ``await``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import errno
 import hmac
 import http
 import logging
 import socket
-import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 from urllib.parse import parse_qsl
 
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
@@ -39,6 +39,7 @@ from ._connection import (
     check_recv_buffer_bytes,
     check_timeout,
     coerce_data,
+    not_iterable,
 )
 from ._events import ErrorEvent, Listeners, call_listener, describe
 from ._hooks import Hooks, StuckHook, fault_message, run, run_all
@@ -51,6 +52,21 @@ from .client import _check_header, _check_protocols
 from .exceptions import BufferFullError, InvalidStateError, PluginError, ServerError
 
 __all__ = ["Connection", "Request", "Server"]
+
+# The handshake Server._answer is accepting (accept() is synchronous), for _select_subprotocol.
+_answering: contextvars.ContextVar[tuple[ServerProtocol, Request] | None] = contextvars.ContextVar(
+    "nbws_answering", default=None
+)
+
+
+def _select_subprotocol(proto: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    """The subprotocol for ``proto.accept()``: the one a hook set on the request being answered, if any."""
+    # Not a closure over the wire, which the protocol would keep (a cycle that outlives the connection).
+    answering = _answering.get()
+    if answering is not None and answering[0] is proto and answering[1].subprotocol is not None:
+        return Subprotocol(answering[1].subprotocol)  # checked against the offer when it was set
+    return ServerProtocol.select_subprotocol(proto, offered)
+
 
 logger = logging.getLogger("nbws")
 
@@ -198,6 +214,10 @@ class Connection(BaseConnection):
         for fn in listeners:
             call_listener(fn, (self, event), on_error)
         return len(listeners)
+
+    def __getitem__(self, index: object) -> Any:
+        # In Python on purpose: compiled by mypyc, BaseConnection's is only a subscript, not what 'for' falls back on.
+        not_iterable(self)
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} from {self.remote_address} {self._state.name}>"
@@ -652,7 +672,8 @@ class Server:
         return ServerError(f"cannot listen on {self.host}:{port}: {exc.strerror or exc}")
 
     async def _serve(self, sock: socket.socket) -> Server:
-        self._server = await self._loop.create_server(self._wire, sock=sock)
+        # A Wire is an asyncio protocol by its methods, not by its class (see nbws._protocol).
+        self._server = await self._loop.create_server(lambda: cast(asyncio.Protocol, self._wire()), sock=sock)
         await self._call_hooks("nbws_server_start", (self,))
         self._emit("listening", self)
         return self
@@ -660,21 +681,10 @@ class Server:
     def _wire(self) -> Wire:
         """A Wire for a new socket, driving websockets' sans-I/O server protocol with this server's settings."""
         options = self._options
-        wire: Wire
-        wire_ref: weakref.ref[Wire]
-
-        def select_subprotocol(proto: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
-            # Weakly: the protocol keeps this function, and a cycle would outlive the connection.
-            found = wire_ref()
-            request: Request | None = found.request if found is not None else None
-            if request is not None and request.subprotocol is not None:
-                return Subprotocol(request.subprotocol)  # checked against the offer when it was set
-            return ServerProtocol.select_subprotocol(proto, offered)
-
         proto = ServerProtocol(
             extensions=enable_server_permessage_deflate(None) if options["compression"] == "deflate" else None,
             subprotocols=[Subprotocol(p) for p in self.protocols] or None,
-            select_subprotocol=select_subprotocol,
+            select_subprotocol=_select_subprotocol,
             max_size=options["max_size"],
         )
         wire = Wire(
@@ -686,7 +696,6 @@ class Server:
             on_made=self._wire_made,
             on_gone=self._wire_gone,
         )
-        wire_ref = weakref.ref(wire)
         return wire
 
     def _wire_made(self, wire: Wire) -> bool:
@@ -751,7 +760,11 @@ class Server:
         wire.request = request
         response = await self._process_request(proto, request)
         if response is None:
-            response = proto.accept(raw)
+            answering = _answering.set((proto, request))
+            try:
+                response = proto.accept(raw)
+            finally:
+                _answering.reset(answering)
         # Added to refusals too: a relay passes an upstream's WWW-Authenticate or Retry-After on.
         for name, value in request.response_headers:
             try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
-    from ..events import BaseConnection
+    from .. import BaseConnection
 
 _counters: dict[str, Iterator[int]] = {}
 

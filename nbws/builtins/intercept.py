@@ -34,7 +34,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import views
-from ..events import BaseConnection, Message, Observers
+from ..events import Message, Observers
 from ..exceptions import InvalidStateError, TimeoutError
 from ..hookspecs import hookimpl
 from ..loop import Pending, get_loop
@@ -42,6 +42,7 @@ from ..typing import Direction
 from ._common import plugin_name
 
 if TYPE_CHECKING:
+    from .. import BaseConnection
     from ..codecs import Decoded
 
 __all__ = ["Decision", "Held", "Intercept"]

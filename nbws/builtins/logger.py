@@ -33,7 +33,8 @@ from ..recording.jsonl import JsonLinesWriter
 from ._common import plugin_name, url_of
 
 if TYPE_CHECKING:
-    from ..events import BaseConnection, Message
+    from .. import BaseConnection
+    from ..events import Message
     from ..server import Server
 
 __all__ = ["Logger", "preview"]

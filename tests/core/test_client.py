@@ -75,6 +75,9 @@ async def test_listeners_add_and_remove(server: nbws.Server) -> None:
         ws.on("mesage", second)
     with pytest.raises(TypeError, match="callable"):
         ws.on("message", "not a function")  # type: ignore[arg-type]
+    for on in (ws.on, ws.off, server.on):  # not a name: a TypeError in both builds (the compiled one checks first)
+        with pytest.raises(TypeError):
+            on(5, second)  # type: ignore[arg-type]
     ws.close()
 
 

@@ -330,11 +330,15 @@ async def test_hook_timeout_cancels_a_slow_hook_and_the_connection_carries_on(se
     await ws.closed(timeout=timeout())
 
 
-@pytest.mark.parametrize("bad", ["hook_timeout", "handshake_timeout"])
+@pytest.mark.parametrize("bad", ["hook_timeout", "handshake_timeout", "close_timeout"])
 @pytest.mark.parametrize("value", [0, -1, "1", True])
 def test_timeouts_must_be_positive_numbers(bad: str, value: Any) -> None:
     with pytest.raises(ValueError, match=bad):
         nbws.Server(**{bad: value})
+    if bad != "handshake_timeout":
+        with pytest.raises(ValueError, match=bad):
+            nbws.WebSocket("ws://127.0.0.1:9/", **{bad: value})
+    assert not nbws.endpoints()
 
 
 # -- whatever a hook raises, one close event and one nbws_close ------------------------------------

@@ -111,12 +111,14 @@ async def test_a_clone_on_another_threads_loop_has_its_plugins_and_handlers_befo
     The clone's first nbws_open and open event reach the original's plugins and handlers, whatever the threads do.
 
     Made where no loop runs, a client lives on nbws's background loop, in another thread. The
-    worst interleaving is forced: while the clone's plugins are being copied (clone() asks each
-    whether nbws added it itself), the plugin below lets a clone that is already live run until
-    it is open. A clone that started connecting before carrying its plugins misses its open.
+    worst interleaving is forced through public names only: clone() reads the original's
+    ``onopen`` (before it copies the plugins and listeners), and the original below answers that
+    read, on the cloning thread, only once a clone already live (in ``nbws.endpoints()``) is open.
+    A clone that started connecting before carrying its plugins and handlers misses its open.
     """
     opened: list[str] = []
     handled: list[str] = []
+    listened: list[str] = []
     made: list[nbws.WebSocket] = []
 
     class Observer:
@@ -124,38 +126,45 @@ async def test_a_clone_on_another_threads_loop_has_its_plugins_and_handlers_befo
         def nbws_open(self, conn: nbws.BaseConnection) -> None:
             opened.append(conn.id)
 
-        @property
-        def _nbws_internal(self) -> bool:
-            # clone() asks each plugin whether nbws added it itself (PluginInfo.internal): the moment to stall.
-            for endpoint in nbws.endpoints():
-                if (
-                    isinstance(endpoint, nbws.WebSocket)
-                    and endpoint.url == server.url
-                    and all(endpoint is not m for m in made)
-                ):
-                    endpoint.opened().wait(timeout())  # the clone is already connecting: let it open first
-            return False
+    class Original(nbws.WebSocket):
+        handler: Any = None
+        cloning = False
+
+        @property  # type: ignore[override]
+        def onopen(self) -> Any:
+            if self.cloning:
+                for endpoint in nbws.endpoints():
+                    if isinstance(endpoint, nbws.WebSocket) and all(endpoint is not m for m in made):
+                        endpoint.opened().wait(timeout())  # the clone is already connecting: let it open first
+            return self.handler
+
+        @onopen.setter
+        def onopen(self, fn: Any) -> None:
+            self.handler = fn
 
     def make_and_clone() -> nbws.WebSocket:
         with pytest.raises(RuntimeError):
             asyncio.get_running_loop()  # none runs in this thread: the clients go to nbws's background loop
-        original = nbws.WebSocket(server.url, plugins=[Observer()])
+        original = Original(server.url, plugins=[Observer()])
         made.append(original)
         original.onopen = lambda event: handled.append(event.target.id)
+        original.on("open", lambda event: listened.append(event.target.id))
         original.opened().wait(timeout())
         original.close()
         original.closed().wait(timeout())
+        original.cloning = True
         twin = original.clone()
+        original.cloning = False
         made.append(twin)
         return twin
 
     twin = await asyncio.to_thread(make_and_clone)
     try:
-        assert twin.loop is not asyncio.get_running_loop()
+        assert twin.loop is not asyncio.get_running_loop() and type(twin) is nbws.WebSocket
         await twin.opened(timeout=timeout())
         assert opened == [made[0].id, twin.id]
         # (The original's own open may come before its onopen is set: it is on another thread's loop.)
-        await until(lambda: twin.id in handled, timeout(), "the clone's onopen")
+        await until(lambda: twin.id in handled and twin.id in listened, timeout(), "the clone's onopen and listener")
     finally:
         twin.close()
         await twin.closed(timeout=timeout())

@@ -181,3 +181,50 @@ async def test_a_relay_plugin_that_raises_on_either_leg_is_reported_once_per_fau
         await ws.closed(timeout=timeout())
     finally:
         await relay.stop()
+
+
+async def test_a_users_server_off_error_does_not_stop_the_relay_hearing_its_servers_errors(
+    start_echo_server: StartEchoServer, logged: pytest.LogCaptureFixture
+) -> None:
+    upstream = await start_echo_server()
+
+    def route(request: nbws.Request) -> str:
+        if request.path == "/nowhere":
+            raise RuntimeError("routing table is empty")
+        return upstream.url
+
+    class Broken:  # on the client leg only: an error of one of the server's connections
+        @nbws.hookimpl
+        def nbws_message_received(self, conn: nbws.BaseConnection) -> None:
+            if conn.role == "server":
+                raise ValueError("client leg hook bug")
+
+    relay = nbws.Relay(route, plugins=[Broken()])
+    heard: list[tuple[nbws.Pair | None, nbws.ErrorEvent]] = []
+    relay.on("error", lambda pair, event: heard.append((pair, event)))
+    mine: list[nbws.ErrorEvent] = []
+    relay.server.on("error", lambda conn, event: mine.append(event))
+    await relay.start()
+    try:
+        relay.server.off("error")  # the user takes off every listener of the server's errors: theirs
+        refused = nbws.WebSocket(relay.url + "nowhere")
+        with pytest.raises(nbws.ConnectError, match="HTTP 502"):
+            await refused.opened(timeout=timeout())
+        ws = nbws.WebSocket(relay.url)
+        await ws.opened(timeout=timeout())
+        ws.send("x")
+        assert (await ws.recv(timeout=timeout())).data == "x"
+        await until(lambda: len(heard) == 2, timeout(), "the server's error and its connection's")
+        (pair,) = relay.pairs
+        assert [(p, str(e.error), e.phase) for p, e in heard] == [
+            (None, "routing table is empty", "handshake"),
+            (pair, "client leg hook bug", "plugin"),
+        ]
+        assert heard[1][1].target is pair.client_side and mine == []
+        levels = [level for text in ("routing table is empty", "client leg hook bug")
+                  for level, _ in lines_about(logged, text, but_not=refused.id)]  # fmt: skip
+        assert levels == [logging.DEBUG] * 2  # the relay's listener took them
+        ws.close()
+        await ws.closed(timeout=timeout())
+    finally:
+        await relay.stop()
