@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import uuid
@@ -44,7 +45,7 @@ COMPILED_MODULES = ("nbws._events", "nbws._hooks", "nbws._protocol", "nbws._conn
 
 
 def _compiled_modules() -> dict[str, bool]:
-    return {name: not str(sys.modules[name].__file__).endswith(".py") for name in COMPILED_MODULES}
+    return {name: not str(importlib.import_module(name).__file__).endswith(".py") for name in COMPILED_MODULES}
 
 
 def pytest_configure(config: pytest.Config) -> None:
