@@ -31,8 +31,19 @@ pytestmark = [pytest.mark.compiled, pytest.mark.interop, pytest.mark.timeout(900
 
 COMPILED_MODULES = ("_events", "_hooks", "_protocol", "_connection")
 # The suites that exercise the compiled modules: the core, what records and replays, the relay, the
-# codecs, and the interop tests with peers we did not write (Node's ws, websocket-client).
-CHILD_SUITES = ("tests/core", "tests/recording", "tests/relay", "tests/codecs", "tests/system/test_interop.py")
+# codecs, the interop tests with peers we did not write (Node's ws, websocket-client, the protocol
+# servers of tests/peers), the load test and the command line (its subprocesses import the compiled
+# nbws too: the child runs in an empty folder, so `python -m nbws` finds it first on PYTHONPATH).
+CHILD_SUITES = (
+    "tests/core",
+    "tests/recording",
+    "tests/relay",
+    "tests/codecs",
+    "tests/cli",
+    "tests/system/test_interop.py",
+    "tests/system/test_interop_codec_servers.py",
+    "tests/system/test_load.py",
+)
 BIN = Path(sys.executable).parent
 
 
@@ -108,13 +119,17 @@ def test_nbws_version_says_compiled_yes_on_the_compiled_build(compiled: Build, t
 
 def test_the_suites_pass_on_the_compiled_build(compiled: Build, tmp_path: Path) -> None:
     report = tmp_path / "junit.xml"
-    # The pytest script, not `python -m pytest`: -m would put the checkout (cwd) before PYTHONPATH.
-    command = [str(BIN / "pytest"), *CHILD_SUITES, "-p", "no:cacheprovider", "-o", "console_output_style=classic"]
-    command += ["-rfEs", f"--junitxml={report}"]
+    # In an empty folder, with this checkout's configuration: `python -m` (the CLI tests' subprocesses)
+    # puts the working directory first on sys.path, where the checkout's own nbws/ would win over PYTHONPATH.
+    empty = tmp_path / "cwd"
+    empty.mkdir()
+    command = [str(BIN / "pytest"), "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")]
+    command += [str(ROOT / suite) for suite in CHILD_SUITES]
+    command += ["-p", "no:cacheprovider", "-o", "console_output_style=classic", "-rfEs", f"--junitxml={report}"]
     done = subprocess.run(
         command,
         env=child_env(compiled, NBWS_EXPECT_COMPILED="1"),
-        cwd=ROOT,
+        cwd=empty,
         capture_output=True,
         text=True,
         timeout=900 * TIMEOUT_SCALE,
