@@ -32,13 +32,14 @@ pytestmark = [pytest.mark.compiled, pytest.mark.interop, pytest.mark.timeout(900
 COMPILED_MODULES = ("_events", "_hooks", "_protocol", "_connection")
 # The suites that exercise the compiled modules: the core, what records and replays, the relay, the
 # codecs, the interop tests with peers we did not write (Node's ws, websocket-client, the protocol
-# servers of tests/peers), the load test and the command line (its subprocesses import the compiled
+# servers of tests/peers), the load test, the panels (in-process, on the core's API) and the command line (its subprocesses import the compiled
 # nbws too: the child runs in an empty folder, so `python -m nbws` finds it first on PYTHONPATH).
 CHILD_SUITES = (
     "tests/core",
     "tests/recording",
     "tests/relay",
     "tests/codecs",
+    "tests/widgets",
     "tests/cli",
     "tests/system/test_interop.py",
     "tests/system/test_interop_codec_servers.py",
