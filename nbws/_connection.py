@@ -728,6 +728,11 @@ class BaseConnection:
             await self._finish_hooks(rest)
         finally:
             self._observing = None
+        self._observe_rest(sent, index)
+
+    def _observe_rest(self, sent: list[Any], index: int) -> None:
+        # A method of its own: in _observe_after, mypy takes self._observing for None after the
+        # `finally`, and mypyc compiles that in (a TypeError when _observe() started another task).
         self._observe(sent, index)
         if self._observing is None and self._sent:
             self._wire_flushed()

@@ -132,7 +132,7 @@ class Message:
         return self._data
 
     @data.setter
-    def data(self, value: Data) -> None:
+    def data(self, value: str | bytes | bytearray | memoryview) -> None:  # what it accepts (stored as bytes)
         if isinstance(value, (bytearray, memoryview)):
             value = bytes(value)
         if not isinstance(value, (str, bytes)):
