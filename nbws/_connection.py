@@ -531,7 +531,7 @@ class BaseConnection:
             waiting = self._outbox_bytes
             if (not waiting or waiting + size <= self._max_buffered) and wire.send(data):
                 self._outbox_bytes = waiting + size
-                self._framed_at_once(data, size)
+                _framed_at_once(self, data, size)
                 return
         size = self._reserve(data)
         if _running_loop() is self._loop:
@@ -597,7 +597,7 @@ class BaseConnection:
             # As websockets' own broadcast does: framed and handed to the transport at once. It counts
             # as waiting until the end of the loop turn, as a send() does (max_buffered per turn), and
             # the observers see it then, as they see a send()'s.
-            self._framed_at_once(data, size)
+            _framed_at_once(self, data, size)
             return
         self._enqueue(data, size, None, encoded)
 
@@ -613,7 +613,7 @@ class BaseConnection:
             and wire.send(data, encoded)
         ):
             # Framed at once: nothing waits before it and no transform may change or delay it.
-            self._framed_at_once(data, size)
+            _framed_at_once(self, data, size)
             return
         self._send_seq += 1
         if message is None:
@@ -628,15 +628,6 @@ class BaseConnection:
             # At the next turn, as a writer would: the transforms run after the current handler
             # and the hooks of the message it answers, as they always did.
             self._pump_handle = self._loop.call_soon(self._pump_now)
-
-    def _framed_at_once(self, data: str | bytes, size: int) -> None:
-        """Count a message the Wire framed without the outbox; the sent observers see it at the end of the turn."""
-        self._unflushed += size
-        self._send_seq += 1
-        self.messages_sent += 1
-        self.bytes_sent += size
-        if self._calls["nbws_message_sent"]:
-            self._sent += (data, self._send_seq, _now())  # its Message is made when observed
 
     def _pump_now(self) -> None:
         self._pump_handle = None
@@ -728,6 +719,11 @@ class BaseConnection:
             await self._finish_hooks(rest)
         finally:
             self._observing = None
+        self._observe_rest(sent, index)
+
+    def _observe_rest(self, sent: list[Any], index: int) -> None:
+        # A method of its own: in _observe_after, mypy takes self._observing for None after the
+        # `finally`, and mypyc compiles that in (a TypeError when _observe() started another task).
         self._observe(sent, index)
         if self._observing is None and self._sent:
             self._wire_flushed()
@@ -753,60 +749,13 @@ class BaseConnection:
             if rest is not None:
                 self._hold(self._receive_after(rest, message))
                 return
-        after = self._deliver(message)
+        after = _deliver(self, message)
         if after is not None:
             self._hold(self._finish_hooks(after))
 
-    def _deliver(self, message: Message) -> Rest | None:
-        """Give a message to ``recv()`` and the handlers, then to the observers; return what is left to await."""
-        if not message._dropped:
-            data = message._data
-            size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
-            self.messages_received += 1
-            self.bytes_received += size
-            waiters = self._recv_waiters
-            while waiters and waiters[0].done():  # cancelled or timed out
-                waiters.popleft()
-            if waiters and not self._inbox:
-                # Someone waits: hand it over, nothing is kept.
-                waiters.popleft().set_result(message)
-            else:
-                self._keep_for_recv(message, size)
-            # the message handler, listeners and the parent's listeners, inlined: it runs for every message.
-            handler = self.onmessage
-            if handler is not None:
-                try:
-                    result = handler(message)
-                except Exception as exc:
-                    self._handler_failed(exc, handler)
-                else:
-                    if result is not None and _isawaitable(result):
-                        follow_listener(result, handler, self._handler_failed)
-            listeners = self._message_listeners
-            if listeners:
-                for fn in listeners:
-                    call_listener(fn, (message,), self._handler_failed)
-            parent = self._parent_message_listeners
-            if parent:
-                for fn in parent:
-                    try:
-                        result = fn(self, message)
-                    except Exception as exc:
-                        self._handler_failed(exc, fn)
-                    else:
-                        if result is not None and _isawaitable(result):
-                            follow_listener(result, fn, self._handler_failed)
-        observers = self._calls["nbws_message_received"]
-        if observers:
-            observe = observers.observe  # run()'s own fast path for these observers, called directly
-            if observe is not None:
-                return observe(self._plugin_failed, self, message)
-            return run("nbws_message_received", observers, (self, message), self._plugin_failed)
-        return None
-
     async def _receive_after(self, rest: Rest, message: Message) -> None:
         await self._finish_hooks(rest)
-        after = self._deliver(message)
+        after = _deliver(self, message)
         if after is not None:
             await self._finish_hooks(after)
 
@@ -1225,23 +1174,6 @@ class BaseConnection:
                 future.add_done_callback(lambda _: expiry.cancel())
         return future
 
-    def _keep_for_recv(self, message: Message, size: int) -> None:
-        """Keep a message for a later ``recv()``, within ``recv_buffer`` messages and ``recv_buffer_bytes`` bytes."""
-        inbox = self._inbox
-        sizes = self._inbox_sizes
-        if len(inbox) == self._recv_buffer:
-            # Full: appending drops the oldest (the deques' maxlen), which no longer counts.
-            self._inbox_bytes -= sizes[0]
-            self._discarded()
-        inbox.append(message)
-        sizes.append(size)
-        self._inbox_bytes += size
-        if self._inbox_bytes > self._recv_buffer_bytes:
-            while len(inbox) > 1 and self._inbox_bytes > self._recv_buffer_bytes:
-                inbox.popleft()
-                self._inbox_bytes -= sizes.popleft()
-                self._discarded()
-
     def _discarded(self) -> None:
         """Count a message dropped from the ``recv()`` buffer; warn the first time if nothing else took it."""
         self.recv_overflow += 1
@@ -1294,3 +1226,83 @@ class _Messages:
             return await self._connection._recv()
         except ConnectionClosed:
             raise StopAsyncIteration from None
+
+
+# -- the message path's hottest steps, as functions -------------------------------------------------
+# Functions of the connection rather than its methods: compiled by mypyc, a call to a module function is
+# a direct C call, while a method of BaseConnection (a class open to interpreted subclasses, which
+# WebSocket and Connection are) is dispatched through Python for their instances. Interpreted, the same.
+def _deliver(conn: BaseConnection, message: Message) -> Rest | None:
+    """Give a message to ``recv()`` and the handlers, then to the observers; return what is left to await."""
+    if not message._dropped:
+        data = message._data
+        size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
+        conn.messages_received += 1
+        conn.bytes_received += size
+        waiters = conn._recv_waiters
+        while waiters and waiters[0].done():  # cancelled or timed out
+            waiters.popleft()
+        if waiters and not conn._inbox:
+            # Someone waits: hand it over, nothing is kept.
+            waiters.popleft().set_result(message)
+        else:
+            _keep_for_recv(conn, message, size)
+        # the message handler, listeners and the parent's listeners, inlined: it runs for every message.
+        handler = conn.onmessage
+        if handler is not None:
+            try:
+                result = handler(message)
+            except Exception as exc:
+                conn._handler_failed(exc, handler)
+            else:
+                if result is not None and _isawaitable(result):
+                    follow_listener(result, handler, conn._handler_failed)
+        listeners = conn._message_listeners
+        if listeners:
+            for fn in listeners:
+                call_listener(fn, (message,), conn._handler_failed)
+        parent = conn._parent_message_listeners
+        if parent:
+            for fn in parent:
+                try:
+                    result = fn(conn, message)
+                except Exception as exc:
+                    conn._handler_failed(exc, fn)
+                else:
+                    if result is not None and _isawaitable(result):
+                        follow_listener(result, fn, conn._handler_failed)
+    observers = conn._calls["nbws_message_received"]
+    if observers:
+        observe = observers.observe  # run()'s own fast path for these observers, called directly
+        if observe is not None:
+            return observe(conn._plugin_failed, conn, message)
+        return run("nbws_message_received", observers, (conn, message), conn._plugin_failed)
+    return None
+
+
+def _keep_for_recv(conn: BaseConnection, message: Message, size: int) -> None:
+    """Keep a message for a later ``recv()``, within ``recv_buffer`` messages and ``recv_buffer_bytes`` bytes."""
+    inbox = conn._inbox
+    sizes = conn._inbox_sizes
+    if len(inbox) == conn._recv_buffer:
+        # Full: appending drops the oldest (the deques' maxlen), which no longer counts.
+        conn._inbox_bytes -= sizes[0]
+        conn._discarded()
+    inbox.append(message)
+    sizes.append(size)
+    conn._inbox_bytes += size
+    if conn._inbox_bytes > conn._recv_buffer_bytes:
+        while len(inbox) > 1 and conn._inbox_bytes > conn._recv_buffer_bytes:
+            inbox.popleft()
+            conn._inbox_bytes -= sizes.popleft()
+            conn._discarded()
+
+
+def _framed_at_once(conn: BaseConnection, data: str | bytes, size: int) -> None:
+    """Count a message the Wire framed without the outbox; the sent observers see it at the end of the turn."""
+    conn._unflushed += size
+    conn._send_seq += 1
+    conn.messages_sent += 1
+    conn.bytes_sent += size
+    if conn._calls["nbws_message_sent"]:
+        conn._sent += (data, conn._send_seq, _now())  # its Message is made when observed

@@ -17,6 +17,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from .exceptions import describe as describe  # re-exported: it lived here first
 from .typing import Data as Data  # the public aliases live in nbws.typing; these names stay
 from .typing import Direction as Direction
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # public: a user may subclass it, compiled or not
 class Message:
     """
     One WebSocket message, text or binary, going one way on one connection.
@@ -132,7 +135,7 @@ class Message:
         return self._data
 
     @data.setter
-    def data(self, value: Data) -> None:
+    def data(self, value: str | bytes | bytearray | memoryview) -> None:  # what it accepts (stored as bytes)
         if isinstance(value, (bytearray, memoryview)):
             value = bytes(value)
         if not isinstance(value, (str, bytes)):
@@ -232,6 +235,7 @@ def _message(data: Data, direction: Direction, seq: int, connection: str, time: 
     return message
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # public: a user may subclass it, compiled or not
 class OpenEvent:
     """The connection is open: messages can be sent."""
 
@@ -245,6 +249,7 @@ class OpenEvent:
         return f"<OpenEvent {self.target.id}>"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # public: a user may subclass it, compiled or not
 class CloseEvent:
     """
     The connection is closed.
@@ -277,6 +282,7 @@ class CloseEvent:
         return f"<CloseEvent {target.id if target is not None else '?'} code={self.code} reason={self.reason!r} was_clean={self.was_clean}>"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # public: a user may subclass it, compiled or not
 class ErrorEvent:
     """
     Something went wrong on an endpoint.
@@ -355,6 +361,7 @@ def same_value(a: Any, b: Any, depth: int = 0) -> bool:
         return False
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # public: a user may subclass it, compiled or not
 class Observers:
     """
     The callbacks told of one kind of event, in the order they were added: nbws's one observer mechanism.

@@ -501,6 +501,7 @@ class _Logged:
 _tasks: set[asyncio.Future[Any]] = set()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # public: a user may subclass it, compiled or not
 @dataclass(frozen=True)
 class HookResult:
     """What one implementation of a hook returned (``value``), or the error it raised (``error``)."""

@@ -87,8 +87,7 @@ def _frame_end(buf: memoryview, start: int) -> int | None:
 
 
 if TYPE_CHECKING:
-    # The connection a Wire carries. Its class, not a Protocol: compiled by mypyc, a call to
-    # owner._wire_message() is then a direct call, not a Python method lookup.
+    # The connection a Wire carries, by its class (no Protocol restating its four _wire_* methods).
     from ._connection import BaseConnection as Owner
 
     Sans = ClientProtocol | ServerProtocol

@@ -213,3 +213,16 @@ async def test_a_failure_to_connect_is_told_once(caplog: pytest.LogCaptureFixtur
         assert [r.getMessage() for r in caplog.records] == [
             f"{unwatched.id} connect error: could not connect to {url}: connection refused, nothing is listening there"
         ]
+
+
+def test_the_public_classes_can_be_subclassed_in_either_build() -> None:
+    # Compiled by mypyc (nbws.COMPILED), a native class refuses Python subclasses unless marked for them.
+    class Tagged(nbws.Message):
+        __slots__ = ("tag",)
+
+    message = Tagged("hi", "send", seq=1, connection="c1")
+    message.tag = "mine"
+    message.data = b"changed"
+    assert (message.tag, message.data, message.original, message.changed) == ("mine", b"changed", "hi", True)
+    for cls in (nbws.OpenEvent, nbws.CloseEvent, nbws.ErrorEvent, nbws.Observers):
+        assert issubclass(type(f"My{cls.__name__}", (cls,), {}), cls)
