@@ -209,7 +209,7 @@ class Message:
 _new_object = object.__new__
 _now = _time.time
 
-#: Whether this module runs compiled by mypyc (a built wheel with ``NBWS_COMPILE=1``; see the README).
+#: Whether this module runs compiled by mypyc (a wheel built with ``HATCH_BUILD_HOOKS_ENABLE=1``; README, "Compiled build").
 COMPILED: bool = not __file__.endswith(".py")
 
 

@@ -7,18 +7,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _support import timeout
+import pytest
+from _support import TIMEOUT_SCALE, timeout
+from _support.compiled import Build
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_quick_benchmark_run_prints_every_ratio() -> None:
+# The session's compiled build may be made for this test (about a minute), then the quick run.
+@pytest.mark.timeout(900 * TIMEOUT_SCALE)
+def test_quick_benchmark_run_prints_every_ratio(compiled: Build) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--repeat", "1"],
+        # The session's compiled build, for "compiled" (which would build its own otherwise).
+        [sys.executable, "-m", "benchmarks", "--quick", "--repeat", "1", "--compiled", str(compiled.site)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=timeout(120),
+        timeout=timeout(180),
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     assert result.returncode == 0, result.stderr
@@ -43,3 +48,6 @@ def test_quick_benchmark_run_prints_every_ratio() -> None:
     assert "front-end updates:" in out
     assert "## Relay throughput" in out and "nbws hops (aim: at most 2)" in out
     assert "x json.loads of the same size" in out and "idle codecs vs nbws without them" in out
+    for setting in ("no deflate", "deflate"):
+        assert f"## Echo throughput, CPU time, pure and compiled nbws ({setting})" in out
+    assert out.count("-> nbws + 3 plugins [compiled]: ") >= 2 and "-> nbws + 3 plugins: compiled " in out

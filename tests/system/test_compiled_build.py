@@ -16,12 +16,11 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from _support import ROOT, TIMEOUT_SCALE
+from _support.compiled import Build
 
 import nbws
 
@@ -46,29 +45,6 @@ CHILD_SUITES = (
     "tests/system/test_load.py",
 )
 BIN = Path(sys.executable).parent
-
-
-@dataclass
-class Build:
-    site: Path
-    """Where the compiled wheel is unpacked: ``PYTHONPATH=site``."""
-    wheel: Path
-
-
-@pytest.fixture(scope="session")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
-    """The compiled wheel of this checkout, built once per session, unpacked into a temporary folder."""
-    base = tmp_path_factory.mktemp("compiled")
-    site, wheels = base / "site", base / "wheel"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build-compiled"), str(site), "--wheel-dir", str(wheels)],
-        capture_output=True,
-        text=True,
-        timeout=600 * TIMEOUT_SCALE,
-    )
-    assert done.returncode == 0, f"scripts/build-compiled failed:\n{done.stdout}{done.stderr}"
-    (wheel,) = wheels.glob("nbws-*.whl")
-    yield Build(site, wheel)
 
 
 def child_env(build: Build, **extra: str) -> dict[str, str]:
