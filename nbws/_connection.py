@@ -1050,8 +1050,11 @@ class BaseConnection:
     # -- waiting --------------------------------------------------------------
 
     def _pending(
-        self, coro: Coroutine[Any, Any, Any], timeout: float | None, what: str, hint: str | None = None
+        self, coro: Coroutine[Any, Any, Any], timeout: object, what: str, hint: str | None = None
     ) -> Pending[Any]:
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
+            coro.close()  # never awaited: closed, so no "never awaited" warning on top of the error
+            raise TypeError(f"timeout must be None or a number of seconds, not {timeout!r}")
         return Pending(self._loop, with_timeout(coro, timeout, f"{self.id} {what}"), what, hint)
 
     def opened(self, timeout: float | None = None) -> Pending[Any]:

@@ -328,6 +328,10 @@ async def test_wrong_close_codes_and_reasons_raise_and_leave_the_connection_open
     assert ws.ready_state is nbws.OPEN and conn.ready_state is nbws.OPEN
     ws.send("still open")
     assert (await ws.recv(timeout=timeout())).data == "echo: still open"
+    for wait in (ws.recv, ws.opened, ws.closed):  # a timeout that is no number: at the call, not when awaited
+        with pytest.raises(TypeError, match="float|number of seconds"):
+            wait(timeout="1")  # type: ignore[arg-type]
+    assert ws.ready_state is nbws.OPEN
     longest = "€" * 41  # 123 bytes: the longest reason allowed
     ws.close(4999, longest)
     event = await asyncio.wait_for(closes.get(), timeout())
