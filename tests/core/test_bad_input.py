@@ -329,7 +329,7 @@ async def test_wrong_close_codes_and_reasons_raise_and_leave_the_connection_open
     ws.send("still open")
     assert (await ws.recv(timeout=timeout())).data == "echo: still open"
     for wait in (ws.recv, ws.opened, ws.closed):  # a timeout that is no number: at the call, not when awaited
-        with pytest.raises(TypeError, match="float|number of seconds"):
+        with pytest.raises(TypeError, match=r"float|number of seconds"):
             wait(timeout="1")  # type: ignore[arg-type]
     assert ws.ready_state is nbws.OPEN
     longest = "€" * 41  # 123 bytes: the longest reason allowed
