@@ -70,7 +70,8 @@ conformance: install autobahn-deps
 # ([tool.cibuildwheel] in pyproject.toml; it needs Docker on Linux).
 wheels: install
 	rm -rf dist
-	$(BIN)/python -m pip wheel -q --no-build-isolation --no-index --no-deps -w dist .
+	env -u HATCH_BUILD_HOOKS_ENABLE $(BIN)/python -m pip wheel -q --no-build-isolation --no-index --no-deps -w dist .
+	ls dist/nbws-*-py3-none-any.whl
 	$(BIN)/python -c "from hatchling.build import build_sdist; build_sdist('dist')"
 	scripts/build-compiled build/compiled --wheel-dir dist
 	rm -rf build/compiled

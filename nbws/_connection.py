@@ -26,7 +26,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn, cast, overload
 
 from mypy_extensions import mypyc_attr
 from websockets.exceptions import PayloadTooBig, ProtocolError
@@ -549,9 +549,12 @@ class BaseConnection:
         sets its ``seq`` and ``connection`` (its id).
 
         Raises:
+            TypeError: if ``message`` is not a :class:`~nbws.Message` (``send()`` takes data).
             InvalidStateError: if the connection is not open.
             BufferFullError: if more than ``max_buffered`` bytes would be waiting.
         """
+        if not isinstance(cast(object, message), Message):  # cast: the check of what a caller passed
+            raise TypeError(f"send_message() takes an nbws.Message, not {type(message).__name__}; use send(data)")
         size = self._reserve(message.data)
         call_in_loop(self._loop, self._enqueue, message.data, size, message)
 

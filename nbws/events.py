@@ -16,6 +16,22 @@ event: a plugin annotates with it from ``nbws`` itself, under
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from ._events import CloseEvent, ErrorEvent, Message, Observers, OpenEvent
 
 __all__ = ["CloseEvent", "ErrorEvent", "Message", "Observers", "OpenEvent"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BaseConnection":  # exported here by mistake for a while: still found, with a warning
+        warnings.warn(
+            "nbws.events.BaseConnection: BaseConnection is not an event; import it from nbws",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ._connection import BaseConnection
+
+        return BaseConnection
+    raise AttributeError(f"module 'nbws.events' has no attribute {name!r}")

@@ -7,6 +7,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import comm
@@ -24,7 +25,7 @@ import _support.waits
 
 # timeout: `from conftest import timeout` is the old spelling of `from _support import timeout`,
 # kept for test files written before tests/_support existed.
-from _support import StartEchoServer, echo_server, timeout  # noqa: F401
+from _support import ROOT, StartEchoServer, echo_server, timeout  # noqa: F401
 
 import nbws
 
@@ -49,12 +50,24 @@ def _compiled_modules() -> dict[str, bool]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """``NBWS_EXPECT_COMPILED=1`` (tests/system/test_compiled_build.py's child run): refuse to run pure code."""
-    if os.environ.get("NBWS_EXPECT_COMPILED") == "1" and not (nbws.COMPILED and all(_compiled_modules().values())):
-        pure = [name for name, compiled in _compiled_modules().items() if not compiled]
+    """
+    ``NBWS_EXPECT_COMPILED=1`` (tests/system/test_compiled_build.py's child run): refuse to run pure code.
+
+    Without it, refuse compiled modules inside the checkout: left there by a compiled ``pip install``
+    of it (git ignores them), they would run instead of the sources being edited and tested.
+    """
+    if os.environ.get("NBWS_EXPECT_COMPILED") == "1":
+        if not (nbws.COMPILED and all(_compiled_modules().values())):
+            pure = [name for name, compiled in _compiled_modules().items() if not compiled]
+            raise pytest.UsageError(
+                f"NBWS_EXPECT_COMPILED=1 but nbws from {nbws.__file__} runs pure Python ({', '.join(pure)}): "
+                "put the compiled build first on sys.path (PYTHONPATH=DEST, scripts/build-compiled)"
+            )
+    elif any(_compiled_modules().values()) and Path(str(nbws.__file__)).resolve().parent == ROOT / "nbws":
+        stale = [name for name, compiled in _compiled_modules().items() if compiled]
         raise pytest.UsageError(
-            f"NBWS_EXPECT_COMPILED=1 but nbws from {nbws.__file__} runs pure Python ({', '.join(pure)}): "
-            "put the compiled build first on sys.path (PYTHONPATH=DEST, scripts/build-compiled)"
+            f"compiled modules in the checkout's nbws/ ({', '.join(stale)}) would be tested instead of their "
+            "sources: remove them (make clean, or rm nbws/*.so) or set NBWS_EXPECT_COMPILED=1 to test them"
         )
 
 

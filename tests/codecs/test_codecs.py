@@ -7,6 +7,7 @@ transforms.map_decoded, Intercept edits, and the DataFrame's decoded columns.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -299,6 +300,8 @@ def test_an_undecoded_connection_costs_nothing() -> None:
         """
     )
     env = {"NBWS_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"}
+    if "PYTHONPATH" in os.environ:  # the compiled build's run (tests/system/test_compiled_build.py)
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=timeout(60))
     assert out.stdout.split() == ["True", "False", "False"], out.stderr
 

@@ -331,6 +331,8 @@ async def test_wrong_close_codes_and_reasons_raise_and_leave_the_connection_open
     for wait in (ws.recv, ws.opened, ws.closed):  # a timeout that is no number: at the call, not when awaited
         with pytest.raises(TypeError, match=r"float|number of seconds"):
             wait(timeout="1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):  # data goes to send(); send_message() takes a Message
+        ws.send_message("still open")  # type: ignore[arg-type]
     assert ws.ready_state is nbws.OPEN
     longest = "€" * 41  # 123 bytes: the longest reason allowed
     ws.close(4999, longest)

@@ -281,6 +281,14 @@ def test_a_public_twin_names_what_its_private_module_defines_and_nothing_else(pu
     assert strays == []
 
 
+def test_the_old_name_nbws_events_base_connection_still_imports_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="import it from nbws"):
+        from nbws.events import BaseConnection  # type: ignore[attr-defined]
+    assert BaseConnection is nbws.BaseConnection
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        nbws.events.Nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
 def test_endpoint_close_codes() -> None:
     assert nbws.WebSocket.endpoint_close_codes is False
     assert nbws.Connection.endpoint_close_codes is True

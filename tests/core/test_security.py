@@ -269,7 +269,7 @@ PLUGIN_REPORT = textwrap.dedent(
 
 def plugin_report(folder: Path, **env: str) -> dict[str, Any]:
     environment = {k: v for k, v in os.environ.items() if k != "NBWS_DISABLE_PLUGIN_AUTOLOAD"}
-    environment["PYTHONPATH"] = str(folder)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
     environment.update(env)
     run = subprocess.run(
         [sys.executable, "-c", PLUGIN_REPORT],
