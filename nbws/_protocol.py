@@ -150,7 +150,7 @@ class Wire:
     An asyncio protocol by its methods (``connection_made``, ``data_received``, ``eof_received``,
     ``connection_lost``, ``pause_writing``, ``resume_writing``), which is all asyncio asks of one, not by
     subclassing ``asyncio.Protocol``: compiled by mypyc, a class with a Python base is a slower kind
-    (and one whose weak references dangle); this one is a native class, and refuses weak references.
+    (and one whose weak references dangle), where this one is a native class (which refuses them).
 
     Attributes:
         proto: websockets' sans-I/O protocol (client or server side).
