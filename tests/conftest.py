@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import uuid
@@ -26,6 +25,7 @@ import _support.waits
 # timeout: `from conftest import timeout` is the old spelling of `from _support import timeout`,
 # kept for test files written before tests/_support existed.
 from _support import ROOT, StartEchoServer, echo_server, timeout  # noqa: F401
+from _support.compiled import compiled_modules
 
 import nbws
 
@@ -41,14 +41,6 @@ for _old, _module in {
     sys.modules.setdefault(_old, _module)
 
 
-# The modules mypyc compiles in the compiled build (pyproject.toml, the mypyc hook's include).
-COMPILED_MODULES = ("nbws._events", "nbws._hooks", "nbws._protocol", "nbws._connection")
-
-
-def _compiled_modules() -> dict[str, bool]:
-    return {name: not str(importlib.import_module(name).__file__).endswith(".py") for name in COMPILED_MODULES}
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """
     ``NBWS_EXPECT_COMPILED=1`` (tests/system/test_compiled_build.py's child run): refuse to run pure code.
@@ -56,15 +48,16 @@ def pytest_configure(config: pytest.Config) -> None:
     Without it, refuse compiled modules inside the checkout: left there by a compiled ``pip install``
     of it (git ignores them), they would run instead of the sources being edited and tested.
     """
+    found = compiled_modules()
     if os.environ.get("NBWS_EXPECT_COMPILED") == "1":
-        if not (nbws.COMPILED and all(_compiled_modules().values())):
-            pure = [name for name, compiled in _compiled_modules().items() if not compiled]
+        if not (nbws.COMPILED and all(found.values())):
+            pure = [name for name, compiled in found.items() if not compiled]
             raise pytest.UsageError(
                 f"NBWS_EXPECT_COMPILED=1 but nbws from {nbws.__file__} runs pure Python ({', '.join(pure)}): "
                 "put the compiled build first on sys.path (PYTHONPATH=DEST, scripts/build-compiled)"
             )
-    elif any(_compiled_modules().values()) and Path(str(nbws.__file__)).resolve().parent == ROOT / "nbws":
-        stale = [name for name, compiled in _compiled_modules().items() if compiled]
+    elif any(found.values()) and Path(str(nbws.__file__)).resolve().parent == ROOT / "nbws":
+        stale = [name for name, compiled in found.items() if compiled]
         raise pytest.UsageError(
             f"compiled modules in the checkout's nbws/ ({', '.join(stale)}) would be tested instead of their "
             "sources: remove them (make clean, or rm nbws/*.so) or set NBWS_EXPECT_COMPILED=1 to test them"

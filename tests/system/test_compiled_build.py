@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from _support import ROOT, TIMEOUT_SCALE
-from _support.compiled import Build
+from _support.compiled import COMPILED_MODULES, Build
 
 import nbws
 
@@ -28,7 +28,6 @@ import nbws
 # pytest-timeout's 120 s default.
 pytestmark = [pytest.mark.compiled, pytest.mark.interop, pytest.mark.timeout(900 * TIMEOUT_SCALE)]
 
-COMPILED_MODULES = ("_events", "_hooks", "_protocol", "_connection")
 # The suites that exercise the compiled modules: the core, what records and replays, the relay, the
 # codecs, the interop tests with peers we did not write (Node's ws, websocket-client, the protocol
 # servers of tests/peers), the load test, the panels (in-process, on the core's API) and the command line (its subprocesses import the compiled
