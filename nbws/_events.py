@@ -16,7 +16,7 @@ import time as _time
 import weakref
 from collections.abc import Callable, Iterator
 from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -211,7 +211,7 @@ _new_object = object.__new__
 _now = _time.time
 
 #: Whether this module runs compiled by mypyc (a wheel built with ``HATCH_BUILD_HOOKS_ENABLE=1``; README, "Compiled build").
-COMPILED: bool = __file__.endswith(tuple(_EXTENSION_SUFFIXES))  # an extension module, not a .py or a .pyc
+COMPILED: Final = __file__.endswith(tuple(_EXTENSION_SUFFIXES))  # an extension module; Final: a C static, compiled
 
 
 def _message(data: Data, direction: Direction, seq: int, connection: str, time: float | None = None) -> Message:
